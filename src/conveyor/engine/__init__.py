@@ -1,0 +1,1 @@
+"""The engine: item lifecycle, the controller and the executor seam to Ray."""

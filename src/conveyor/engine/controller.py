@@ -1,0 +1,339 @@
+"""The controller: claims items with leases, runs their DAG steps on the executor, commits.
+
+One loop iteration polls finished tasks, decides what each outcome means for its item, and
+writes everything in one fenced transaction (step outcomes, item states, newly claimed items
+and the step runs about to start); only then are new tasks handed to the executor. Backpressure:
+the controller holds at most ``max_inflight`` items, so queued work costs rows, not Ray memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from conveyor.engine.executor import Executor, TaskHandle
+from conveyor.engine.lifecycle import ItemStatus, StepStatus, decide_after_failure
+from conveyor.errors import ConveyorError
+from conveyor.pipeline.registry import PipelineRegistry
+from conveyor.pipeline.spec import Pipeline
+from conveyor.store.leases import (
+    ClaimedItem,
+    LeaseHolder,
+    claim_next_items,
+    release_all,
+    renew_leases,
+)
+from conveyor.store.models import utcnow
+from conveyor.store.outcomes import CommitBatch, FinishedRun, ItemChange, StartedRun, apply_batch
+
+logger = logging.getLogger(__name__)
+IDLE_CLAIM_INTERVAL = 0.25
+
+
+@dataclass
+class RunningStep:
+    step: str
+    run_id: int
+    attempt: int
+    handle: TaskHandle
+
+
+@dataclass
+class ActiveItem:
+    claim: ClaimedItem
+    pipeline: Pipeline
+    running: dict[str, RunningStep] = field(default_factory=dict)
+    retry_at: dict[str, datetime] = field(default_factory=dict)
+
+    def steps_to_start(self, now: datetime) -> list[str]:
+        waiting = {s for s, due in self.retry_at.items() if due > now}
+        return self.pipeline.ready_steps(set(self.claim.outputs), set(self.running) | waiting)
+
+    def is_complete(self) -> bool:
+        return len(self.claim.outputs) == len(self.pipeline.steps)
+
+
+@dataclass
+class ControllerStats:
+    succeeded: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    retried_steps: int = 0
+    loop_lag_seconds: float = 0.0
+
+
+class Controller:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        registry: PipelineRegistry,
+        executor: Executor,
+        storage_url: str,
+        pipeline_modules: list[str] | None = None,
+        lease_seconds: float = 30.0,
+        poll_interval: float = 0.05,
+        max_inflight: int | None = None,
+        inflight_per_cpu: int = 16,
+    ) -> None:
+        self.sessions = sessions
+        self.registry = registry
+        self.executor = executor
+        self.storage_url = storage_url
+        self.pipeline_modules = list(pipeline_modules or [])
+        owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.holder = LeaseHolder(owner, lease_seconds)
+        self.poll_interval = poll_interval
+        cpu_bound = int(executor.total_cpus() * inflight_per_cpu)
+        self.max_inflight = max(1, min(max_inflight or cpu_bound, cpu_bound))
+        self.active: dict[str, ActiveItem] = {}
+        self.stats = ControllerStats()
+        self._next_renewal = 0.0
+        self._next_claim = 0.0
+        self._handles: dict[TaskHandle, tuple[str, str]] = {}
+
+    # -- public ------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Run until ``stop`` is set, then hand held items back."""
+        try:
+            while not stop.is_set():
+                self.step_once()
+        finally:
+            self.shutdown()
+
+    def run_until_idle(self, timeout: float | None = None, idle_checks: int = 3) -> None:
+        """Run until nothing is active and nothing is claimable (for the CLI, tests, bench)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        idle = 0
+        while idle < idle_checks:
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"work not finished within {timeout}s")
+            claimed = self.step_once(force_claim=True)
+            idle = idle + 1 if not self.active and not claimed else 0
+
+    def step_once(self, force_claim: bool = False) -> int:
+        """One loop iteration; returns how many items it claimed."""
+        began = time.monotonic()
+        finished = self.executor.wait(list(self._handles), self.poll_interval if self.active else 0)
+        now = utcnow()
+        held = self._held()  # before outcomes retire items, so their final writes are fenced
+        batch = CommitBatch()
+        for handle in finished:
+            self._apply_outcome(handle, batch, now)
+        with self.sessions.begin() as session:
+            if time.monotonic() >= self._next_renewal:
+                self._renew(session, batch, now)
+            self._drop(apply_batch(session, self.holder, batch, held, now))
+            claimed = self._claim(session, now, force_claim)
+            to_submit = self._plan_starts(session, now)
+        for active, started in to_submit:
+            self._submit(active, started)
+        if not self.active and not claimed and not finished:
+            time.sleep(self.poll_interval)
+        self.stats.loop_lag_seconds = time.monotonic() - began
+        return claimed
+
+    def shutdown(self) -> None:
+        for handle in list(self._handles):
+            self.executor.cancel(handle)
+        self._handles.clear()
+        self.active.clear()
+        with self.sessions.begin() as session:
+            release_all(session, self.holder)
+
+    # -- outcomes ----------------------------------------------------------------------------
+
+    def _apply_outcome(self, handle: TaskHandle, batch: CommitBatch, now: datetime) -> None:
+        item_id, step_name = self._handles.pop(handle)
+        active = self.active.get(item_id)
+        if active is None or step_name not in active.running:
+            return
+        running = active.running.pop(step_name)
+        outcome = self.executor.outcome(handle)
+        succeeded = outcome.get("status") == "succeeded"
+        batch.finished.append(_finished_run(item_id, running.run_id, outcome, succeeded))
+        if succeeded:
+            active.claim.outputs[step_name] = outcome.get("output")
+            if active.is_complete():
+                self._complete(active, batch)
+            return
+        self._after_failure(active, step_name, outcome, batch, now)
+
+    def _complete(self, active: ActiveItem, batch: CommitBatch) -> None:
+        batch.changes.append(
+            ItemChange(
+                active.claim.id,
+                ItemStatus.SUCCEEDED,
+                result=active.pipeline.final_result(active.claim.outputs),
+                pipeline=active.pipeline.name,
+                pipeline_version=active.pipeline.version,
+            )
+        )
+        self.stats.succeeded += 1
+        del self.active[active.claim.id]
+
+    def _after_failure(
+        self, active: ActiveItem, step_name: str, outcome: dict[str, Any], batch: CommitBatch,
+        now: datetime,
+    ) -> None:
+        claim = active.claim
+        claim.attempts[step_name] += 1
+        error = str(outcome.get("error") or "unknown error")
+        step = active.pipeline.steps[step_name]
+        decision = decide_after_failure(
+            step.retry, claim.attempts[step_name], bool(outcome.get("permanent")), now
+        )
+        if decision.retry_at is not None:
+            active.retry_at[step_name] = decision.retry_at
+            message = f"step {step_name} attempt {claim.attempts[step_name]} failed: {error}"
+            batch.changes.append(
+                ItemChange(claim.id, ItemStatus.RETRYING, error=message,
+                           next_attempt_at=decision.retry_at)
+            )
+            self.stats.retried_steps += 1
+            return
+        message = f"step {step_name} failed ({decision.reason}): {error}"
+        self._finish_early(active, ItemStatus.FAILED, message, batch)
+        self.stats.failed += 1
+
+    def _finish_early(
+        self, active: ActiveItem, status: ItemStatus, message: str, batch: CommitBatch
+    ) -> None:
+        for running in active.running.values():
+            self.executor.cancel(running.handle)
+            self._handles.pop(running.handle, None)
+            batch.finished.append(
+                FinishedRun(active.claim.id, running.run_id, StepStatus.CANCELLED,
+                            error=f"cancelled: {message}", finished_at=utcnow())
+            )
+        batch.changes.append(ItemChange(active.claim.id, status, error=message))
+        del self.active[active.claim.id]
+
+    # -- leases and claims -------------------------------------------------------------------
+
+    def _held(self) -> dict[str, int]:
+        return {item_id: a.claim.generation for item_id, a in self.active.items()}
+
+    def _renew(self, session: Session, batch: CommitBatch, now: datetime) -> None:
+        held = self._held()
+        owned, cancel_requested = renew_leases(session, self.holder, held, now)
+        self._drop(set(held) - owned)
+        for item_id in cancel_requested:
+            if item_id in self.active:
+                self._finish_early(
+                    self.active[item_id], ItemStatus.CANCELLED, "cancelled by an operator", batch
+                )
+                self.stats.cancelled += 1
+        self._next_renewal = time.monotonic() + self.holder.lease_seconds / 3
+
+    def _drop(self, lost: set[str]) -> None:
+        """Forget items whose lease another controller took over."""
+        for item_id in lost:
+            active = self.active.pop(item_id, None)
+            if active is None:
+                continue
+            logger.warning("lost the lease of item %s; another controller took it", item_id)
+            for running in active.running.values():
+                self.executor.cancel(running.handle)
+                self._handles.pop(running.handle, None)
+
+    def _claim(self, session: Session, now: datetime, force: bool) -> int:
+        room = self.max_inflight - len(self.active)
+        if room <= 0 or (not force and time.monotonic() < self._next_claim):
+            return 0
+        claims = claim_next_items(session, self.holder, room, now)
+        self._next_claim = 0.0 if claims else time.monotonic() + IDLE_CLAIM_INTERVAL
+        batch = CommitBatch()
+        for claim in claims:
+            self._activate(claim, batch)
+        apply_batch(session, self.holder, batch, {c.id: c.generation for c in claims}, now)
+        return len(claims)
+
+    def _activate(self, claim: ClaimedItem, batch: CommitBatch) -> None:
+        try:
+            pipeline = self.registry.get(claim.pipeline)
+        except ConveyorError as error:
+            batch.changes.append(ItemChange(claim.id, ItemStatus.FAILED, error=str(error)))
+            return
+        if claim.cancel_requested:
+            batch.changes.append(
+                ItemChange(claim.id, ItemStatus.CANCELLED, error="cancelled by an operator")
+            )
+            return
+        active = ActiveItem(claim, pipeline)
+        self.active[claim.id] = active
+        if active.is_complete():  # every step had committed before the previous owner died
+            self._complete(active, batch)
+
+    # -- starting steps ----------------------------------------------------------------------
+
+    def _plan_starts(
+        self, session: Session, now: datetime
+    ) -> list[tuple[ActiveItem, StartedRun]]:
+        batch = CommitBatch()
+        planned: list[tuple[ActiveItem, StartedRun]] = []
+        for active in self.active.values():
+            for step_name in active.steps_to_start(now):
+                attempt = active.claim.attempts[step_name] + 1
+                started = StartedRun(active.claim.id, step_name, attempt, now)
+                batch.started.append(started)
+                planned.append((active, started))
+                if step_name in active.retry_at:
+                    del active.retry_at[step_name]
+                    batch.changes.append(ItemChange(active.claim.id, ItemStatus.RUNNING))
+        if not batch:
+            return []
+        lost = apply_batch(session, self.holder, batch, self._held(), now)
+        self._drop(lost)
+        return [(a, s) for a, s in planned if s.run_id is not None and a.claim.id not in lost]
+
+    def _submit(self, active: ActiveItem, started: StartedRun) -> None:
+        claim = active.claim
+        step = active.pipeline.steps[started.step]
+        task = {
+            "pipeline_modules": self.pipeline_modules,
+            "pipeline": claim.pipeline,
+            "step": started.step,
+            "item_id": claim.id,
+            "attempt": started.attempt,
+            "storage_url": self.storage_url,
+            "work_dir": claim.work_dir,
+            "stored_name": claim.stored_name,
+            "record": claim.record,
+        }
+        inputs = {name: claim.outputs[name] for name in active.pipeline.dependencies[started.step]}
+        handle = self.executor.submit(step, task, inputs)
+        assert started.run_id is not None
+        active.running[started.step] = RunningStep(started.step, started.run_id,
+                                                   started.attempt, handle)
+        self._handles[handle] = (claim.id, started.step)
+
+
+def _finished_run(
+    item_id: str, run_id: int, outcome: dict[str, Any], succeeded: bool
+) -> FinishedRun:
+    return FinishedRun(
+        item_id=item_id,
+        run_id=run_id,
+        status=StepStatus.SUCCEEDED if succeeded else StepStatus.FAILED,
+        output=outcome.get("output") if succeeded else None,
+        error=None if succeeded else str(outcome.get("error")),
+        logs=outcome.get("logs") or None,
+        worker=outcome.get("worker"),
+        node_id=outcome.get("node_id"),
+        started_at=_parse_time(outcome.get("started_at")),
+        finished_at=_parse_time(outcome.get("finished_at")) or utcnow(),
+    )
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None

@@ -1,0 +1,115 @@
+"""The executor seam: running step tasks on Ray (a local instance or a cluster).
+
+The controller only uses :class:`Executor`; :class:`RayExecutor` is the implementation. An
+embedded installation starts a local Ray instance; a cluster passes its address.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import ray
+from ray.exceptions import RayError
+
+from conveyor.engine.runner import run_step
+from conveyor.pipeline.spec import Step
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TaskHandle:
+    ref: Any
+
+
+class Executor(Protocol):
+    def submit(self, step: Step, task: dict[str, Any], inputs: dict[str, Any]) -> TaskHandle: ...
+
+    def wait(self, handles: list[TaskHandle], timeout: float) -> list[TaskHandle]: ...
+
+    def outcome(self, handle: TaskHandle) -> dict[str, Any]: ...
+
+    def cancel(self, handle: TaskHandle) -> None: ...
+
+    def total_cpus(self) -> float: ...
+
+
+class RayExecutor:
+    """Runs steps as Ray tasks with the step's declared resources."""
+
+    def __init__(self, address: str | None = None, num_cpus: int | None = None) -> None:
+        if not ray.is_initialized():
+            self._start(address, num_cpus)
+        self._remote = ray.remote(run_step)
+        self._options: dict[Hashable, Any] = {}
+
+    @staticmethod
+    def _start(address: str | None, num_cpus: int | None) -> None:
+        arguments: dict[str, Any] = {
+            "include_dashboard": False,
+            "logging_level": logging.WARNING,
+            "log_to_driver": os.environ.get("CONVEYOR_RAY_LOG_TO_DRIVER") == "1",
+        }
+        if address:
+            arguments["address"] = address
+        else:
+            arguments["num_cpus"] = num_cpus
+        ray.init(**arguments)
+
+    def _remote_for(self, step: Step) -> Any:
+        key = id(step)
+        remote = self._options.get(key)
+        if remote is None:
+            resources = step.resources
+            options: dict[str, Any] = {
+                "num_cpus": resources.cpus,
+                "num_gpus": resources.gpus,
+                "max_retries": 0,  # retries are Conveyor's, so every attempt is recorded
+                "name": step.name,
+            }
+            if resources.memory_mb:
+                options["memory"] = resources.memory_mb * 1024 * 1024
+            if resources.custom:
+                options["resources"] = dict(resources.custom)
+            remote = self._remote.options(**options)
+            self._options[key] = remote
+        return remote
+
+    def submit(self, step: Step, task: dict[str, Any], inputs: dict[str, Any]) -> TaskHandle:
+        return TaskHandle(self._remote_for(step).remote(task, inputs))
+
+    def wait(self, handles: list[TaskHandle], timeout: float) -> list[TaskHandle]:
+        if not handles:
+            return []
+        by_ref = {handle.ref: handle for handle in handles}
+        ready, pending = ray.wait(list(by_ref), num_returns=1, timeout=timeout)
+        if ready and pending:  # gather whatever else is done, without waiting again
+            more, _ = ray.wait(pending, num_returns=len(pending), timeout=0)
+            ready += more
+        return [by_ref[ref] for ref in ready]
+
+    def outcome(self, handle: TaskHandle) -> dict[str, Any]:
+        try:
+            return ray.get(handle.ref)
+        except RayError as error:  # the worker or its node died, or the task was cancelled
+            return {
+                "status": "failed",
+                "permanent": False,
+                "error": f"{type(error).__name__}: {str(error).splitlines()[0][:500]}",
+            }
+
+    def cancel(self, handle: TaskHandle) -> None:
+        try:
+            ray.cancel(handle.ref, force=True)
+        except Exception as error:  # already finished or gone
+            logger.debug("cancel failed: %s", error)
+
+    def total_cpus(self) -> float:
+        return float(ray.cluster_resources().get("CPU", 1.0))
+
+    def nodes(self) -> list[dict[str, Any]]:
+        return [node for node in ray.nodes() if node.get("Alive")]

@@ -1,0 +1,1 @@
+"""Getting work in: submitting files and records, and the inbox."""

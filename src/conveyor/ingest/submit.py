@@ -1,0 +1,137 @@
+"""Accepting files and records: store the input, recognise duplicates, commit the item.
+
+An item is committed to the store before the submitter hears it was accepted; if the commit
+fails, the stored copy is removed again and the submitter gets the error.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from conveyor.errors import InputRejectedError
+from conveyor.pipeline.registry import PipelineRegistry
+from conveyor.pipeline.spec import Pipeline
+from conveyor.storage.files import Storage
+from conveyor.store.submissions import (
+    NewItem,
+    find_duplicate,
+    insert_items,
+    record_content_hash,
+)
+
+
+@dataclass(frozen=True)
+class Submission:
+    item_id: str
+    duplicate: bool
+    input_name: str | None = None
+
+
+class Submitter:
+    def __init__(
+        self, sessions: sessionmaker[Session], storage: Storage, registry: PipelineRegistry
+    ) -> None:
+        self.sessions = sessions
+        self.storage = storage
+        self.registry = registry
+
+    def _pipeline(self, name: str, kind: str) -> Pipeline:
+        pipeline = self.registry.get(name)
+        if kind not in pipeline.accepts:
+            raise InputRejectedError(
+                f"pipeline {name!r} takes {' or '.join(pipeline.accepts)} inputs, not {kind}s."
+            )
+        return pipeline
+
+    def submit_records(
+        self, pipeline_name: str, records: Iterable[Any], force: bool = False,
+        source: str = "api",
+    ) -> list[Submission]:
+        pipeline = self._pipeline(pipeline_name, "record")
+        news = [
+            NewItem(
+                pipeline=pipeline.name,
+                pipeline_version=pipeline.version,
+                kind="record",
+                content_hash=record_content_hash(record),
+                work_dir=self.storage.reserve_work_dir(f"record-{uuid.uuid4().hex[:8]}"),
+                source=source,
+                record=record,
+            )
+            for record in records
+        ]
+        return self._commit(news, force)
+
+    def _commit(self, news: list[NewItem], force: bool) -> list[Submission]:
+        submissions: list[Submission | None] = [None] * len(news)
+        with self.sessions.begin() as session:
+            fresh: list[tuple[int, NewItem]] = []
+            for index, new in enumerate(news):
+                existing = None if force else find_duplicate(session, new)
+                if existing is not None:
+                    submissions[index] = Submission(existing.id, True, new.input_name)
+                else:
+                    fresh.append((index, new))
+            items = insert_items(session, [new for _, new in fresh])
+            for (index, new), item in zip(fresh, items, strict=True):
+                submissions[index] = Submission(item.id, False, new.input_name)
+        return [s for s in submissions if s is not None]
+
+    def submit_stream(
+        self, pipeline_name: str, stream: BinaryIO, name: str, force: bool = False,
+        source: str = "api", max_bytes: int | None = None,
+    ) -> Submission:
+        pipeline = self._pipeline(pipeline_name, "file")
+        work_dir, stored_name, digest, size = self.storage.store_stream(stream, name, max_bytes)
+        return self._commit_file(pipeline, work_dir, stored_name, digest, size, name, force,
+                                 source)
+
+    def submit_file(
+        self, pipeline_name: str, path: Path, force: bool = False, source: str = "cli"
+    ) -> Submission:
+        if not path.is_file():
+            raise InputRejectedError(f"{path} is not a readable file; check the path.")
+        with path.open("rb") as stream:
+            return self.submit_stream(pipeline_name, stream, path.name, force, source)
+
+    def _commit_file(
+        self, pipeline: Pipeline, work_dir: str, stored_name: str, digest: str, size: int,
+        original_name: str, force: bool, source: str,
+    ) -> Submission:
+        new = NewItem(
+            pipeline=pipeline.name,
+            pipeline_version=pipeline.version,
+            kind="file",
+            content_hash=digest,
+            work_dir=work_dir,
+            source=source,
+            input_name=original_name,
+            stored_name=stored_name,
+            input_size=size,
+        )
+        try:
+            submission = self._commit([new], force)[0]
+        except BaseException:
+            self.storage.remove_work_dir(work_dir)
+            raise
+        if submission.duplicate:
+            self.storage.remove_work_dir(work_dir)  # the earlier item keeps its own copy
+        return submission
+
+    def accept_moved_file(
+        self, pipeline_name: str, work_dir: str, stored_name: str, original_name: str,
+        source: str = "inbox",
+    ) -> Submission:
+        """Record an item for a file already moved into its work folder (the inbox path)."""
+        pipeline = self._pipeline(pipeline_name, "file")
+        digest = self.storage.sha256(work_dir, stored_name)
+        size = self.storage.size(work_dir, stored_name)
+        new = NewItem(pipeline.name, pipeline.version, "file", digest, work_dir, source,
+                      original_name, stored_name, size)
+        return self._commit([new], force=False)[0]

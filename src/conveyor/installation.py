@@ -1,0 +1,77 @@
+"""One Conveyor installation: its settings, store, storage and pipelines, wired together.
+
+The CLI and the API build one of these; the executor (Ray) is started only by what needs it.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from conveyor.engine.controller import Controller
+from conveyor.engine.executor import RayExecutor
+from conveyor.ingest.inbox import Inbox
+from conveyor.ingest.submit import Submitter
+from conveyor.pipeline.registry import PipelineRegistry, discover
+from conveyor.settings import Settings
+from conveyor.storage.files import Storage
+from conveyor.store.database import connect, migrate, session_factory
+
+
+class Installation:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.home.mkdir(parents=True, exist_ok=True)
+        settings.log_dir.mkdir(parents=True, exist_ok=True)
+
+    @cached_property
+    def engine(self) -> Engine:
+        engine = connect(self.settings.resolved_database_url)
+        migrate(engine)
+        return engine
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        return session_factory(self.engine)
+
+    @cached_property
+    def storage(self) -> Storage:
+        return Storage(self.settings.resolved_storage_url)
+
+    @cached_property
+    def registry(self) -> PipelineRegistry:
+        return discover(self.settings.pipelines)
+
+    @cached_property
+    def submitter(self) -> Submitter:
+        return Submitter(self.sessions, self.storage, self.registry)
+
+    @cached_property
+    def inbox(self) -> Inbox:
+        return Inbox(
+            self.submitter, self.settings.default_inbox_pipeline,
+            self.settings.inbox_settle_seconds,
+        )
+
+    @cached_property
+    def executor(self) -> RayExecutor:
+        return RayExecutor(self.settings.ray_address, self.settings.ray_num_cpus)
+
+    def controller(self) -> Controller:
+        return Controller(
+            sessions=self.sessions,
+            registry=self.registry,
+            executor=self.executor,
+            storage_url=self.storage.url,
+            pipeline_modules=self.settings.pipelines,
+            lease_seconds=self.settings.lease_seconds,
+            poll_interval=self.settings.poll_interval_seconds,
+            max_inflight=self.settings.max_inflight_items,
+            inflight_per_cpu=self.settings.inflight_per_cpu,
+        )
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()

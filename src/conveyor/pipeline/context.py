@@ -1,0 +1,69 @@
+"""What a step sees while it runs: the item's input, its work folder and a logger."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conveyor.storage.files import Storage
+
+
+@dataclass
+class StepContext:
+    """Passed as the first argument of every step.
+
+    ``record`` is the submitted JSON record (record items); ``input_name`` is the original
+    file name (file items). Large outputs belong in artifacts inside the work folder.
+    """
+
+    item_id: str
+    pipeline: str
+    pipeline_version: str
+    step: str
+    attempt: int
+    storage_url: str
+    work_dir: str
+    input_name: str | None = None
+    record: Any = None
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("conveyor.step"))
+    _storage: Storage | None = field(default=None, repr=False)
+
+    @property
+    def storage(self) -> Storage:
+        if self._storage is None:
+            self._storage = Storage(self.storage_url)
+        return self._storage
+
+    @property
+    def log(self) -> logging.Logger:
+        return self.logger
+
+    def input_path(self) -> Path:
+        """A local path to the input file, copied from remote storage when needed."""
+        if self.input_name is None:
+            raise ValueError(f"item {self.item_id} is a record item and has no input file")
+        return self.local_path(self.input_name)
+
+    def local_path(self, relative: str) -> Path:
+        """A local path for a file in the work folder (downloaded if storage is remote)."""
+        local = self.storage.local_path(self.work_dir, relative)
+        if local is not None:
+            return local
+        cache = Path(tempfile.mkdtemp(prefix="conveyor-")) / Path(relative).name
+        self.storage.download(self.work_dir, relative, cache)
+        return cache
+
+    def artifact_path(self, name: str) -> Path:
+        """A local path to write an artifact to; call :meth:`save_artifact` when remote."""
+        local = self.storage.local_path(self.work_dir, name)
+        if local is not None:
+            local.parent.mkdir(parents=True, exist_ok=True)
+            return local
+        return Path(tempfile.mkdtemp(prefix="conveyor-")) / Path(name).name
+
+    def save_artifact(self, name: str, data: bytes) -> str:
+        """Write bytes as an artifact of this item and return its storage-relative path."""
+        return self.storage.write_bytes(self.work_dir, name, data)

@@ -1,0 +1,1 @@
+"""Built-in pipelines, written on the public pipeline API like any user's."""

@@ -1,0 +1,83 @@
+"""All configuration in one place: environment variables (CONVEYOR_*) and a config file.
+
+Precedence: explicit arguments > environment > ``<home>/conveyor.toml`` > defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from conveyor.errors import ConfigurationError
+
+DEFAULT_HOME = "./conveyor-data"
+CONFIG_FILE_NAME = "conveyor.toml"
+
+
+class Settings(BaseSettings):
+    """Settings of one Conveyor installation; everything lives under ``home``."""
+
+    model_config = SettingsConfigDict(env_prefix="CONVEYOR_", extra="forbid")
+
+    home: Path = Field(default=Path(DEFAULT_HOME))
+    database_url: str | None = None
+    storage_url: str | None = None
+    ray_address: str | None = None
+    ray_num_cpus: int | None = None
+    pipelines: list[str] = Field(default_factory=list)
+    lease_seconds: float = 30.0
+    poll_interval_seconds: float = 0.05
+    inbox_scan_seconds: float = 2.0
+    inbox_settle_seconds: float = 1.0
+    inflight_per_cpu: int = 16
+    max_inflight_items: int = 2000
+    default_inbox_pipeline: str | None = None
+
+    @field_validator("pipelines", mode="before")
+    @classmethod
+    def _split_modules(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'conveyor.db').resolve()}"
+
+    @property
+    def resolved_storage_url(self) -> str:
+        if self.storage_url:
+            return self.storage_url
+        return str((self.home / "storage").resolve())
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+
+def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from defaults, the home's config file, the environment and overrides."""
+    home_path = Path(home or os.environ.get("CONVEYOR_HOME") or DEFAULT_HOME)
+    file_values = _read_config_file(home_path / CONFIG_FILE_NAME)
+    env_values = Settings().model_dump(exclude_unset=True)  # environment only
+    merged = {**file_values, **env_values, **{k: v for k, v in overrides.items() if v is not None}}
+    merged["home"] = home_path
+    return Settings(**merged)
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigurationError(
+            f"{path} is not valid TOML ({error}); fix the file or remove it to use defaults."
+        ) from error

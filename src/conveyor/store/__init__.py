@@ -1,0 +1,1 @@
+"""The state store: SQLAlchemy models, migrations and the item repository."""

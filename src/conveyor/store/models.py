@@ -1,0 +1,110 @@
+"""Tables of the state store. Times are naive UTC (the same on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, Any: JSON}
+
+
+class Item(Base):
+    __tablename__ = "items"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    pipeline: Mapped[str] = mapped_column(String(100))
+    pipeline_version: Mapped[str] = mapped_column(String(50))
+    kind: Mapped[str] = mapped_column(String(10))  # "file" or "record"
+    source: Mapped[str] = mapped_column(String(20), default="api")
+    input_name: Mapped[str | None] = mapped_column(String(1024))
+    stored_name: Mapped[str | None] = mapped_column(String(255))
+    input_size: Mapped[int | None] = mapped_column(Integer)
+    record: Mapped[Any | None] = mapped_column(JSON)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    work_dir: Mapped[str] = mapped_column(String(512))
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    queued_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    lease_generation: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        Index("ix_items_status_created", "status", "created_at"),
+        Index("ix_items_pipeline_status", "pipeline", "status"),
+        Index("ix_items_content", "pipeline", "pipeline_version", "content_hash"),
+        Index("ix_items_created", "created_at"),
+    )
+
+
+class StepRun(Base):
+    __tablename__ = "step_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    step: Mapped[str] = mapped_column(String(100))
+    attempt: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    worker: Mapped[str | None] = mapped_column(String(200))
+    node_id: Mapped[str | None] = mapped_column(String(64))
+    submitted_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+    logs: Mapped[str | None] = mapped_column(Text)
+    output: Mapped[Any | None] = mapped_column(JSON)
+
+    __table_args__ = (
+        UniqueConstraint("item_id", "step", "attempt", name="uq_step_runs_attempt"),
+        # At most one committed success per step of an item, whatever retries happen.
+        Index(
+            "uq_step_runs_one_success",
+            "item_id",
+            "step",
+            unique=True,
+            sqlite_where=text("status = 'succeeded'"),
+            postgresql_where=text("status = 'succeeded'"),
+        ),
+        Index("ix_step_runs_item", "item_id"),
+        Index("ix_step_runs_status", "status"),
+    )
+
+
+class Result(Base):
+    __tablename__ = "results"
+
+    item_id: Mapped[str] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
+    )
+    pipeline: Mapped[str] = mapped_column(String(100))
+    pipeline_version: Mapped[str] = mapped_column(String(50))
+    result: Mapped[Any | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_results_pipeline_created", "pipeline", "created_at"),)
