@@ -153,7 +153,10 @@ class Controller:
     # -- outcomes ----------------------------------------------------------------------------
 
     def _apply_outcome(self, handle: TaskHandle, batch: CommitBatch, now: datetime) -> None:
-        item_id, step_name = self._handles.pop(handle)
+        owner = self._handles.pop(handle, None)
+        if owner is None:  # its item already ended this iteration (failed or cancelled)
+            return
+        item_id, step_name = owner
         active = self.active.get(item_id)
         if active is None or step_name not in active.running:
             return
@@ -283,7 +286,8 @@ class Controller:
         planned: list[tuple[ActiveItem, StartedRun]] = []
         for active in self.active.values():
             for step_name in active.steps_to_start(now):
-                attempt = active.claim.attempts[step_name] + 1
+                active.claim.runs[step_name] += 1
+                attempt = active.claim.runs[step_name]
                 started = StartedRun(active.claim.id, step_name, attempt, now)
                 batch.started.append(started)
                 planned.append((active, started))

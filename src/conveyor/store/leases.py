@@ -35,7 +35,8 @@ class ClaimedItem:
     record: Any
     cancel_requested: bool
     outputs: dict[str, Any] = field(default_factory=dict)
-    attempts: Counter[str] = field(default_factory=Counter)
+    attempts: Counter[str] = field(default_factory=Counter)  # failures since last queued
+    runs: Counter[str] = field(default_factory=Counter)  # every run ever, for numbering
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ def _load_claimed(session: Session, ids: list[str], now: datetime) -> list[Claim
     ).all()
     for item_id, step_name, status, output, submitted_at in runs:
         claimed = by_id[item_id]
+        claimed.runs[step_name] += 1
         if status == StepStatus.SUCCEEDED.value:
             claimed.outputs[step_name] = output
         elif status in FAILED_ATTEMPT_STATUSES and submitted_at >= queued_at[item_id]:

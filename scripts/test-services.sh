@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages and starts the services the test suite uses.
+# Safe to run again: it only installs or starts what is missing.
+set -euo pipefail
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+need_packages=()
+command -v ip >/dev/null || need_packages+=(iproute2)
+command -v pg_ctlcluster >/dev/null || need_packages+=(postgresql)
+if [ ${#need_packages[@]} -gt 0 ]; then
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_packages[@]}"
+fi
+
+if ! pg_isready -h 127.0.0.1 -p 5432 -q; then
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    $SUDO pg_ctlcluster --skip-systemctl-redirect "$version" main start
+    for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
+fi
+pg_isready -h 127.0.0.1 -p 5432

@@ -1,0 +1,1 @@
+"""Taking results away: JSON and CSV exports of a pipeline's items."""

@@ -1,0 +1,84 @@
+"""Streaming exports of results: rows are read in batches and written as they come, so a large
+export never sits whole in memory."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TextIO
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from conveyor.store.models import Item, Result
+from conveyor.store.queries import ItemFilter, iter_results
+
+BASE_COLUMNS = ["item_id", "input", "pipeline", "pipeline_version", "status", "finished_at"]
+
+
+def export_row(item: Item, result: Result | None) -> dict[str, Any]:
+    return {
+        "item_id": item.id,
+        "input": item.input_name if item.kind == "file" else item.record,
+        "pipeline": item.pipeline,
+        "pipeline_version": result.pipeline_version if result else item.pipeline_version,
+        "status": item.status,
+        "finished_at": item.finished_at.isoformat() + "Z" if item.finished_at else None,
+        "error": item.error,
+        "result": result.result if result else None,
+    }
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested objects become dotted columns; lists stay as JSON text in one cell."""
+    if isinstance(value, dict):
+        flat: dict[str, Any] = {}
+        for key, inner in value.items():
+            flat |= flatten(inner, f"{prefix}.{key}" if prefix else str(key))
+        return flat
+    if isinstance(value, list):
+        return {prefix: json.dumps(value, ensure_ascii=False)}
+    return {prefix: value}
+
+
+def csv_row(row: dict[str, Any]) -> dict[str, Any]:
+    flat = {key: row[key] for key in BASE_COLUMNS}
+    flat["input"] = row["input"] if isinstance(row["input"], str) else json.dumps(row["input"])
+    flat["error"] = row["error"]
+    flat |= flatten(row["result"], "result") if row["result"] is not None else {}
+    return flat
+
+
+def iter_rows(sessions: sessionmaker[Session], filters: ItemFilter) -> Iterator[dict[str, Any]]:
+    with sessions() as session:
+        for item, result in iter_results(session, filters):
+            yield export_row(item, result)
+
+
+def write_json(rows: Iterable[dict[str, Any]], out: TextIO) -> int:
+    count = 0
+    out.write("[")
+    for row in rows:
+        out.write(",\n" if count else "\n")
+        out.write(json.dumps(row, ensure_ascii=False, default=str))
+        count += 1
+    out.write("\n]\n" if count else "]\n")
+    return count
+
+
+def write_csv(rows_factory: Callable[[], Iterable[dict[str, Any]]], out: TextIO) -> int:
+    """Two passes over the rows: the first finds every column, the second writes."""
+    columns = list(BASE_COLUMNS) + ["error"]
+    seen = set(columns)
+    for row in rows_factory():
+        for key in csv_row(row):
+            if key not in seen:
+                seen.add(key)
+                columns.append(key)
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    count = 0
+    for row in rows_factory():
+        writer.writerow(csv_row(row))
+        count += 1
+    return count

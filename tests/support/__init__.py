@@ -1,0 +1,1 @@
+"""Helpers and test pipelines shared by the test suite (importable by Ray workers)."""

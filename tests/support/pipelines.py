@@ -1,0 +1,52 @@
+"""Pipelines used by the tests, loaded through the ``pipelines`` setting like a user's would be."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from conveyor.errors import PermanentStepError
+from conveyor.pipeline import Pipeline, StepContext, step
+
+
+@step(retries=0)
+def measure(context: StepContext) -> dict[str, Any]:
+    data = context.input_path().read_bytes()
+    if data.startswith(b"BAD"):
+        raise PermanentStepError(f"{context.input_name!r} starts with BAD: not a valid input")
+    context.log.info("measuring %s (%d bytes)", context.input_name, len(data))
+    return {"bytes": len(data), "name": context.input_name}
+
+
+@step()
+def words(context: StepContext, measure: dict[str, Any]) -> dict[str, Any]:
+    text = context.input_path().read_text(errors="replace")
+    context.save_artifact("words.txt", "\n".join(text.split()).encode())
+    return {"words": len(text.split())}
+
+
+@step()
+def summary(context: StepContext, measure: dict[str, Any], words: dict[str, Any]) -> dict[str, Any]:
+    marker = Path(context.storage.local_path(context.work_dir, "summary-runs.txt") or "")
+    with marker.open("a") as out:  # counts how often this step ran, for exactly-once checks
+        out.write(f"{os.getpid()}\n")
+    return {"name": measure["name"], "bytes": measure["bytes"], "words": words["words"]}
+
+
+text_stats = Pipeline(
+    "text_stats",
+    version="2",
+    dag={measure: [], words: [measure], summary: [measure, words]},
+    accepts=("file",),
+)
+
+
+@step(retries=0, timeout_seconds=1)
+def slow(context: StepContext) -> str:
+    time.sleep(float(context.record.get("seconds", 5)))
+    return "finished"
+
+
+timeouts = Pipeline("timeouts", version="1", dag={slow: []}, accepts=("record",))
