@@ -30,8 +30,12 @@ os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 def ray_cluster() -> Iterator[str]:
     """One local Ray instance for the whole session; returns its address."""
     if not ray.is_initialized():
-        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False,
-                 object_store_memory=200 * 1024 * 1024)
+        ray.init(
+            num_cpus=4,
+            include_dashboard=False,
+            log_to_driver=False,
+            object_store_memory=200 * 1024 * 1024,
+        )
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 

@@ -23,8 +23,15 @@ def sample_csv(seed: int, rows: int) -> bytes:
         temperature = round(generator.gauss(14 + seed, 4), 2)
         humidity = "" if generator.random() < 0.05 else round(generator.uniform(30, 95), 1)
         status = generator.choice(["ok", "ok", "ok", "maintenance"])
-        lines.append([f"st-{seed:02d}", f"2026-11-{1 + row % 28:02d}T{row % 24:02d}:00Z",
-                      temperature, humidity, status])
+        lines.append(
+            [
+                f"st-{seed:02d}",
+                f"2026-11-{1 + row % 28:02d}T{row % 24:02d}:00Z",
+                temperature,
+                humidity,
+                status,
+            ]
+        )
     lines.append(lines[0])
     writer.writerows(lines)
     return out.getvalue().encode()
@@ -40,8 +47,9 @@ def stage_demo_inputs(installation: Installation, records: int = 200) -> DemoInp
     names = []
     for seed in range(SAMPLE_FILES):
         data = sample_csv(seed, rows=200 + 150 * seed)
-        names.append(installation.storage.put_in_inbox(f"station {seed:02d}.csv", data,
-                                                       "csv_profile"))
+        names.append(
+            installation.storage.put_in_inbox(f"station {seed:02d}.csv", data, "csv_profile")
+        )
     installation.storage.put_in_inbox("empty.csv", b"", "csv_profile")
     names.append("empty.csv")
     installation.submitter.submit_records(

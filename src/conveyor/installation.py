@@ -51,7 +51,8 @@ class Installation:
     @cached_property
     def inbox(self) -> Inbox:
         return Inbox(
-            self.submitter, self.settings.default_inbox_pipeline,
+            self.submitter,
+            self.settings.default_inbox_pipeline,
             self.settings.inbox_settle_seconds,
         )
 

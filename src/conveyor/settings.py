@@ -8,10 +8,10 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from conveyor.errors import ConfigurationError
 
@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     storage_url: str | None = None
     ray_address: str | None = None
     ray_num_cpus: int | None = None
-    pipelines: list[str] = Field(default_factory=list)
+    pipelines: Annotated[list[str], NoDecode] = Field(default_factory=list)
     lease_seconds: float = 30.0
     poll_interval_seconds: float = 0.05
     inbox_scan_seconds: float = 2.0

@@ -64,8 +64,9 @@ def test_transient_error_is_retried_with_each_attempt_recorded(installation) -> 
     installation.controller().run_until_idle(timeout=60)
     with installation.sessions() as session:
         item = queries.get_item(session, submission.item_id)
-        attempts = [(r.attempt, r.status) for r in queries.step_runs(session, item.id)
-                    if r.step == "b"]
+        attempts = [
+            (r.attempt, r.status) for r in queries.step_runs(session, item.id) if r.step == "b"
+        ]
     assert item.status == "succeeded"
     assert attempts == [(1, "failed"), (2, "succeeded")]
 

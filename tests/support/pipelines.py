@@ -50,3 +50,24 @@ def slow(context: StepContext) -> str:
 
 
 timeouts = Pipeline("timeouts", version="1", dag={slow: []}, accepts=("record",))
+
+
+@step(retries=2, backoff_seconds=0.1)
+def hold(context: StepContext) -> int:
+    """Leaves its worker's pid in the work folder, then sleeps: a target for SIGKILL tests."""
+    pid_file = context.storage.local_path(context.work_dir, f"pid-{context.attempt}.txt")
+    assert pid_file is not None
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.write_text(str(os.getpid()))
+    time.sleep(float(context.record.get("seconds", 1)))
+    return os.getpid()
+
+
+@step()
+def after_hold(context: StepContext, hold: int) -> dict[str, int]:
+    return {"held_by": hold, "n": context.record.get("n", 0)}
+
+
+killable = Pipeline(
+    "killable", version="1", dag={hold: [], after_hold: [hold]}, accepts=("record",)
+)

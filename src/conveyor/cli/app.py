@@ -27,7 +27,9 @@ tools.register(app)
 def main_options(
     context: typer.Context,
     home: Path = typer.Option(
-        None, "--home", envvar="CONVEYOR_HOME",
+        None,
+        "--home",
+        envvar="CONVEYOR_HOME",
         help="Folder holding this installation's state (default ./conveyor-data).",
     ),
 ) -> None:

@@ -122,18 +122,26 @@ def items(
         table.add_column(column, overflow="fold")
     for item in found:
         table.add_row(
-            item.id[:12], item.pipeline, item.input_name or "record",
+            item.id[:12],
+            item.pipeline,
+            item.input_name or "record",
             f"[{STATUS_STYLE.get(item.status, '')}]{item.status}[/]",
-            _time(item.created_at), (item.error or "")[:80],
+            _time(item.created_at),
+            (item.error or "")[:80],
         )
     console.print(table)
 
 
 def _item_summary(item: Any) -> dict[str, Any]:
     return {
-        "item_id": item.id, "pipeline": item.pipeline, "pipeline_version": item.pipeline_version,
-        "input": item.input_name if item.kind == "file" else item.record, "status": item.status,
-        "error": item.error, "created_at": item.created_at, "finished_at": item.finished_at,
+        "item_id": item.id,
+        "pipeline": item.pipeline,
+        "pipeline_version": item.pipeline_version,
+        "input": item.input_name if item.kind == "file" else item.record,
+        "status": item.status,
+        "error": item.error,
+        "created_at": item.created_at,
+        "finished_at": item.finished_at,
         "work_dir": item.work_dir,
     }
 
@@ -161,8 +169,10 @@ def show(
         }
         print(json.dumps(payload, default=str))
         return
-    console.print(f"[bold]{item.id}[/] {item.pipeline} v{item.pipeline_version} "
-                  f"[{STATUS_STYLE.get(item.status, '')}]{item.status}[/]")
+    console.print(
+        f"[bold]{item.id}[/] {item.pipeline} v{item.pipeline_version} "
+        f"[{STATUS_STYLE.get(item.status, '')}]{item.status}[/]"
+    )
     console.print(f"input: {item.input_name or json.dumps(item.record)}   work: {item.work_dir}")
     if item.error:
         console.print(f"[red]error:[/] {item.error}")
@@ -170,8 +180,15 @@ def show(
     for column in ("step", "attempt", "status", "worker", "started", "seconds", "error"):
         table.add_column(column, overflow="fold")
     for run in runs:
-        table.add_row(run.step, str(run.attempt), run.status, run.worker or "",
-                      _time(run.started_at), _seconds(run), (run.error or "")[:120])
+        table.add_row(
+            run.step,
+            str(run.attempt),
+            run.status,
+            run.worker or "",
+            _time(run.started_at),
+            _seconds(run),
+            (run.error or "")[:120],
+        )
     console.print(table)
     if logs:
         for run in runs:
@@ -185,9 +202,16 @@ def show(
 
 def _run_summary(run: Any) -> dict[str, Any]:
     return {
-        "step": run.step, "attempt": run.attempt, "status": run.status, "worker": run.worker,
-        "node_id": run.node_id, "submitted_at": run.submitted_at, "started_at": run.started_at,
-        "finished_at": run.finished_at, "seconds": _seconds(run) or None, "error": run.error,
+        "step": run.step,
+        "attempt": run.attempt,
+        "status": run.status,
+        "worker": run.worker,
+        "node_id": run.node_id,
+        "submitted_at": run.submitted_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "seconds": _seconds(run) or None,
+        "error": run.error,
         "logs": run.logs,
     }
 
@@ -220,7 +244,9 @@ def cancel(context: typer.Context, item_ids: list[str] = typer.Argument(...)) ->
     with state.installation.sessions.begin() as session:
         for item_id in item_ids:
             item = actions.cancel_item(session, item_id)
-            console.print(f"{item.id}: {'cancelled' if item.status == 'cancelled' else 'cancel requested'}")
+            console.print(
+                f"{item.id}: {'cancelled' if item.status == 'cancelled' else 'cancel requested'}"
+            )
 
 
 def results(
@@ -259,8 +285,10 @@ def inbox(
     box = state.installation.inbox
     if scan:
         report = box.scan(settle_seconds=0)
-        console.print(f"queued {len(report.accepted)}, duplicates {len(report.duplicates)}, "
-                      f"rejected {len(report.rejected)}, waiting {len(report.waiting)}")
+        console.print(
+            f"queued {len(report.accepted)}, duplicates {len(report.duplicates)}, "
+            f"rejected {len(report.rejected)}, waiting {len(report.waiting)}"
+        )
         for name, reason in report.rejected.items():
             console.print(f"  [red]{name}[/]: {reason}")
         return
@@ -279,6 +307,11 @@ def pipelines(context: typer.Context) -> None:
     for column in ("name", "version", "accepts", "steps", "description"):
         table.add_column(column, overflow="fold")
     for pipeline in state.installation.registry:
-        table.add_row(pipeline.name, pipeline.version, ", ".join(pipeline.accepts),
-                      " ".join(pipeline.order), pipeline.description)
+        table.add_row(
+            pipeline.name,
+            pipeline.version,
+            ", ".join(pipeline.accepts),
+            " ".join(pipeline.order),
+            pipeline.description,
+        )
     console.print(table)

@@ -6,12 +6,13 @@ import threading
 import time
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from conveyor.cli.state import console
 from conveyor.engine.lifecycle import FINAL_STATUSES
 from conveyor.engine.presence import controller_alive
 from conveyor.installation import Installation
+from conveyor.store import queries
 from conveyor.store.models import Item
 
 POLL_SECONDS = 0.5
@@ -27,14 +28,9 @@ def final_statuses(installation: Installation, item_ids: list[str]) -> dict[str,
     return found
 
 
-def count_unfinished(installation: Installation, item_ids: list[str] | None = None) -> int:
+def count_unfinished(installation: Installation) -> int:
     with installation.sessions() as session:
-        query = select(func.count()).select_from(Item).where(
-            Item.status.not_in([s.value for s in FINAL_STATUSES])
-        )
-        if item_ids is not None:
-            query = query.where(Item.id.in_(item_ids))
-        return int(session.scalar(query) or 0)
+        return queries.count_unfinished(session)
 
 
 def wait_for_items(installation: Installation, item_ids: list[str]) -> dict[str, str]:
@@ -63,6 +59,10 @@ def wait_for_items(installation: Installation, item_ids: list[str]) -> dict[str,
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=console, transient=False,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
     )

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
-import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import typer
 
 from conveyor.cli.state import CliState, console
 from conveyor.engine.presence import remove_pid_file, write_pid_file
+from conveyor.errors import ConfigurationError
 from conveyor.ingest.inbox import InboxWatcher
 
 
@@ -63,17 +66,55 @@ def _redacted(settings) -> str:  # type: ignore[no-untyped-def]
 
 def worker(
     head: str = typer.Option(..., "--head", help="Address of the Ray head, HOST:PORT."),
-    num_cpus: int = typer.Option(None, "--num-cpus"),
-    node_ip: str = typer.Option(None, "--node-ip-address"),
+    num_cpus: int = typer.Option(None, "--num-cpus", help="CPUs to offer (default: all)."),
+    node_ip: str = typer.Option(
+        None, "--node-ip-address", help="This node's IP as the head reaches it."
+    ),
     resources: str = typer.Option(None, "--resources", help='JSON, e.g. {"gpu_box": 1}'),
+    object_store_mb: int = typer.Option(
+        None, "--object-store-mb", help="Object store size (default: Ray's, 30% of memory)."
+    ),
+    temp_dir: Path = typer.Option(
+        None,
+        "--temp-dir",
+        help="Ray's session folder (default /tmp/ray); each node on one machine needs its own.",
+    ),
+    ray_options: list[str] = typer.Argument(
+        None, help="More `ray start` options after --, e.g. -- --dashboard-agent-listen-port=52366"
+    ),
 ) -> None:
-    """Join this machine to a Ray cluster as a worker node (runs until stopped)."""
-    command = ["ray", "start", f"--address={head}", "--block", "--disable-usage-stats"]
+    """Join this machine to a Ray cluster as a worker node (runs until stopped).
+
+    Becomes `ray start --block` in this same process: SIGTERM to its PID stops the node cleanly.
+    With token auth, first set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN to the head's token.
+    """
+    command = [_ray_command(), "start", f"--address={head}", "--block", "--disable-usage-stats"]
     if num_cpus is not None:
         command.append(f"--num-cpus={num_cpus}")
     if node_ip:
         command.append(f"--node-ip-address={node_ip}")
     if resources:
         command.append(f"--resources={resources}")
-    console.print(f"joining Ray cluster at {head}: {' '.join(command)}")
-    raise typer.Exit(subprocess.call(command, env=os.environ.copy()))
+    if object_store_mb is not None:
+        command.append(f"--object-store-memory={object_store_mb * 1024 * 1024}")
+    if temp_dir is not None:
+        command.append(f"--temp-dir={temp_dir.resolve()}")
+    command += ray_options or []
+    console.print(
+        f"joining Ray cluster at {head}: {' '.join(command)}", markup=False, soft_wrap=True
+    )
+    sys.stdout.flush()
+    os.execv(command[0], command)
+
+
+def _ray_command() -> str:
+    # The `ray` beside this interpreter, so the node runs the same Ray and Python as Conveyor
+    # even when the virtual environment is not on PATH (e.g. under `ip netns exec`).
+    beside = Path(sys.executable).with_name("ray")
+    found = str(beside) if beside.exists() else shutil.which("ray")
+    if not found:
+        raise ConfigurationError(
+            f"no `ray` command beside {sys.executable} or on PATH; install Conveyor (which "
+            "brings Ray) in this environment."
+        )
+    return found

@@ -66,8 +66,10 @@ def demo(context: typer.Context) -> None:
     console.print(f"[bold]Conveyor demo[/] in {state.settings.home.resolve()}")
     staged = stage_demo_inputs(installation)
     report = installation.inbox.scan(settle_seconds=0)
-    console.print(f"inbox: queued {len(report.accepted)} file(s), "
-                  f"{len(report.duplicates)} duplicate(s); {staged.records} records submitted")
+    console.print(
+        f"inbox: queued {len(report.accepted)} file(s), "
+        f"{len(report.duplicates)} duplicate(s); {staged.records} records submitted"
+    )
     _run_until_drained(installation)
     _print_summary(installation)
 
@@ -96,8 +98,12 @@ def _print_summary(installation: Installation) -> None:
         table.add_column(column, justify="right")
     for pipeline, by_status in sorted(counts.items()):
         other = sum(v for k, v in by_status.items() if k not in ("succeeded", "failed"))
-        table.add_row(pipeline, str(by_status.get("succeeded", 0)),
-                      str(by_status.get("failed", 0)), str(other))
+        table.add_row(
+            pipeline,
+            str(by_status.get("succeeded", 0)),
+            str(by_status.get("failed", 0)),
+            str(other),
+        )
     console.print(table)
     files = Table(title="csv_profile results")
     for column in ("file", "status", "rows", "columns", "numeric", "duplicates", "incomplete"):
@@ -105,8 +111,11 @@ def _print_summary(installation: Installation) -> None:
     for item, result in profiles:
         data = result.result if result else {}
         files.add_row(
-            Path(item.input_name or "").name, item.status, str(data.get("rows", "")),
-            str(data.get("columns", "")), ", ".join(data.get("numeric_columns", [])),
+            Path(item.input_name or "").name,
+            item.status,
+            str(data.get("rows", "")),
+            str(data.get("columns", "")),
+            ", ".join(data.get("numeric_columns", [])),
             str(data.get("duplicate_rows", "")),
             str(data.get("incomplete_rows", "")) if data else (item.error or "")[:60],
         )

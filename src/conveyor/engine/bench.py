@@ -26,7 +26,9 @@ class BenchResult:
 
 
 def run_noop_benchmark(
-    installation: Installation, items: int, controller: Controller | None = None,
+    installation: Installation,
+    items: int,
+    controller: Controller | None = None,
     sleep_ms: int = 0,
 ) -> BenchResult:
     controller = controller or installation.controller()
@@ -35,7 +37,7 @@ def run_noop_benchmark(
     installation.submitter.submit_records("noop", records, force=True, source="bench")
     submitted = time.perf_counter()
     before = controller.stats.succeeded
-    controller.run_until_idle(idle_checks=1)
+    controller.run_until_idle()
     finished = time.perf_counter()
     return BenchResult(
         items=items,

@@ -34,6 +34,7 @@ from conveyor.store.leases import (
 )
 from conveyor.store.models import utcnow
 from conveyor.store.outcomes import CommitBatch, FinishedRun, ItemChange, StartedRun, apply_batch
+from conveyor.store.queries import count_unfinished
 
 logger = logging.getLogger(__name__)
 IDLE_CLAIM_INTERVAL = 0.25
@@ -110,15 +111,20 @@ class Controller:
         finally:
             self.shutdown()
 
-    def run_until_idle(self, timeout: float | None = None, idle_checks: int = 3) -> None:
-        """Run until nothing is active and nothing is claimable (for the CLI, tests, bench)."""
+    def run_until_idle(self, timeout: float | None = None) -> None:
+        """Run until every item in the store is final (for the CLI, tests and benchmarks).
+
+        Items another controller holds count too: if it died, their leases expire and this
+        controller finishes them."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        idle = 0
-        while idle < idle_checks:
+        while True:
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"work not finished within {timeout}s")
             claimed = self.step_once(force_claim=True)
-            idle = idle + 1 if not self.active and not claimed else 0
+            if not self.active and not claimed:
+                with self.sessions() as session:
+                    if count_unfinished(session) == 0:
+                        return
 
     def step_once(self, force_claim: bool = False) -> int:
         """One loop iteration; returns how many items it claimed."""
@@ -185,7 +191,11 @@ class Controller:
         del self.active[active.claim.id]
 
     def _after_failure(
-        self, active: ActiveItem, step_name: str, outcome: dict[str, Any], batch: CommitBatch,
+        self,
+        active: ActiveItem,
+        step_name: str,
+        outcome: dict[str, Any],
+        batch: CommitBatch,
         now: datetime,
     ) -> None:
         claim = active.claim
@@ -199,8 +209,9 @@ class Controller:
             active.retry_at[step_name] = decision.retry_at
             message = f"step {step_name} attempt {claim.attempts[step_name]} failed: {error}"
             batch.changes.append(
-                ItemChange(claim.id, ItemStatus.RETRYING, error=message,
-                           next_attempt_at=decision.retry_at)
+                ItemChange(
+                    claim.id, ItemStatus.RETRYING, error=message, next_attempt_at=decision.retry_at
+                )
             )
             self.stats.retried_steps += 1
             return
@@ -215,8 +226,13 @@ class Controller:
             self.executor.cancel(running.handle)
             self._handles.pop(running.handle, None)
             batch.finished.append(
-                FinishedRun(active.claim.id, running.run_id, StepStatus.CANCELLED,
-                            error=f"cancelled: {message}", finished_at=utcnow())
+                FinishedRun(
+                    active.claim.id,
+                    running.run_id,
+                    StepStatus.CANCELLED,
+                    error=f"cancelled: {message}",
+                    finished_at=utcnow(),
+                )
             )
         batch.changes.append(ItemChange(active.claim.id, status, error=message))
         del self.active[active.claim.id]
@@ -279,9 +295,7 @@ class Controller:
 
     # -- starting steps ----------------------------------------------------------------------
 
-    def _plan_starts(
-        self, session: Session, now: datetime
-    ) -> list[tuple[ActiveItem, StartedRun]]:
+    def _plan_starts(self, session: Session, now: datetime) -> list[tuple[ActiveItem, StartedRun]]:
         batch = CommitBatch()
         planned: list[tuple[ActiveItem, StartedRun]] = []
         for active in self.active.values():
@@ -317,8 +331,9 @@ class Controller:
         inputs = {name: claim.outputs[name] for name in active.pipeline.dependencies[started.step]}
         handle = self.executor.submit(step, task, inputs)
         assert started.run_id is not None
-        active.running[started.step] = RunningStep(started.step, started.run_id,
-                                                   started.attempt, handle)
+        active.running[started.step] = RunningStep(
+            started.step, started.run_id, started.attempt, handle
+        )
         self._handles[handle] = (claim.id, started.step)
 
 

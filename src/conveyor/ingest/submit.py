@@ -50,7 +50,10 @@ class Submitter:
         return pipeline
 
     def submit_records(
-        self, pipeline_name: str, records: Iterable[Any], force: bool = False,
+        self,
+        pipeline_name: str,
+        records: Iterable[Any],
+        force: bool = False,
         source: str = "api",
     ) -> list[Submission]:
         pipeline = self._pipeline(pipeline_name, "record")
@@ -84,13 +87,17 @@ class Submitter:
         return [s for s in submissions if s is not None]
 
     def submit_stream(
-        self, pipeline_name: str, stream: BinaryIO, name: str, force: bool = False,
-        source: str = "api", max_bytes: int | None = None,
+        self,
+        pipeline_name: str,
+        stream: BinaryIO,
+        name: str,
+        force: bool = False,
+        source: str = "api",
+        max_bytes: int | None = None,
     ) -> Submission:
         pipeline = self._pipeline(pipeline_name, "file")
         work_dir, stored_name, digest, size = self.storage.store_stream(stream, name, max_bytes)
-        return self._commit_file(pipeline, work_dir, stored_name, digest, size, name, force,
-                                 source)
+        return self._commit_file(pipeline, work_dir, stored_name, digest, size, name, force, source)
 
     def submit_file(
         self, pipeline_name: str, path: Path, force: bool = False, source: str = "cli"
@@ -101,8 +108,15 @@ class Submitter:
             return self.submit_stream(pipeline_name, stream, path.name, force, source)
 
     def _commit_file(
-        self, pipeline: Pipeline, work_dir: str, stored_name: str, digest: str, size: int,
-        original_name: str, force: bool, source: str,
+        self,
+        pipeline: Pipeline,
+        work_dir: str,
+        stored_name: str,
+        digest: str,
+        size: int,
+        original_name: str,
+        force: bool,
+        source: str,
     ) -> Submission:
         new = NewItem(
             pipeline=pipeline.name,
@@ -125,13 +139,26 @@ class Submitter:
         return submission
 
     def accept_moved_file(
-        self, pipeline_name: str, work_dir: str, stored_name: str, original_name: str,
+        self,
+        pipeline_name: str,
+        work_dir: str,
+        stored_name: str,
+        original_name: str,
         source: str = "inbox",
     ) -> Submission:
         """Record an item for a file already moved into its work folder (the inbox path)."""
         pipeline = self._pipeline(pipeline_name, "file")
         digest = self.storage.sha256(work_dir, stored_name)
         size = self.storage.size(work_dir, stored_name)
-        new = NewItem(pipeline.name, pipeline.version, "file", digest, work_dir, source,
-                      original_name, stored_name, size)
+        new = NewItem(
+            pipeline.name,
+            pipeline.version,
+            "file",
+            digest,
+            work_dir,
+            source,
+            original_name,
+            stored_name,
+            size,
+        )
         return self._commit([new], force=False)[0]

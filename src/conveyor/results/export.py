@@ -68,7 +68,7 @@ def write_json(rows: Iterable[dict[str, Any]], out: TextIO) -> int:
 
 def write_csv(rows_factory: Callable[[], Iterable[dict[str, Any]]], out: TextIO) -> int:
     """Two passes over the rows: the first finds every column, the second writes."""
-    columns = list(BASE_COLUMNS) + ["error"]
+    columns = [*BASE_COLUMNS, "error"]
     seen = set(columns)
     for row in rows_factory():
         for key in csv_row(row):

@@ -124,9 +124,9 @@ class Storage:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         return posixpath.join(WORK, f"{stamp}_{safe_file_name(name)}")
 
-    def store_stream(self, stream: BinaryIO, name: str, max_bytes: int | None = None) -> tuple[
-        str, str, str, int
-    ]:
+    def store_stream(
+        self, stream: BinaryIO, name: str, max_bytes: int | None = None
+    ) -> tuple[str, str, str, int]:
         """Copy a stream into a new work folder in chunks (never whole in memory).
 
         Returns (work_dir, stored_name, sha256 hex, size)."""

@@ -66,5 +66,3 @@ def _requeue(item: Item) -> None:
     item.lease_expires_at = None
     item.queued_at = now  # attempts are counted from here, so the retry budget starts afresh
     item.updated_at = now
-
-

@@ -124,8 +124,9 @@ def _load_claimed(session: Session, ids: list[str], now: datetime) -> list[Claim
         .execution_options(synchronize_session=False)
     )
     runs = session.execute(
-        select(StepRun.item_id, StepRun.step, StepRun.status, StepRun.output, StepRun.submitted_at)
-        .where(StepRun.item_id.in_(ids))
+        select(
+            StepRun.item_id, StepRun.step, StepRun.status, StepRun.output, StepRun.submitted_at
+        ).where(StepRun.item_id.in_(ids))
     ).all()
     for item_id, step_name, status, output, submitted_at in runs:
         claimed = by_id[item_id]

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from conveyor.engine.lifecycle import ACTIVE_STATUSES
 from conveyor.errors import ItemNotFoundError
 from conveyor.store.models import Item, Result, StepRun
 
@@ -81,6 +82,17 @@ def counts_by_status(session: Session) -> dict[str, dict[str, int]]:
     return counts
 
 
+def count_unfinished(session: Session, item_ids: list[str] | None = None) -> int:
+    query = (
+        select(func.count())
+        .select_from(Item)
+        .where(Item.status.in_([s.value for s in ACTIVE_STATUSES]))
+    )
+    if item_ids is not None:
+        query = query.where(Item.id.in_(item_ids))
+    return int(session.scalar(query) or 0)
+
+
 def iter_results(
     session: Session, filters: ItemFilter, batch_size: int = 1000
 ) -> Iterator[tuple[Item, Result | None]]:
@@ -95,6 +107,5 @@ def iter_results(
         rows = session.execute(query.order_by(Item.created_at, Item.id).limit(batch_size)).all()
         if not rows:
             return
-        for item, result in rows:
-            yield item, result
+        yield from ((item, result) for item, result in rows)
         last = (rows[-1][0].created_at, rows[-1][0].id)

@@ -1,0 +1,120 @@
+"""Nothing accepted is lost and nothing is duplicated when workers or the controller die."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from conveyor.store import queries
+from conveyor.store.models import Item, Result, StepRun
+
+TESTS = Path(__file__).parents[1]
+
+
+def _wait_for(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def _count(installation, query) -> int:  # type: ignore[no-untyped-def]
+    with installation.sessions() as session:
+        return int(session.scalar(query) or 0)
+
+
+def test_sigkill_of_a_worker_mid_step_is_retried(installation) -> None:
+    [target] = installation.submitter.submit_records("killable", [{"seconds": 3, "n": 1}])
+    others = installation.submitter.submit_records(
+        "killable", [{"seconds": 0.2, "n": n} for n in range(2, 12)]
+    )
+    with installation.sessions() as session:
+        work_dir = queries.get_item(session, target.item_id).work_dir
+    pid_file = installation.storage.local_path(work_dir, "pid-1.txt")
+    controller = installation.controller()
+    stop = threading.Event()
+    runner = threading.Thread(target=controller.run, args=(stop,))
+    runner.start()
+    try:
+        _wait_for(pid_file.exists, 60, "the step to start")
+        time.sleep(0.3)
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        ids = [target.item_id, *(s.item_id for s in others)]
+        succeeded = (
+            select(func.count())
+            .select_from(Item)
+            .where(Item.id.in_(ids), Item.status == "succeeded")
+        )
+        _wait_for(lambda: _count(installation, succeeded) == len(ids), 90, "all items")
+    finally:
+        stop.set()
+        runner.join()
+    with installation.sessions() as session:
+        runs = [
+            (r.attempt, r.status)
+            for r in queries.step_runs(session, target.item_id)
+            if r.step == "hold"
+        ]
+        killed_error = queries.step_runs(session, target.item_id)[0].error or ""
+    assert runs == [(1, "failed"), (2, "succeeded")]
+    assert "Worker" in killed_error or "died" in killed_error.lower()
+
+
+def test_sigkill_of_the_controller_loses_and_duplicates_nothing(
+    installation, ray_cluster: str, database_url: str
+) -> None:
+    records = [{"n": n, "sleep_ms": 60} for n in range(80)]
+    installation.submitter.submit_records("noop", records)
+    environment = os.environ | {
+        "CONVEYOR_DATABASE_URL": database_url,
+        "CONVEYOR_PIPELINES": "support.pipelines",
+        "CONVEYOR_LEASE_SECONDS": "2",
+        "PYTHONPATH": str(TESTS),
+    }
+    home = str(installation.settings.home)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "conveyor.cli",
+            "--home",
+            home,
+            "up",
+            "--no-inbox",
+            "--ray-address",
+            ray_cluster,
+        ],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    succeeded = select(func.count()).select_from(Item).where(Item.status == "succeeded")
+    try:
+        _wait_for(lambda: _count(installation, succeeded) >= 5, 120, "the first results")
+    finally:
+        process.kill()
+        output = process.communicate()[0].decode(errors="replace")
+        print(output)
+        with installation.sessions() as session:
+            print(queries.counts_by_status(session))
+    done_before = _count(installation, succeeded)
+    assert done_before < len(records), output
+
+    installation.controller().run_until_idle(timeout=180)
+
+    assert _count(installation, succeeded) == len(records)
+    assert _count(installation, select(func.count()).select_from(Result)) == len(records)
+    successes = select(func.count()).select_from(StepRun).where(StepRun.status == "succeeded")
+    assert _count(installation, successes) == 4 * len(records)
+    with installation.sessions() as session:
+        values = sorted(r.result["n"] for r in session.scalars(select(Result)))
+    assert values == list(range(len(records)))
