@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+from typing import Any
 
 import typer
-from rich.console import Console
+from typer.core import TyperGroup
 
 from conveyor.cli import items, run, tools
-from conveyor.cli.state import CliState
+from conveyor.cli.state import CliState, error_console
 from conveyor.errors import ConveyorError
 from conveyor.settings import load_settings
 
+
+class ConveyorGroup(TyperGroup):
+    """Turns Conveyor's own errors into a clear message and exit code 2, for every command."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConveyorError as error:
+            error_console.print(f"[bold red]error:[/] {error}")
+            raise typer.Exit(2) from error
+
+
 app = typer.Typer(
+    cls=ConveyorGroup,
     help="Conveyor: durable ML pipelines on Ray.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -37,8 +50,4 @@ def main_options(
 
 
 def main() -> None:
-    try:
-        app()
-    except ConveyorError as error:
-        Console(stderr=True).print(f"[bold red]error:[/] {error}")
-        sys.exit(2)
+    app()

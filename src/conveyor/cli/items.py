@@ -45,6 +45,7 @@ def submit(
     """Submit files or records to a pipeline."""
     state: CliState = context.obj
     submitter = state.installation.submitter
+    submitter.registry.get(pipeline)
     if not paths and records is None:
         raise InputRejectedError("give files to submit, or --records FILE.jsonl")
     submissions = [submitter.submit_file(pipeline, path, force=force) for path in paths or []]

@@ -39,10 +39,12 @@ def up(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         handlers=[logging.StreamHandler(), logging.FileHandler(state.settings.log_dir / "up.log")],
     )
+    controller = installation.controller()
     stop = threading.Event()
+    # Only now: ray.init (inside controller()) installs a SIGTERM handler that calls sys.exit,
+    # which would interrupt the loop anywhere instead of letting it hand items back.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    controller = installation.controller()
     write_pid_file(state.settings.home)
     console.print(
         f"conveyor up: home {state.settings.home}, store {_redacted(state.settings)}, "

@@ -11,7 +11,7 @@ from conveyor.installation import Installation
 from conveyor.settings import Settings
 
 console = Console()
-error_console = Console(stderr=True)
+error_console = Console(stderr=True, soft_wrap=True)
 
 
 class CliState:

@@ -42,10 +42,11 @@ class Storage:
             self.fs.makedirs(self._absolute(folder), exist_ok=True)
 
     def _absolute(self, relative: str) -> str:
-        normalised = posixpath.normpath(posixpath.join("/", relative)).lstrip("/")
-        if normalised.startswith("..") or "\x00" in relative:
+        normalised = posixpath.normpath(relative) if relative else "."
+        escapes = normalised == ".." or normalised.startswith(("../", "/"))
+        if escapes or "\x00" in relative:
             raise InputRejectedError(f"path {relative!r} points outside the storage root")
-        return posixpath.join(self.root, normalised) if normalised else self.root
+        return self.root if normalised == "." else posixpath.join(self.root, normalised)
 
     def local_path(self, work_dir: str, relative: str = "") -> Path | None:
         """The local path of a stored file, or None when storage is remote."""

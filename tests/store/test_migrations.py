@@ -1,0 +1,17 @@
+"""The Alembic migrations build exactly the schema the models describe."""
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from conveyor.store.database import connect, migrate
+from conveyor.store.models import Base
+
+
+def test_migrations_match_models(database_url: str) -> None:
+    engine = connect(database_url)
+    migrate(engine)
+    migrate(engine)  # running it again is harmless
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    engine.dispose()
+    assert differences == []
