@@ -3,7 +3,7 @@ from conveyor.storage.names import MAX_NAME_BYTES, safe_file_name
 
 def test_keeps_what_people_recognise() -> None:
     assert safe_file_name("call 12; 'final' \"v2\".wav") == "call 12; 'final' \"v2\".wav"
-    assert safe_file_name("Grüße – 電話.mp3") == "Grüße – 電話.mp3"
+    assert safe_file_name("Grüße · 電話.mp3") == "Grüße · 電話.mp3"
 
 
 def test_never_a_path() -> None:
