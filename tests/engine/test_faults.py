@@ -118,3 +118,27 @@ def test_sigkill_of_the_controller_loses_and_duplicates_nothing(
     with installation.sessions() as session:
         values = sorted(r.result["n"] for r in session.scalars(select(Result)))
     assert values == list(range(len(records)))
+
+
+def test_cancelling_a_running_item_stops_its_step(installation) -> None:
+    from conveyor.store import actions
+
+    [item] = installation.submitter.submit_records("killable", [{"seconds": 30, "n": 99}])
+    controller = installation.controller()
+    stop = threading.Event()
+    runner = threading.Thread(target=controller.run, args=(stop,))
+    runner.start()
+    try:
+        with installation.sessions() as session:
+            work_dir = queries.get_item(session, item.item_id).work_dir
+        _wait_for(installation.storage.local_path(work_dir, "pid-1.txt").exists, 60, "start")
+        with installation.sessions.begin() as session:
+            actions.cancel_item(session, item.item_id)
+        cancelled = select(func.count()).select_from(Item).where(Item.status == "cancelled")
+        _wait_for(lambda: _count(installation, cancelled) == 1, 30, "the cancel")
+    finally:
+        stop.set()
+        runner.join()
+    with installation.sessions() as session:
+        [run] = queries.step_runs(session, item.item_id)
+    assert run.status == "cancelled"
