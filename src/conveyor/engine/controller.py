@@ -138,15 +138,18 @@ class Controller:
         with self.sessions.begin() as session:
             if time.monotonic() >= self._next_renewal:
                 self._renew(session, batch, now)
-            self._drop(apply_batch(session, self.holder, batch, held, now))
-            claimed = self._claim(session, now, force_claim)
-            to_submit = self._plan_starts(session, now)
-        for active, started in to_submit:
-            self._submit(active, started)
-        if not self.active and not claimed and not finished:
+            claims = self._claim(session, now, force_claim, batch)
+            held |= {claim.id: claim.generation for claim in claims}
+            planned = self._plan_starts(batch, now)
+            lost = apply_batch(session, self.holder, batch, held, now)
+        self._drop(lost)
+        for active, started in planned:
+            if started.run_id is not None and active.claim.id not in lost:
+                self._submit(active, started)
+        if not self.active and not claims and not finished:
             time.sleep(self.poll_interval)
         self.stats.loop_lag_seconds = time.monotonic() - began
-        return claimed
+        return len(claims)
 
     def shutdown(self) -> None:
         for handle in list(self._handles):
@@ -265,17 +268,20 @@ class Controller:
                 self.executor.cancel(running.handle)
                 self._handles.pop(running.handle, None)
 
-    def _claim(self, session: Session, now: datetime, force: bool) -> int:
+    def _claim(
+        self, session: Session, now: datetime, force: bool, batch: CommitBatch
+    ) -> list[ClaimedItem]:
         room = self.max_inflight - len(self.active)
-        if room <= 0 or (not force and time.monotonic() < self._next_claim):
-            return 0
+        # Claim in batches (a quarter of the window at least): fewer, cheaper store round trips.
+        if room < max(1, self.max_inflight // 4) and self.active:
+            return []
+        if not force and time.monotonic() < self._next_claim:
+            return []
         claims = claim_next_items(session, self.holder, room, now)
         self._next_claim = 0.0 if claims else time.monotonic() + IDLE_CLAIM_INTERVAL
-        batch = CommitBatch()
         for claim in claims:
             self._activate(claim, batch)
-        apply_batch(session, self.holder, batch, {c.id: c.generation for c in claims}, now)
-        return len(claims)
+        return claims
 
     def _activate(self, claim: ClaimedItem, batch: CommitBatch) -> None:
         try:
@@ -295,24 +301,21 @@ class Controller:
 
     # -- starting steps ----------------------------------------------------------------------
 
-    def _plan_starts(self, session: Session, now: datetime) -> list[tuple[ActiveItem, StartedRun]]:
-        batch = CommitBatch()
+    def _plan_starts(
+        self, batch: CommitBatch, now: datetime
+    ) -> list[tuple[ActiveItem, StartedRun]]:
+        """Step runs to record in this iteration's commit and to submit after it."""
         planned: list[tuple[ActiveItem, StartedRun]] = []
         for active in self.active.values():
             for step_name in active.steps_to_start(now):
                 active.claim.runs[step_name] += 1
-                attempt = active.claim.runs[step_name]
-                started = StartedRun(active.claim.id, step_name, attempt, now)
+                started = StartedRun(active.claim.id, step_name, active.claim.runs[step_name], now)
                 batch.started.append(started)
                 planned.append((active, started))
                 if step_name in active.retry_at:
                     del active.retry_at[step_name]
                     batch.changes.append(ItemChange(active.claim.id, ItemStatus.RUNNING))
-        if not batch:
-            return []
-        lost = apply_batch(session, self.holder, batch, self._held(), now)
-        self._drop(lost)
-        return [(a, s) for a, s in planned if s.run_id is not None and a.claim.id not in lost]
+        return planned
 
     def _submit(self, active: ActiveItem, started: StartedRun) -> None:
         claim = active.claim

@@ -19,6 +19,7 @@ from conveyor.engine.runner import run_step
 from conveyor.pipeline.spec import Step
 
 logger = logging.getLogger(__name__)
+GATHER_SECONDS = 0.005
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,8 @@ class RayExecutor:
             return []
         by_ref = {handle.ref: handle for handle in handles}
         ready, pending = ray.wait(list(by_ref), num_returns=1, timeout=timeout)
-        if ready and pending:  # gather whatever else is done, without waiting again
-            more, _ = ray.wait(pending, num_returns=len(pending), timeout=0)
+        if ready and pending:  # gather what finishes within a short window: fewer, bigger commits
+            more, _ = ray.wait(pending, num_returns=len(pending), timeout=GATHER_SECONDS)
             ready += more
         return [by_ref[ref] for ref in ready]
 

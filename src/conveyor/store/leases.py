@@ -112,6 +112,20 @@ def _load_claimed(session: Session, ids: list[str], now: datetime) -> list[Claim
         for item in items
     }
     queued_at = {item.id: item.queued_at for item in items}
+    # Only items claimed before have step runs; first claims skip two queries.
+    with_history = [item.id for item in items if item.lease_generation > 1]
+    if with_history:
+        _load_history(session, by_id, queued_at, with_history, now)
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def _load_history(
+    session: Session,
+    by_id: dict[str, ClaimedItem],
+    queued_at: dict[str, datetime],
+    ids: list[str],
+    now: datetime,
+) -> None:
     # Runs left "running" by an earlier owner will never report back: mark them lost.
     session.execute(
         update(StepRun)
@@ -135,7 +149,6 @@ def _load_claimed(session: Session, ids: list[str], now: datetime) -> list[Claim
             claimed.outputs[step_name] = output
         elif status in FAILED_ATTEMPT_STATUSES and submitted_at >= queued_at[item_id]:
             claimed.attempts[step_name] += 1
-    return [by_id[i] for i in ids if i in by_id]
 
 
 def renew_leases(

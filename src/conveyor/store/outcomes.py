@@ -101,47 +101,72 @@ def _insert_started(session: Session, started: list[StartedRun]) -> None:
 
 
 def _finish_runs(session: Session, finished: list[FinishedRun]) -> None:
-    for run in finished:
-        session.execute(
-            update(StepRun)
-            .where(StepRun.id == run.run_id, StepRun.status == StepStatus.RUNNING.value)
-            .values(
-                status=run.status.value,
-                output=run.output,
-                error=run.error,
-                logs=run.logs,
-                worker=run.worker,
-                node_id=run.node_id,
-                started_at=run.started_at,
-                finished_at=run.finished_at,
-            )
-            .execution_options(synchronize_session=False)
-        )
+    if not finished:
+        return
+    # ORM bulk UPDATE by primary key: one statement, executed for many rows.
+    session.execute(
+        update(StepRun)
+        .where(StepRun.status == StepStatus.RUNNING.value)
+        .execution_options(synchronize_session=None),
+        [
+            {
+                "id": run.run_id,
+                "status": run.status.value,
+                "output": run.output,
+                "error": run.error,
+                "logs": run.logs,
+                "worker": run.worker,
+                "node_id": run.node_id,
+                "started_at": run.started_at,
+                "finished_at": run.finished_at,
+            }
+            for run in finished
+        ],
+    )
 
 
 def _change_items(
     session: Session, changes: list[ItemChange], holder: LeaseHolder, now: datetime
 ) -> None:
+    results = [
+        {
+            "item_id": c.item_id,
+            "pipeline": c.pipeline,
+            "pipeline_version": c.pipeline_version,
+            "result": c.result,
+            "created_at": now,
+        }
+        for c in changes
+        if c.status == ItemStatus.SUCCEEDED
+    ]
+    if results:
+        session.execute(insert(Result), results)
+    by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for change in changes:
-        values: dict[str, Any] = {"status": change.status.value, "updated_at": now}
-        if change.status in (ItemStatus.SUCCEEDED, ItemStatus.FAILED, ItemStatus.CANCELLED):
-            values |= {"finished_at": now, "lease_owner": None, "lease_expires_at": None}
-            values["error"] = change.error
-        if change.status == ItemStatus.RETRYING:
-            values |= {"next_attempt_at": change.next_attempt_at, "error": change.error}
-        if change.status == ItemStatus.SUCCEEDED:
-            session.execute(
-                insert(Result).values(
-                    item_id=change.item_id,
-                    pipeline=change.pipeline,
-                    pipeline_version=change.pipeline_version,
-                    result=change.result,
-                    created_at=now,
-                )
-            )
+        values = _item_values(change, now)
+        by_shape.setdefault(tuple(sorted(values)), []).append(values)
+    for rows in by_shape.values():
         session.execute(
             update(Item)
-            .where(Item.id == change.item_id, Item.lease_owner == holder.owner)
-            .values(**values)
-            .execution_options(synchronize_session=False)
+            .where(Item.lease_owner == holder.owner)
+            .execution_options(synchronize_session=None),
+            rows,
         )
+
+
+def _item_values(change: ItemChange, now: datetime) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "id": change.item_id,
+        "status": change.status.value,
+        "updated_at": now,
+    }
+    if change.status in (ItemStatus.SUCCEEDED, ItemStatus.FAILED, ItemStatus.CANCELLED):
+        values |= {
+            "finished_at": now,
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "error": change.error,
+        }
+    if change.status == ItemStatus.RETRYING:
+        values |= {"next_attempt_at": change.next_attempt_at, "error": change.error}
+    return values
