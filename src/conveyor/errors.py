@@ -27,6 +27,10 @@ class InputRejectedError(ConveyorError):
     code = "input_rejected"
 
 
+class InputTooLargeError(InputRejectedError):
+    code = "too_large"
+
+
 class ItemNotFoundError(ConveyorError):
     code = "not_found"
 

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     inflight_per_cpu: int = 16
     max_inflight_items: int = 2000
     default_inbox_pipeline: str | None = None
+    max_upload_bytes: int = 4 * 1024**3
+    api_host: str = "127.0.0.1"
+    api_port: int = 8321
+    auth_required: bool = True
 
     @field_validator("pipelines", mode="before")
     @classmethod

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from conveyor.cli import items, run, tools
+from conveyor.cli import accounts, items, run, tools
 from conveyor.cli.state import CliState, error_console
 from conveyor.errors import ConveyorError
 from conveyor.settings import load_settings
@@ -34,6 +34,7 @@ app = typer.Typer(
 items.register(app)
 run.register(app)
 tools.register(app)
+accounts.register(app)
 
 
 @app.callback()

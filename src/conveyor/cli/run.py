@@ -1,9 +1,11 @@
-"""Long-running commands: ``up`` (controller + inbox watcher) and ``worker`` (join Ray)."""
+"""Long-running commands: ``up`` (controller, inbox watcher, API and UI) and ``worker``."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
+import secrets
 import shutil
 import signal
 import sys
@@ -11,11 +13,15 @@ import threading
 from pathlib import Path
 
 import typer
+import uvicorn
 
+from conveyor.api.app import create_app
+from conveyor.auth.service import add_user, count_users
 from conveyor.cli.state import CliState, console
 from conveyor.engine.presence import remove_pid_file, write_pid_file
 from conveyor.errors import ConfigurationError
 from conveyor.ingest.inbox import InboxWatcher
+from conveyor.installation import Installation
 
 
 def register(app: typer.Typer) -> None:
@@ -27,43 +33,107 @@ def up(
     context: typer.Context,
     ray_address: str = typer.Option(None, "--ray-address", help="Use an existing Ray cluster."),
     watch_inbox: bool = typer.Option(True, "--inbox/--no-inbox", help="Watch the inbox."),
+    serve_api: bool = typer.Option(True, "--api/--no-api", help="Serve the API and web UI."),
+    host: str = typer.Option(None, "--host", help="Address to serve on (default 127.0.0.1)."),
+    port: int = typer.Option(None, "--port", help="Port to serve on (default 8321)."),
+    root_path: str = typer.Option("", "--root-path", help="Sub-path behind a reverse proxy."),
+    no_auth: bool = typer.Option(False, "--no-auth", help="Serve without logins (loopback)."),
+    allow_insecure: bool = typer.Option(
+        False, "--allow-insecure", help="Allow --no-auth on a non-loopback address."
+    ),
     log_level: str = typer.Option("INFO", "--log-level"),
 ) -> None:
-    """Run the controller and the inbox watcher in the foreground; Ctrl-C stops cleanly."""
+    """Run the controller, inbox watcher, API and UI in the foreground; Ctrl-C stops cleanly."""
     state: CliState = context.obj
-    if ray_address:
-        state.settings.ray_address = ray_address
+    settings = state.settings
+    settings.ray_address = ray_address or settings.ray_address
+    settings.api_host = host or settings.api_host
+    settings.api_port = port or settings.api_port
+    settings.auth_required = settings.auth_required and not no_auth
+    _refuse_open_without_auth(settings.api_host, settings.auth_required, allow_insecure)
     installation = state.installation
-    logging.basicConfig(
-        level=log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        handlers=[logging.StreamHandler(), logging.FileHandler(state.settings.log_dir / "up.log")],
-    )
-    controller = installation.controller()
+    _configure_logging(settings.log_dir, log_level)
     stop = threading.Event()
-    # Only now: ray.init (inside controller()) installs a SIGTERM handler that calls sys.exit,
-    # which would interrupt the loop anywhere instead of letting it hand items back.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    write_pid_file(state.settings.home)
+    controller = installation.controller()
+    write_pid_file(settings.home)
     console.print(
-        f"conveyor up: home {state.settings.home}, store {_redacted(state.settings)}, "
-        f"{controller.executor.total_cpus():g} CPUs, up to {controller.max_inflight} items in "
-        "flight. Ctrl-C stops."
+        f"conveyor up: home {settings.home}, {controller.executor.total_cpus():g} CPUs, up to "
+        f"{controller.max_inflight} items in flight. Ctrl-C stops."
     )
     if watch_inbox:
-        InboxWatcher(installation.inbox, state.settings.inbox_scan_seconds, stop).start()
+        InboxWatcher(installation.inbox, settings.inbox_scan_seconds, stop).start()
+    server = _start_api(installation, root_path) if serve_api else None
     try:
         controller.run(stop)
     finally:
-        remove_pid_file(state.settings.home)
+        if server is not None:
+            server.should_exit = True
+        remove_pid_file(settings.home)
         console.print("stopped; held items were handed back for the next controller")
 
 
-def _redacted(settings) -> str:  # type: ignore[no-untyped-def]
-    from sqlalchemy.engine import make_url
+def _refuse_open_without_auth(host: str, auth_required: bool, allow_insecure: bool) -> None:
+    if auth_required or allow_insecure or _is_loopback(host):
+        return
+    raise ConfigurationError(
+        f"refusing to serve on {host} without authentication: anyone on the network could "
+        "submit and delete work. Drop --no-auth, bind to 127.0.0.1, or pass --allow-insecure."
+    )
 
-    return make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _configure_logging(log_dir, level: str) -> None:  # type: ignore[no-untyped-def]
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[logging.StreamHandler(), logging.FileHandler(log_dir / "up.log")],
+    )
+
+
+def _ensure_first_admin(installation: Installation) -> None:
+    with installation.sessions.begin() as session:
+        if count_users(session) > 0:
+            return
+        password = secrets.token_urlsafe(18)
+        add_user(session, "admin", password, "admin")
+    console.print(
+        "[bold yellow]First start: created user 'admin' with the one-time password[/]\n"
+        f"    {password}\n"
+        "Log in and add your own users (conveyor users add NAME --role admin); this password "
+        "is not shown again."
+    )
+
+
+def _start_api(installation: Installation, root_path: str) -> uvicorn.Server:
+    settings = installation.settings
+    if settings.auth_required:
+        _ensure_first_admin(installation)
+    app = create_app(installation, root_path=root_path)
+    config = uvicorn.Config(
+        app,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="warning",
+        proxy_headers=True,
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    threading.Thread(target=server.run, name="conveyor-api", daemon=True).start()
+    console.print(
+        f"API and UI on http://{settings.api_host}:{settings.api_port}{root_path}/ "
+        f"(OpenAPI at {root_path}/api/docs)"
+    )
+    return server
 
 
 def worker(

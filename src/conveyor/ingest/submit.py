@@ -6,6 +6,7 @@ fails, the stored copy is removed again and the submitter gets the error.
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -97,7 +98,25 @@ class Submitter:
     ) -> Submission:
         pipeline = self._pipeline(pipeline_name, "file")
         work_dir, stored_name, digest, size = self.storage.store_stream(stream, name, max_bytes)
+        try:
+            self._check(pipeline, work_dir, stored_name)
+        except BaseException:
+            self.storage.remove_work_dir(work_dir)
+            raise
         return self._commit_file(pipeline, work_dir, stored_name, digest, size, name, force, source)
+
+    def _check(self, pipeline: Pipeline, work_dir: str, stored_name: str) -> None:
+        """Let the pipeline probe the content before the item is accepted."""
+        if pipeline.check_input is None:
+            return
+        local = self.storage.local_path(work_dir, stored_name)
+        if local is not None:
+            pipeline.check_input(local)
+            return
+        with tempfile.TemporaryDirectory(prefix="conveyor-check-") as folder:
+            copy = Path(folder) / stored_name
+            self.storage.download(work_dir, stored_name, copy)
+            pipeline.check_input(copy)
 
     def submit_file(
         self, pipeline_name: str, path: Path, force: bool = False, source: str = "cli"
@@ -148,6 +167,8 @@ class Submitter:
     ) -> Submission:
         """Record an item for a file already moved into its work folder (the inbox path)."""
         pipeline = self._pipeline(pipeline_name, "file")
+        self._check(pipeline, work_dir, stored_name)
+        self._check(pipeline, work_dir, stored_name)
         digest = self.storage.sha256(work_dir, stored_name)
         size = self.storage.size(work_dir, stored_name)
         new = NewItem(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from conveyor.errors import PipelineDefinitionError
@@ -91,9 +92,11 @@ class Pipeline:
     """A named, versioned DAG of steps.
 
     ``dag`` maps each step to the steps it depends on; a step's output is passed to its
-    dependents as a keyword argument named after the dependency. The pipeline's result is the
-    output of its single final step, or a mapping of final step name to output when several
-    steps have no dependents.
+    dependents as a keyword argument named after the dependency. ``check_input`` looks at an
+    uploaded file before it is accepted (probe the content, not the name) and raises
+    :class:`~conveyor.errors.InputRejectedError` with a clear message when it is unusable.
+    The pipeline's result is the output of its single final step, or a mapping of final step
+    name to output when several steps have no dependents.
     """
 
     def __init__(
@@ -103,11 +106,13 @@ class Pipeline:
         dag: Mapping[Step, Sequence[Step]],
         description: str = "",
         accepts: Sequence[str] = ("file", "record"),
+        check_input: Callable[[Path], None] | None = None,
     ) -> None:
         self.name = name
         self.version = str(version)
         self.description = description
         self.accepts = tuple(accepts)
+        self.check_input = check_input
         self.steps: dict[str, Step] = {}
         self.dependencies: dict[str, tuple[str, ...]] = {}
         for declared, needs in dag.items():

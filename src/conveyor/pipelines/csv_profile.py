@@ -11,9 +11,10 @@ import io
 import json
 import math
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
-from conveyor.errors import PermanentStepError
+from conveyor.errors import InputRejectedError, PermanentStepError
 from conveyor.pipeline import Pipeline, StepContext, step
 
 MAX_SNIFF_BYTES = 64 * 1024
@@ -112,10 +113,29 @@ def report(
     }
 
 
+def check_text_table(path: Path) -> None:
+    """Accept only UTF-8 text without NUL bytes (probes the content, not the name)."""
+    with path.open("rb") as stream:
+        head = stream.read(MAX_SNIFF_BYTES)
+    if b"\x00" in head or not _is_utf8_prefix(head):
+        raise InputRejectedError(f"{path.name!r} is not a UTF-8 text table; upload a CSV file.")
+
+
+def _is_utf8_prefix(head: bytes) -> bool:
+    for cut in range(4):  # the sample may end inside a multi-byte character
+        try:
+            head[: len(head) - cut].decode("utf-8")
+            return True
+        except UnicodeDecodeError:
+            continue
+    return False
+
+
 csv_profile = Pipeline(
     "csv_profile",
     version="1",
     dag={parse: [], columns: [parse], quality: [parse], report: [parse, columns, quality]},
     description="Profile a CSV file: columns, types, ranges, missing values and duplicates.",
     accepts=("file",),
+    check_input=check_text_table,
 )

@@ -4,6 +4,7 @@ export never sits whole in memory."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO
@@ -66,19 +67,49 @@ def write_json(rows: Iterable[dict[str, Any]], out: TextIO) -> int:
     return count
 
 
-def write_csv(rows_factory: Callable[[], Iterable[dict[str, Any]]], out: TextIO) -> int:
-    """Two passes over the rows: the first finds every column, the second writes."""
+def csv_columns(rows: Iterable[dict[str, Any]]) -> list[str]:
+    """Every column the rows will need, in first-seen order (one pass over the rows)."""
     columns = [*BASE_COLUMNS, "error"]
     seen = set(columns)
-    for row in rows_factory():
+    for row in rows:
         for key in csv_row(row):
             if key not in seen:
                 seen.add(key)
                 columns.append(key)
-    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+    return columns
+
+
+def iter_csv(
+    rows_factory: Callable[[], Iterable[dict[str, Any]]], chunk_rows: int = 500
+) -> Iterator[str]:
+    """CSV text in chunks. Two passes over the rows: the first finds every column."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=csv_columns(rows_factory()), extrasaction="ignore")
     writer.writeheader()
-    count = 0
-    for row in rows_factory():
+    for index, row in enumerate(rows_factory(), start=1):
         writer.writerow(csv_row(row))
-        count += 1
-    return count
+        if index % chunk_rows == 0:
+            yield _take(buffer)
+    yield _take(buffer)
+
+
+def _take(buffer: io.StringIO) -> str:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text
+
+
+def write_csv(rows_factory: Callable[[], Iterable[dict[str, Any]]], out: TextIO) -> int:
+    """Write CSV to ``out``; returns the number of data rows."""
+    counts: list[int] = []
+
+    def counted() -> Iterator[dict[str, Any]]:
+        counts.append(0)
+        for row in rows_factory():
+            counts[-1] += 1
+            yield row
+
+    for chunk in iter_csv(counted):
+        out.write(chunk)
+    return counts[-1]

@@ -14,7 +14,7 @@ from typing import BinaryIO
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from conveyor.errors import InputRejectedError
+from conveyor.errors import InputRejectedError, InputTooLargeError
 from conveyor.storage.names import safe_file_name
 
 INBOX = "inbox"
@@ -140,8 +140,9 @@ class Storage:
                 while chunk := stream.read(CHUNK_BYTES):
                     size += len(chunk)
                     if max_bytes is not None and size > max_bytes:
-                        raise InputRejectedError(
-                            f"{name!r} is larger than the limit of {max_bytes} bytes"
+                        raise InputTooLargeError(
+                            f"{name!r} is larger than the limit of {max_bytes} bytes; raise "
+                            "max_upload_bytes or split the file"
                         )
                     digest.update(chunk)
                     out.write(chunk)

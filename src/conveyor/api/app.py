@@ -1,0 +1,90 @@
+"""The FastAPI application: API under /api/v1, health, metrics and the web UI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import text
+
+from conveyor import __version__
+from conveyor.api.errors import error_body, install_error_handlers
+from conveyor.api.metrics import ApiMetrics, RequestTimingMiddleware
+from conveyor.api.routes import auth, inbox, items, results, stats
+from conveyor.auth.ratelimit import SlidingWindowLimiter
+from conveyor.installation import Installation
+
+LOGIN_ATTEMPTS = 5
+LOGIN_WINDOW_SECONDS = 60.0
+
+
+def create_app(
+    installation: Installation, auth_required: bool | None = None, root_path: str = ""
+) -> FastAPI:
+    app = FastAPI(
+        title="Conveyor",
+        version=__version__,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+        root_path=root_path,
+    )
+    app.state.installation = installation
+    app.state.auth_required = (
+        installation.settings.auth_required if auth_required is None else auth_required
+    )
+    app.state.login_limiter = SlidingWindowLimiter(LOGIN_ATTEMPTS, LOGIN_WINDOW_SECONDS)
+    app.state.metrics = ApiMetrics(installation.sessions)
+    install_error_handlers(app)
+    api = APIRouter(prefix="/api/v1")
+    for module in (auth, items, results, inbox, stats):
+        api.include_router(module.router)
+    app.include_router(api)
+    app.include_router(_operations_router())
+    app.add_middleware(RequestTimingMiddleware, metrics=app.state.metrics)
+    return app
+
+
+def _operations_router() -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    def readyz(request: Request) -> Any:
+        checks = _readiness(request.app.state.installation)
+        ready = all(check == "ok" for check in checks.values())
+        if ready:
+            return {"status": "ready", "checks": checks}
+        body = error_body("not_ready", "a dependency is not ready", checks)
+        return JSONResponse(body, status_code=503)
+
+    @router.get("/metrics")
+    def metrics(request: Request) -> Response:
+        return Response(
+            request.app.state.metrics.exposition(), media_type="text/plain; version=0.0.4"
+        )
+
+    return router
+
+
+def _readiness(installation: Installation) -> dict[str, str]:
+    import ray
+
+    checks: dict[str, str] = {}
+    try:
+        with installation.engine.connect() as connection:
+            connection.execute(text("select 1"))
+        checks["store"] = "ok"
+    except Exception as error:
+        checks["store"] = f"error: {type(error).__name__}"
+    try:
+        checks["ray"] = (
+            "ok" if ray.is_initialized() and ray.cluster_resources() else "not connected"
+        )
+    except Exception as error:
+        checks["ray"] = f"error: {type(error).__name__}"
+    return checks

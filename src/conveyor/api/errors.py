@@ -1,0 +1,76 @@
+"""Every error leaves the API as {"error": {"code", "message", "details"}}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from conveyor.auth.service import AccountError, AuthError
+from conveyor.errors import (
+    ConfigurationError,
+    ConveyorError,
+    InputRejectedError,
+    InputTooLargeError,
+    InvalidStateError,
+    ItemNotFoundError,
+    UnknownPipelineError,
+)
+
+STATUS_BY_ERROR: dict[type[ConveyorError], int] = {
+    ItemNotFoundError: 404,
+    UnknownPipelineError: 404,
+    InvalidStateError: 409,
+    InputTooLargeError: 413,
+    InputRejectedError: 422,
+    AccountError: 422,
+    AuthError: 401,
+    ConfigurationError: 500,
+}
+
+
+class ApiError(ConveyorError):
+    """An error raised by a route with its own status and code."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.details = details
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, error: ApiError) -> JSONResponse:
+        return JSONResponse(error_body(error.code, str(error), error.details), error.status)
+
+    @app.exception_handler(ConveyorError)
+    async def _conveyor_error(_request: Request, error: ConveyorError) -> JSONResponse:
+        status = next((s for t, s in STATUS_BY_ERROR.items() if isinstance(error, t)), 400)
+        return JSONResponse(error_body(error.code, str(error)), status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
+        details = [
+            {"field": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg")}
+            for e in error.errors()
+        ]
+        fields = ", ".join(d["field"] for d in details)
+        return JSONResponse(
+            error_body("invalid_request", f"the request is not valid: check {fields}", details),
+            422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        return JSONResponse(
+            error_body(code, str(error.detail)), error.status_code, headers=error.headers
+        )

@@ -1,0 +1,234 @@
+"""/api/v1/items: submit, list, inspect, cancel, retry; one item's result and artifacts."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import mimetypes
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import ValidationError
+from sqlalchemy import or_, select
+
+from conveyor.api.errors import ApiError
+from conveyor.api.schemas import (
+    ItemDetailOut,
+    ItemOut,
+    ItemPage,
+    RecordSubmission,
+    RetryFailed,
+    SubmissionOut,
+)
+from conveyor.api.security import operator, viewer
+from conveyor.api.uploads import receive_upload
+from conveyor.ingest.submit import Submission
+from conveyor.installation import Installation
+from conveyor.store import actions, queries
+from conveyor.store.models import Item
+from conveyor.store.queries import ItemFilter
+
+router = APIRouter(prefix="/items", tags=["items"])
+MAX_RECORD_BYTES = 1 << 20
+
+
+def _installation(request: Request) -> Installation:
+    return request.app.state.installation
+
+
+def _submission_out(request: Request, submission: Submission) -> SubmissionOut:
+    return SubmissionOut(
+        item_id=submission.item_id,
+        duplicate=submission.duplicate,
+        input=submission.input_name,
+        url=str(request.url_for("get_item", item_id=submission.item_id)),
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=SubmissionOut,
+    dependencies=[operator],
+    summary="Submit a file (multipart: file, pipeline[, force]) or a record (JSON)",
+    responses={200: {"description": "already submitted: the earlier item"}, 413: {}, 422: {}},
+)
+async def submit_item(request: Request) -> Any:
+    content_type = request.headers.get("content-type", "")
+    installation = _installation(request)
+    if content_type.startswith("multipart/form-data"):
+        submission = await receive_upload(request, installation)
+    elif content_type.startswith("application/json"):
+        submission = await _submit_record(request, installation)
+    else:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "send multipart/form-data with 'file' and 'pipeline', or application/json with "
+            "'pipeline' and 'record'",
+        )
+    body = _submission_out(request, submission).model_dump()
+    return JSONResponse(body, status_code=200 if submission.duplicate else 201)
+
+
+async def _submit_record(request: Request, installation: Installation) -> Submission:
+    raw = await request.body()
+    if len(raw) > MAX_RECORD_BYTES:
+        raise ApiError(413, "too_large", f"a record may have at most {MAX_RECORD_BYTES} bytes")
+    try:
+        body = RecordSubmission.model_validate_json(raw)
+    except ValidationError as error:
+        details = [
+            {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
+            for e in error.errors()
+        ]
+        raise ApiError(
+            422, "invalid_request", "the JSON body is not a valid record submission", details
+        ) from error
+    [submission] = installation.submitter.submit_records(
+        body.pipeline, [body.record], force=body.force, source="api"
+    )
+    return submission
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created, _, item_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        return datetime.fromisoformat(created), item_id
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ApiError(422, "invalid_cursor", "the cursor is not one this API returned") from None
+
+
+def _encode_cursor(item: Item) -> str:
+    return base64.urlsafe_b64encode(f"{item.created_at.isoformat()}|{item.id}".encode()).decode()
+
+
+@router.get("", response_model=ItemPage, dependencies=[viewer])
+def list_items(
+    request: Request,
+    pipeline: str | None = None,
+    status: str | None = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> ItemPage:
+    """Newest first; pass `next_cursor` back as `cursor` for the next page."""
+    filters = ItemFilter(pipeline, status, q, _naive(created_after), _naive(created_before))
+    query = filters.apply(select(Item))
+    if cursor:
+        created, item_id = _decode_cursor(cursor)
+        query = query.where(
+            or_(Item.created_at < created, (Item.created_at == created) & (Item.id > item_id))
+        )
+    query = query.order_by(Item.created_at.desc(), Item.id).limit(limit + 1)
+    with _installation(request).sessions() as session:
+        found = list(session.scalars(query).all())
+    page, more = found[:limit], len(found) > limit
+    return ItemPage(
+        items=[ItemOut.of(i) for i in page],
+        next_cursor=_encode_cursor(page[-1]) if more else None,
+    )
+
+
+def _naive(value: datetime | None) -> datetime | None:
+    """The store keeps naive UTC; accept any offset the client sends."""
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+@router.get("/{item_id}", response_model=ItemDetailOut, dependencies=[viewer])
+def get_item(request: Request, item_id: str) -> ItemDetailOut:
+    installation = _installation(request)
+    with installation.sessions() as session:
+        item = queries.get_item(session, item_id)
+        runs = queries.step_runs(session, item.id)
+        result = queries.result_of(session, item.id)
+    dag = _dag_of(installation, item.pipeline)
+    artifacts = _artifacts(installation, item)
+    return ItemDetailOut.build(item, runs, result, dag, artifacts)
+
+
+def _dag_of(installation: Installation, pipeline: str) -> dict[str, list[str]]:
+    try:
+        found = installation.registry.get(pipeline)
+    except Exception:
+        return {}
+    return {name: list(found.dependencies[name]) for name in found.order}
+
+
+def _artifacts(installation: Installation, item: Item) -> list[str]:
+    try:
+        return installation.storage.list_files(item.work_dir)
+    except FileNotFoundError:
+        return []
+
+
+@router.get("/{item_id}/result", dependencies=[viewer])
+def get_result(request: Request, item_id: str) -> Any:
+    with _installation(request).sessions() as session:
+        item = queries.get_item(session, item_id)
+        result = queries.result_of(session, item.id)
+    if result is None:
+        raise ApiError(404, "no_result", f"item {item.id} is {item.status} and has no result yet")
+    payload = {
+        "item_id": item.id,
+        "pipeline": item.pipeline,
+        "pipeline_version": result.pipeline_version,
+        "result": result.result,
+    }
+    headers = {"Content-Disposition": f'attachment; filename="{item.id}.json"'}
+    return JSONResponse(json.loads(json.dumps(payload, default=str)), headers=headers)
+
+
+@router.get("/{item_id}/artifacts/{path:path}", dependencies=[viewer])
+def get_artifact(request: Request, item_id: str, path: str) -> StreamingResponse:
+    installation = _installation(request)
+    with installation.sessions() as session:
+        item = queries.get_item(session, item_id)
+    if path not in _artifacts(installation, item):
+        raise ApiError(404, "not_found", f"item {item.id} has no artifact {path!r}")
+    stream = installation.storage.open(item.work_dir, path)
+    media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    filename = path.rsplit("/", 1)[-1].replace('"', "")
+    disposition = f"attachment; filename*=UTF-8''{_quote(filename)}"
+    return StreamingResponse(
+        _chunks(stream), media_type=media_type, headers={"Content-Disposition": disposition}
+    )
+
+
+def _quote(name: str) -> str:
+    from urllib.parse import quote
+
+    return quote(name, safe="")
+
+
+def _chunks(stream: Any, size: int = 1 << 20) -> Any:
+    with stream:
+        while chunk := stream.read(size):
+            yield chunk
+
+
+@router.post("/{item_id}/cancel", response_model=ItemOut, dependencies=[operator])
+def cancel_item(request: Request, item_id: str) -> ItemOut:
+    with _installation(request).sessions.begin() as session:
+        return ItemOut.of(actions.cancel_item(session, item_id))
+
+
+@router.post("/{item_id}/retry", response_model=ItemOut, dependencies=[operator])
+def retry_item(request: Request, item_id: str) -> ItemOut:
+    with _installation(request).sessions.begin() as session:
+        return ItemOut.of(actions.retry_item(session, item_id))
+
+
+@router.post("/retry-failed", dependencies=[operator])
+def retry_failed(request: Request, body: RetryFailed) -> dict[str, int]:
+    if body.pipeline:
+        _installation(request).registry.get(body.pipeline)
+    with _installation(request).sessions.begin() as session:
+        return {"queued": actions.retry_failed(session, body.pipeline)}

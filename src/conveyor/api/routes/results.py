@@ -1,0 +1,125 @@
+"""/api/v1/results: a pipeline's items with results, streamed as JSON, CSV or Parquet."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from conveyor.api.security import viewer
+from conveyor.results.export import iter_csv, iter_rows
+from conveyor.store.queries import ItemFilter
+
+router = APIRouter(prefix="/results", tags=["results"])
+PARQUET_BATCH = 5000
+
+
+@router.get("", dependencies=[viewer])
+def export_results(
+    request: Request,
+    pipeline: str,
+    format: Literal["json", "csv", "parquet"] = "json",
+    status: str | None = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> StreamingResponse:
+    installation = request.app.state.installation
+    installation.registry.get(pipeline)
+    filters = ItemFilter(pipeline, status, q, created_after, created_before)
+    sessions = installation.sessions
+    name = f"{pipeline}-results.{format}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if format == "json":
+        return StreamingResponse(
+            _json_chunks(iter_rows(sessions, filters)),
+            media_type="application/json",
+            headers=headers,
+        )
+    if format == "csv":
+        return StreamingResponse(
+            _csv_chunks(sessions, filters), media_type="text/csv", headers=headers
+        )
+    return StreamingResponse(
+        _parquet_chunks(sessions, filters),
+        media_type="application/vnd.apache.parquet",
+        headers=headers,
+    )
+
+
+def _json_chunks(rows: Iterator[dict]) -> Iterator[str]:  # type: ignore[type-arg]
+    yield "["
+    for index, row in enumerate(rows):
+        yield ("," if index else "") + "\n" + json.dumps(row, ensure_ascii=False, default=str)
+    yield "\n]\n"
+
+
+def _csv_chunks(sessions, filters: ItemFilter) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    return iter_csv(lambda: iter_rows(sessions, filters))
+
+
+class _Sink:
+    """A write-only file for pyarrow that hands out what was written so far."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.position = 0
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        self.position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.position
+
+    def flush(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self.closed = True
+
+    def drain(self) -> bytes:
+        data = b"".join(self.parts)
+        self.parts.clear()
+        return data
+
+
+def _parquet_chunks(sessions, filters: ItemFilter) -> Iterator[bytes]:  # type: ignore[no-untyped-def]
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = _Sink()
+    columns = (
+        "item_id",
+        "input",
+        "pipeline",
+        "pipeline_version",
+        "status",
+        "finished_at",
+        "error",
+        "result",
+    )
+    schema = pa.schema([(c, pa.string()) for c in columns])
+    with pq.ParquetWriter(pa.PythonFile(sink, mode="w"), schema) as writer:
+        batch: list[dict[str, str | None]] = []
+        for row in iter_rows(sessions, filters):
+            batch.append({key: _text(row.get(key)) for key in columns})
+            if len(batch) >= PARQUET_BATCH:
+                writer.write_table(pa.Table.from_pylist(batch, schema))
+                batch.clear()
+                yield sink.drain()
+        if batch:
+            writer.write_table(pa.Table.from_pylist(batch, schema))
+    yield sink.drain()
+
+
+def _text(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)

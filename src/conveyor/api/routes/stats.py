@@ -1,0 +1,85 @@
+"""/api/v1/stats, /workers and /pipelines: what the dashboard shows."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlalchemy import select
+
+from conveyor.api.security import viewer
+from conveyor.engine.throughput import drain_eta_seconds, per_minute
+from conveyor.store.models import Item, utcnow
+from conveyor.store.queries import counts_by_status
+
+router = APIRouter(tags=["stats"])
+WINDOW = timedelta(minutes=60)
+
+
+@router.get("/stats", dependencies=[viewer])
+def stats(request: Request) -> dict[str, Any]:
+    """Counts by status per pipeline, items finished per minute (last hour), drain ETA."""
+    now = utcnow()
+    with request.app.state.installation.sessions() as session:
+        counts = counts_by_status(session)
+        finished = session.scalars(
+            select(Item.finished_at).where(Item.finished_at >= now - WINDOW)
+        ).all()
+    series = per_minute(list(finished), now, minutes=60)
+    waiting = sum(
+        by.get("queued", 0) + by.get("running", 0) + by.get("retrying", 0) for by in counts.values()
+    )
+    return {
+        "counts": counts,
+        "throughput_per_minute": series,
+        "queue": waiting,
+        "drain_eta_seconds": drain_eta_seconds(waiting, series),
+        "generated_at": now.isoformat() + "Z",
+    }
+
+
+@router.get("/workers", dependencies=[viewer])
+def workers(request: Request) -> dict[str, Any]:
+    """Ray nodes with their resources (empty when this process is not connected to Ray)."""
+    import ray
+
+    if not ray.is_initialized():
+        return {"connected": False, "nodes": []}
+    nodes = []
+    for node in ray.nodes():
+        resources = node.get("Resources", {})
+        nodes.append(
+            {
+                "node_id": node.get("NodeID"),
+                "address": node.get("NodeManagerAddress"),
+                "alive": node.get("Alive"),
+                "cpus": resources.get("CPU", 0),
+                "gpus": resources.get("GPU", 0),
+                "memory_bytes": resources.get("memory", 0),
+            }
+        )
+    available = ray.available_resources()
+    total = ray.cluster_resources()
+    return {
+        "connected": True,
+        "nodes": nodes,
+        "cpus_total": total.get("CPU", 0),
+        "cpus_in_use": total.get("CPU", 0) - available.get("CPU", 0),
+        "gpus_total": total.get("GPU", 0),
+        "gpus_in_use": total.get("GPU", 0) - available.get("GPU", 0),
+    }
+
+
+@router.get("/pipelines", dependencies=[viewer])
+def pipelines(request: Request) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": p.name,
+            "version": p.version,
+            "accepts": list(p.accepts),
+            "description": p.description,
+            "dag": {s: list(p.dependencies[s]) for s in p.order},
+        }
+        for p in request.app.state.installation.registry
+    ]

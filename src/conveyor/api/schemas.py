@@ -1,0 +1,143 @@
+"""Request and response bodies of the API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from conveyor.store.models import Item, Result, StepRun
+
+
+class RecordSubmission(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pipeline: str = Field(min_length=1, max_length=100)
+    record: Any
+    force: bool = False
+
+
+class SubmissionOut(BaseModel):
+    item_id: str
+    duplicate: bool
+    input: str | None = None
+    url: str
+
+
+class StepRunOut(BaseModel):
+    step: str
+    attempt: int
+    status: str
+    worker: str | None
+    node_id: str | None
+    submitted_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    seconds: float | None
+    error: str | None
+    logs: str | None
+
+    @classmethod
+    def of(cls, run: StepRun) -> StepRunOut:
+        seconds = None
+        if run.started_at and run.finished_at:
+            seconds = (run.finished_at - run.started_at).total_seconds()
+        return cls(
+            step=run.step,
+            attempt=run.attempt,
+            status=run.status,
+            worker=run.worker,
+            node_id=run.node_id,
+            submitted_at=run.submitted_at,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            seconds=seconds,
+            error=run.error,
+            logs=run.logs,
+        )
+
+
+class ItemOut(BaseModel):
+    item_id: str
+    pipeline: str
+    pipeline_version: str
+    kind: str
+    input: Any
+    input_size: int | None
+    status: str
+    error: str | None
+    source: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    cancel_requested: bool
+
+    @classmethod
+    def of(cls, item: Item) -> ItemOut:
+        return cls(
+            item_id=item.id,
+            pipeline=item.pipeline,
+            pipeline_version=item.pipeline_version,
+            kind=item.kind,
+            input=item.input_name if item.kind == "file" else item.record,
+            input_size=item.input_size,
+            status=item.status,
+            error=item.error,
+            source=item.source,
+            created_at=item.created_at,
+            started_at=item.started_at,
+            finished_at=item.finished_at,
+            cancel_requested=item.cancel_requested,
+        )
+
+
+class ItemDetailOut(ItemOut):
+    steps: list[StepRunOut]
+    dag: dict[str, list[str]]
+    result: Any = None
+    result_pipeline_version: str | None = None
+    artifacts: list[str]
+
+    @classmethod
+    def build(
+        cls,
+        item: Item,
+        runs: list[StepRun],
+        result: Result | None,
+        dag: dict[str, list[str]],
+        artifacts: list[str],
+    ) -> ItemDetailOut:
+        return cls(
+            **ItemOut.of(item).model_dump(),
+            steps=[StepRunOut.of(r) for r in runs],
+            dag=dag,
+            result=result.result if result else None,
+            result_pipeline_version=result.pipeline_version if result else None,
+            artifacts=artifacts,
+        )
+
+
+class ItemPage(BaseModel):
+    items: list[ItemOut]
+    next_cursor: str | None
+
+
+class RetryFailed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pipeline: str | None = None
+
+
+class Login(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=1000)
+
+
+class Me(BaseModel):
+    name: str
+    role: str
+    kind: str
+    csrf_token: str | None = None

@@ -1,0 +1,1 @@
+"""Users, roles, passwords, API tokens and browser sessions."""

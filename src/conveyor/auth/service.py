@@ -1,0 +1,123 @@
+"""Accounts: users with argon2 password hashes, API tokens and browser sessions stored hashed."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from conveyor.auth.roles import Role, parse_role
+from conveyor.errors import ConveyorError
+from conveyor.store.models import ApiToken, User, WebSession, utcnow
+
+SESSION_LIFETIME = timedelta(hours=12)
+TOKEN_PREFIX = "cvy_"
+_hasher = PasswordHasher()
+MIN_PASSWORD_LENGTH = 10
+
+
+class AuthError(ConveyorError):
+    code = "unauthenticated"
+
+
+class AccountError(ConveyorError):
+    code = "invalid_account"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a user (by session or password) or an API token."""
+
+    name: str
+    role: Role
+    kind: str  # "user", "token" or "anonymous"
+    csrf_token: str | None = None
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def add_user(session: Session, name: str, password: str, role: str) -> User:
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise AccountError("user name must be 1 to 100 characters")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if session.scalar(select(User).where(User.name == name)) is not None:
+        raise AccountError(f"user {name!r} already exists")
+    user = User(name=name, password_hash=_hasher.hash(password), role=parse_role(role).value)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def count_users(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(User)) or 0)
+
+
+def check_password(session: Session, name: str, password: str) -> User | None:
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None or user.disabled:
+        _hasher.hash(password)  # spend the same time as a real check
+        return None
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    return user
+
+
+def create_token(session: Session, name: str, role: str) -> str:
+    """Returns the token once; only its hash is stored."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(ApiToken(name=name, token_hash=_digest(token), role=parse_role(role).value))
+    session.flush()
+    return token
+
+
+def principal_for_token(session: Session, token: str) -> Principal | None:
+    row = session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == _digest(token), ApiToken.revoked.is_(False))
+    )
+    if row is None:
+        return None
+    row.last_used_at = utcnow()
+    return Principal(row.name, Role(row.role), "token")
+
+
+def start_session(session: Session, user: User) -> tuple[str, str]:
+    """A new browser session: returns (cookie value, CSRF token)."""
+    session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+    now = utcnow()
+    session.execute(delete(WebSession).where(WebSession.expires_at < now))
+    session.add(
+        WebSession(
+            id_hash=_digest(session_id),
+            user_id=user.id,
+            csrf_token=csrf,
+            created_at=now,
+            expires_at=now + SESSION_LIFETIME,
+        )
+    )
+    return session_id, csrf
+
+
+def principal_for_session(session: Session, session_id: str) -> Principal | None:
+    row = session.get(WebSession, _digest(session_id))
+    if row is None or row.expires_at < utcnow():
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or user.disabled:
+        return None
+    return Principal(user.name, Role(user.role), "user", row.csrf_token)
+
+
+def end_session(session: Session, session_id: str) -> None:
+    session.execute(delete(WebSession).where(WebSession.id_hash == _digest(session_id)))
