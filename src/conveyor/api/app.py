@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from conveyor import __version__
-from conveyor.api.errors import error_body, install_error_handlers
+from conveyor.api.errors import error_body, error_responses, install_error_handlers
 from conveyor.api.metrics import ApiMetrics, RequestTimingMiddleware
+from conveyor.api.params import reject_nul_characters
 from conveyor.api.routes import auth, inbox, items, results, stats
 from conveyor.auth.ratelimit import SlidingWindowLimiter
 from conveyor.installation import Installation
@@ -29,6 +30,7 @@ def create_app(
         openapi_url="/api/openapi.json",
         redoc_url=None,
         root_path=root_path,
+        dependencies=[Depends(reject_nul_characters)],
     )
     app.state.installation = installation
     app.state.auth_required = (
@@ -37,7 +39,7 @@ def create_app(
     app.state.login_limiter = SlidingWindowLimiter(LOGIN_ATTEMPTS, LOGIN_WINDOW_SECONDS)
     app.state.metrics = ApiMetrics(installation.sessions)
     install_error_handlers(app)
-    api = APIRouter(prefix="/api/v1")
+    api = APIRouter(prefix="/api/v1", responses=error_responses(401, 403, 422))
     for module in (auth, items, results, inbox, stats):
         api.include_router(module.router)
     app.include_router(api)
@@ -53,7 +55,7 @@ def _operations_router() -> APIRouter:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz")
+    @router.get("/readyz", responses=error_responses(503))
     def readyz(request: Request) -> Any:
         checks = _readiness(request.app.state.installation)
         ready = all(check == "ok" for check in checks.values())

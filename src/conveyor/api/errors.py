@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from conveyor.api.schemas import ErrorBody
 from conveyor.auth.service import AccountError, AuthError
 from conveyor.errors import (
     ConfigurationError,
@@ -30,6 +31,27 @@ STATUS_BY_ERROR: dict[type[ConveyorError], int] = {
     AuthError: 401,
     ConfigurationError: 500,
 }
+
+
+ERROR_DESCRIPTIONS = {
+    401: "not logged in, or the API token is unknown or revoked",
+    403: "the caller's role does not allow this, or a session request lacks its CSRF token",
+    404: "no such item, pipeline or artifact",
+    409: "the action does not apply to the item in its current state",
+    413: "the upload or record is larger than the limit",
+    415: "the request body is neither multipart/form-data nor application/json",
+    422: "the request is not valid; details name each field and problem",
+    429: "too many login attempts; try again later",
+    503: "a dependency (store or Ray) is not ready",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for error statuses, all with the error body."""
+    return {
+        status: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[status]}
+        for status in statuses
+    }
 
 
 class ApiError(ConveyorError):

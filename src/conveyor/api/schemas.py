@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from conveyor.store.models import Item, Result, StepRun
+
+
+class ErrorOut(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    """What every error response carries."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: ErrorOut
 
 
 class RecordSubmission(BaseModel):
@@ -16,6 +31,21 @@ class RecordSubmission(BaseModel):
     pipeline: str = Field(min_length=1, max_length=100)
     record: Any
     force: bool = False
+
+    @field_validator("record")
+    @classmethod
+    def _finite_numbers_only(cls, record: Any) -> Any:
+        """JSON has no Infinity or NaN; a number too large for a float would become one."""
+        pending = [record]
+        while pending:
+            value = pending.pop()
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError("numbers must be finite and fit a 64-bit float")
+            if isinstance(value, dict):
+                pending.extend(value.values())
+            elif isinstance(value, list):
+                pending.extend(value)
+        return record
 
 
 class SubmissionOut(BaseModel):

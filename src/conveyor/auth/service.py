@@ -20,6 +20,7 @@ SESSION_LIFETIME = timedelta(hours=12)
 TOKEN_PREFIX = "cvy_"
 _hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 10
+MAX_NAME_LENGTH = 100
 
 
 class AuthError(ConveyorError):
@@ -44,10 +45,17 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def add_user(session: Session, name: str, password: str, role: str) -> User:
+def _check_name(name: str, what: str) -> str:
     name = name.strip()
-    if not name or len(name) > 100:
-        raise AccountError("user name must be 1 to 100 characters")
+    if not name or len(name) > MAX_NAME_LENGTH:
+        raise AccountError(f"{what} must be 1 to {MAX_NAME_LENGTH} characters")
+    if not name.isprintable():
+        raise AccountError(f"{what} must not contain control characters")
+    return name
+
+
+def add_user(session: Session, name: str, password: str, role: str) -> User:
+    name = _check_name(name, "user name")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
     if session.scalar(select(User).where(User.name == name)) is not None:
@@ -63,7 +71,8 @@ def count_users(session: Session) -> int:
 
 
 def check_password(session: Session, name: str, password: str) -> User | None:
-    user = session.scalar(select(User).where(User.name == name))
+    # No stored name holds a NUL, and PostgreSQL would refuse to compare one.
+    user = None if "\x00" in name else session.scalar(select(User).where(User.name == name))
     if user is None or user.disabled:
         _hasher.hash(password)  # spend the same time as a real check
         return None
@@ -76,6 +85,7 @@ def check_password(session: Session, name: str, password: str) -> User | None:
 
 def create_token(session: Session, name: str, role: str) -> str:
     """Returns the token once; only its hash is stored."""
+    name = _check_name(name, "token name")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     session.add(ApiToken(name=name, token_hash=_digest(token), role=parse_role(role).value))
     session.flush()

@@ -19,6 +19,7 @@ from conveyor.errors import InputRejectedError
 from conveyor.pipeline.registry import PipelineRegistry
 from conveyor.pipeline.spec import Pipeline
 from conveyor.storage.files import Storage
+from conveyor.storage.names import display_name
 from conveyor.store.submissions import (
     NewItem,
     find_duplicate,
@@ -103,7 +104,9 @@ class Submitter:
         except BaseException:
             self.storage.remove_work_dir(work_dir)
             raise
-        return self._commit_file(pipeline, work_dir, stored_name, digest, size, name, force, source)
+        return self._commit_file(
+            pipeline, work_dir, stored_name, digest, size, display_name(name), force, source
+        )
 
     def _check(self, pipeline: Pipeline, work_dir: str, stored_name: str) -> None:
         """Let the pipeline probe the content before the item is accepted."""
@@ -167,7 +170,6 @@ class Submitter:
     ) -> Submission:
         """Record an item for a file already moved into its work folder (the inbox path)."""
         pipeline = self._pipeline(pipeline_name, "file")
-        self._check(pipeline, work_dir, stored_name)
         self._check(pipeline, work_dir, stored_name)
         digest = self.storage.sha256(work_dir, stored_name)
         size = self.storage.size(work_dir, stored_name)

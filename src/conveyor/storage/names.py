@@ -6,6 +6,7 @@ import re
 import unicodedata
 
 MAX_NAME_BYTES = 200
+MAX_DISPLAY_NAME = 1024
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f/\\]")
 
 
@@ -19,6 +20,12 @@ def safe_file_name(name: str, fallback: str = "input") -> str:
     if not name:
         return fallback
     return _truncate_keeping_suffix(name)
+
+
+def display_name(name: str) -> str:
+    """The submitted name as recorded and shown: as given, less NUL characters (which no store
+    keeps) and cut to what the store holds."""
+    return name.replace("\x00", "")[:MAX_DISPLAY_NAME]
 
 
 def _truncate_keeping_suffix(name: str) -> str:

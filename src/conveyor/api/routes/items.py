@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import mimetypes
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -14,7 +14,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy import or_, select
 
-from conveyor.api.errors import ApiError
+from conveyor.api.errors import ApiError, error_responses
+from conveyor.api.params import utc_naive
 from conveyor.api.schemas import (
     ItemDetailOut,
     ItemOut,
@@ -33,6 +34,24 @@ from conveyor.store.queries import ItemFilter
 
 router = APIRouter(prefix="/items", tags=["items"])
 MAX_RECORD_BYTES = 1 << 20
+SUBMISSION_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file", "pipeline"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "pipeline": {"type": "string"},
+                    "force": {"type": "boolean", "default": False},
+                },
+            }
+        },
+        "application/json": {"schema": RecordSubmission.model_json_schema()},
+    },
+}
+ITEM_NOT_FOUND = error_responses(404)
 
 
 def _installation(request: Request) -> Installation:
@@ -54,7 +73,11 @@ def _submission_out(request: Request, submission: Submission) -> SubmissionOut:
     response_model=SubmissionOut,
     dependencies=[operator],
     summary="Submit a file (multipart: file, pipeline[, force]) or a record (JSON)",
-    responses={200: {"description": "already submitted: the earlier item"}, 413: {}, 422: {}},
+    responses={
+        200: {"model": SubmissionOut, "description": "already submitted: the earlier item"},
+        **error_responses(404, 413, 415),
+    },
+    openapi_extra={"requestBody": SUBMISSION_BODY},
 )
 async def submit_item(request: Request) -> Any:
     content_type = request.headers.get("content-type", "")
@@ -97,8 +120,11 @@ async def _submit_record(request: Request, installation: Installation) -> Submis
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         created, _, item_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return datetime.fromisoformat(created), item_id
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        created_at = datetime.fromisoformat(created)
+        if created_at.tzinfo is not None or not item_id.isalnum():
+            raise ValueError(cursor)
+        return created_at, item_id
+    except (ValueError, binascii.Error, UnicodeError):
         raise ApiError(422, "invalid_cursor", "the cursor is not one this API returned") from None
 
 
@@ -118,7 +144,13 @@ def list_items(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> ItemPage:
     """Newest first; pass `next_cursor` back as `cursor` for the next page."""
-    filters = ItemFilter(pipeline, status, q, _naive(created_after), _naive(created_before))
+    filters = ItemFilter(
+        pipeline,
+        status,
+        q,
+        utc_naive(created_after, "created_after"),
+        utc_naive(created_before, "created_before"),
+    )
     query = filters.apply(select(Item))
     if cursor:
         created, item_id = _decode_cursor(cursor)
@@ -135,14 +167,9 @@ def list_items(
     )
 
 
-def _naive(value: datetime | None) -> datetime | None:
-    """The store keeps naive UTC; accept any offset the client sends."""
-    if value is None or value.tzinfo is None:
-        return value
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
-@router.get("/{item_id}", response_model=ItemDetailOut, dependencies=[viewer])
+@router.get(
+    "/{item_id}", response_model=ItemDetailOut, dependencies=[viewer], responses=ITEM_NOT_FOUND
+)
 def get_item(request: Request, item_id: str) -> ItemDetailOut:
     installation = _installation(request)
     with installation.sessions() as session:
@@ -169,7 +196,7 @@ def _artifacts(installation: Installation, item: Item) -> list[str]:
         return []
 
 
-@router.get("/{item_id}/result", dependencies=[viewer])
+@router.get("/{item_id}/result", dependencies=[viewer], responses=ITEM_NOT_FOUND)
 def get_result(request: Request, item_id: str) -> Any:
     with _installation(request).sessions() as session:
         item = queries.get_item(session, item_id)
@@ -186,7 +213,7 @@ def get_result(request: Request, item_id: str) -> Any:
     return JSONResponse(json.loads(json.dumps(payload, default=str)), headers=headers)
 
 
-@router.get("/{item_id}/artifacts/{path:path}", dependencies=[viewer])
+@router.get("/{item_id}/artifacts/{path:path}", dependencies=[viewer], responses=ITEM_NOT_FOUND)
 def get_artifact(request: Request, item_id: str, path: str) -> StreamingResponse:
     installation = _installation(request)
     with installation.sessions() as session:
@@ -214,19 +241,29 @@ def _chunks(stream: Any, size: int = 1 << 20) -> Any:
             yield chunk
 
 
-@router.post("/{item_id}/cancel", response_model=ItemOut, dependencies=[operator])
+@router.post(
+    "/{item_id}/cancel",
+    response_model=ItemOut,
+    dependencies=[operator],
+    responses=error_responses(404, 409),
+)
 def cancel_item(request: Request, item_id: str) -> ItemOut:
     with _installation(request).sessions.begin() as session:
         return ItemOut.of(actions.cancel_item(session, item_id))
 
 
-@router.post("/{item_id}/retry", response_model=ItemOut, dependencies=[operator])
+@router.post(
+    "/{item_id}/retry",
+    response_model=ItemOut,
+    dependencies=[operator],
+    responses=error_responses(404, 409),
+)
 def retry_item(request: Request, item_id: str) -> ItemOut:
     with _installation(request).sessions.begin() as session:
         return ItemOut.of(actions.retry_item(session, item_id))
 
 
-@router.post("/retry-failed", dependencies=[operator])
+@router.post("/retry-failed", dependencies=[operator], responses=error_responses(404))
 def retry_failed(request: Request, body: RetryFailed) -> dict[str, int]:
     if body.pipeline:
         _installation(request).registry.get(body.pipeline)

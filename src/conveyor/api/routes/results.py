@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
+from conveyor.api.errors import error_responses
+from conveyor.api.params import utc_naive
 from conveyor.api.security import viewer
 from conveyor.results.export import iter_csv, iter_rows
 from conveyor.store.queries import ItemFilter
@@ -18,7 +20,20 @@ router = APIRouter(prefix="/results", tags=["results"])
 PARQUET_BATCH = 5000
 
 
-@router.get("", dependencies=[viewer])
+EXPORT_RESPONSES = {
+    200: {
+        "description": "the rows, streamed",
+        "content": {
+            "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+            "text/csv": {"schema": {"type": "string"}},
+            "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+        },
+    },
+    **error_responses(404),
+}
+
+
+@router.get("", dependencies=[viewer], responses=EXPORT_RESPONSES)
 def export_results(
     request: Request,
     pipeline: str,
@@ -30,7 +45,13 @@ def export_results(
 ) -> StreamingResponse:
     installation = request.app.state.installation
     installation.registry.get(pipeline)
-    filters = ItemFilter(pipeline, status, q, created_after, created_before)
+    filters = ItemFilter(
+        pipeline,
+        status,
+        q,
+        utc_naive(created_after, "created_after"),
+        utc_naive(created_before, "created_before"),
+    )
     sessions = installation.sessions
     name = f"{pipeline}-results.{format}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}

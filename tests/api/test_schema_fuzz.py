@@ -1,0 +1,78 @@
+"""Schemathesis against /api/openapi.json, in-process: nothing the schema allows, and nothing
+that breaks it, may make the server answer 5xx or stray from the documented responses."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from fastapi import FastAPI
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from conveyor.api.app import create_app
+from conveyor.auth.service import add_user, create_token
+from conveyor.installation import Installation
+from conveyor.settings import load_settings
+
+EXAMPLES_PER_OPERATION = 25
+REAL_PIPELINES = ["noop", "csv_profile", "text_stats"]
+CHECKS = [not_a_server_error, response_schema_conformance]
+
+
+def error_body_check(ctx, response, case) -> None:  # type: ignore[no-untyped-def]
+    """Every error, documented or not, carries {"error": {"code", "message", "details"}}."""
+    if response.status_code < 400:
+        return
+    error = response.json().get("error")
+    assert isinstance(error, dict), f"{response.status_code} without an error body"
+    assert set(error) == {"code", "message", "details"}, error
+
+
+def _openapi_document() -> dict[str, Any]:
+    """The schema as served; it depends on the code only, so any installation will do."""
+    with tempfile.TemporaryDirectory(prefix="conveyor-openapi-") as home:
+        installation = Installation(load_settings(Path(home), database_url="sqlite://"))
+        try:
+            return create_app(installation, auth_required=True).openapi()
+        finally:
+            installation.close()
+
+
+schema = schemathesis.openapi.from_dict(_openapi_document())
+
+
+def _name_a_real_pipeline_sometimes(case) -> None:  # type: ignore[no-untyped-def]
+    """Generated names never match a pipeline, which would leave accepting untested."""
+    body = case.body
+    if isinstance(body, dict) and isinstance(body.get("pipeline"), str):
+        choices = [*REAL_PIPELINES, body["pipeline"]]
+        body["pipeline"] = choices[len(repr(body)) % len(choices)]
+
+
+@pytest.fixture
+def served(installation) -> tuple[FastAPI, str]:  # type: ignore[no-untyped-def]
+    with installation.sessions.begin() as session:
+        add_user(session, "ada", "correct horse battery", "admin")
+        token = create_token(session, "fuzz", "operator")
+    return create_app(installation, auth_required=True), token
+
+
+@pytest.mark.slow
+@schema.parametrize()
+@settings(
+    max_examples=EXAMPLES_PER_OPERATION,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_no_request_makes_a_server_error(case, served) -> None:  # type: ignore[no-untyped-def]
+    app, token = served
+    _name_a_real_pipeline_sometimes(case)
+    case.call_and_validate(
+        app=app, headers={"Authorization": f"Bearer {token}"}, checks=[*CHECKS, error_body_check]
+    )
