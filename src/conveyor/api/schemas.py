@@ -95,6 +95,7 @@ class ItemOut(BaseModel):
     kind: str
     input: Any
     input_size: int | None
+    content_hash: str
     status: str
     error: str | None
     source: str
@@ -112,6 +113,7 @@ class ItemOut(BaseModel):
             kind=item.kind,
             input=item.input_name if item.kind == "file" else item.record,
             input_size=item.input_size,
+            content_hash=item.content_hash,
             status=item.status,
             error=item.error,
             source=item.source,

@@ -7,6 +7,7 @@ which is then copied to storage in 1 MiB chunks, so memory stays flat whatever t
 from __future__ import annotations
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from conveyor.api.errors import ApiError
@@ -39,7 +40,8 @@ async def receive_upload(request: Request, installation: Installation) -> Submis
         )
     force = str(form.get("force", "false")).lower() in ("1", "true", "yes", "on")
     try:
-        return installation.submitter.submit_stream(
+        return await run_in_threadpool(
+            installation.submitter.submit_stream,
             pipeline,
             upload.file,
             upload.filename or "upload",

@@ -1,0 +1,172 @@
+"""A 1 GiB upload through `conveyor up`, streamed by the client, with the server's memory
+watched while it arrives."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from conveyor.auth.service import create_token
+from conveyor.installation import Installation
+from conveyor.settings import load_settings
+
+GIB = 1 << 30
+CHUNK = 1 << 20
+MAX_SERVER_RSS = 300 * 1024 * 1024
+BOUNDARY = "conveyor-large-upload-boundary"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _chunk(index: int) -> bytes:
+    """Distinct, cheap content per MiB, so a lost or repeated chunk changes the hash."""
+    return index.to_bytes(8, "big") * (CHUNK // 8)
+
+
+def _multipart(size: int) -> tuple[Iterator[bytes], int, str]:
+    """A multipart body of `pipeline` and a `size`-byte file, generated chunk by chunk."""
+    head = (
+        f"--{BOUNDARY}\r\n"
+        'Content-Disposition: form-data; name="pipeline"\r\n\r\nsizes\r\n'
+        f"--{BOUNDARY}\r\n"
+        'Content-Disposition: form-data; name="file"; filename="big.bin"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{BOUNDARY}--\r\n".encode()
+    digest = hashlib.sha256()
+    for index in range(size // CHUNK):
+        digest.update(_chunk(index))
+
+    def body() -> Iterator[bytes]:
+        yield head
+        for index in range(size // CHUNK):
+            yield _chunk(index)
+        yield tail
+
+    return body(), len(head) + size + len(tail), digest.hexdigest()
+
+
+class RssSampler(threading.Thread):
+    """Peak resident memory of a process and its children, sampled until stopped."""
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        super().__init__(daemon=True)
+        self.process = psutil.Process(pid)
+        self.interval = interval
+        self.peak = 0
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            self.peak = max(self.peak, self._rss())
+            time.sleep(self.interval)
+
+    def _rss(self) -> int:
+        try:
+            processes = [self.process, *self.process.children(recursive=True)]
+            return sum(p.memory_info().rss for p in processes if p.is_running())
+        except psutil.Error:
+            return 0
+
+
+@pytest.fixture
+def server(tmp_path: Path, ray_cluster: str) -> Iterator[tuple[str, str, int]]:
+    """`conveyor up` on a free port; yields (base URL, operator token, pid)."""
+    home, port = tmp_path / "home", _free_port()
+    database_url = f"sqlite:///{tmp_path / 'conveyor.db'}"
+    installation = Installation(load_settings(home, database_url=database_url))
+    with installation.sessions.begin() as session:
+        token = create_token(session, "big-upload", "operator")
+    installation.close()
+    env = {
+        **os.environ,
+        "CONVEYOR_DATABASE_URL": database_url,
+        "CONVEYOR_PIPELINES": "support.upload_pipelines",
+    }
+    command = [sys.executable, "-m", "conveyor.cli", "--home", str(home), "up", "--no-inbox"]
+    command += ["--port", str(port), "--ray-address", ray_cluster]
+    log = (tmp_path / "up.out").open("wb")
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_healthy(base, process, tmp_path / "up.out")
+        yield base, token, process.pid
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+        shutil.rmtree(home / "storage", ignore_errors=True)
+
+
+def _wait_until_healthy(base: str, process: subprocess.Popen, log: Path) -> None:  # type: ignore[type-arg]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"conveyor up did not become healthy:\n{log.read_text()}")
+
+
+@pytest.mark.slow
+def test_one_gib_upload_keeps_server_memory_flat(server) -> None:  # type: ignore[no-untyped-def]
+    base, token, pid = server
+    body, length, expected_sha256 = _multipart(GIB)
+    upload_headers = {
+        "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+        "Content-Length": str(length),
+    }
+    sampler = RssSampler(pid)
+    idle_rss = sampler._rss()
+    sampler.start()
+    started = time.monotonic()
+    auth = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=base, headers=auth, timeout=600) as client:
+        response = client.post("/api/v1/items", content=body, headers=upload_headers)
+        seconds = time.monotonic() - started
+        sampler.stopped.set()
+        sampler.join()
+        print(
+            f"1 GiB upload: {seconds:.1f} s; server RSS idle {idle_rss / 2**20:.0f} MiB, "
+            f"peak {sampler.peak / 2**20:.0f} MiB"
+        )
+        assert response.status_code == 201, response.text
+        item_url = f"/api/v1/items/{response.json()['item_id']}"
+        item = client.get(item_url).json()
+        assert item["input"] == "big.bin" and item["input_size"] == GIB
+        assert item["content_hash"] == expected_sha256
+        assert sampler.peak < MAX_SERVER_RSS, f"peak RSS {sampler.peak / 2**20:.0f} MiB"
+        assert _wait_for_result(client, item_url) == {"bytes": GIB, "name": "big.bin"}
+
+
+def _wait_for_result(client: httpx.Client, item_url: str) -> object:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        item = client.get(item_url).json()
+        if item["status"] in ("succeeded", "failed", "cancelled"):
+            return item["result"] if item["status"] == "succeeded" else item
+        time.sleep(0.5)
+    raise AssertionError(f"the item did not finish: {item}")
