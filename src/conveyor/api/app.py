@@ -15,6 +15,7 @@ from conveyor.api.params import reject_nul_characters
 from conveyor.api.routes import auth, inbox, items, results, stats
 from conveyor.auth.ratelimit import SlidingWindowLimiter
 from conveyor.installation import Installation
+from conveyor.web import routes as web
 
 LOGIN_ATTEMPTS = 5
 LOGIN_WINDOW_SECONDS = 60.0
@@ -44,6 +45,8 @@ def create_app(
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(_operations_router())
+    app.include_router(web.router)
+    app.mount("/static", web.static_files(), name="static")
     app.add_middleware(RequestTimingMiddleware, metrics=app.state.metrics)
     return app
 
