@@ -1,0 +1,163 @@
+"""The web UI in headless Chromium, as a person uses it: log in, drop files, watch them finish,
+open an item, download its result, export a pipeline's results. SQLite only, to keep it quick."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+try:
+    from playwright.sync_api import Page, expect
+except ImportError:  # the browser fixture skips these tests (and fails them in CI)
+    Page = expect = None  # type: ignore[assignment,misc]
+
+from support.browser import PASSWORD, download, drop_files, log_in
+
+LIVE_TIMEOUT_MS = 90_000
+TABLES = {
+    "fruit.csv": "fruit,price,stock\napple,1.2,10\npear,0.8,\nplum,2.5,7\n",
+    "cities.csv": "city;population\nOslo;709000\nBergen;291000\n",
+}
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'conveyor.db'}"
+
+
+@pytest.fixture
+def page(browser) -> Page:  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    yield context.new_page()
+    context.close()
+
+
+def test_upload_watch_open_download_and_export(
+    serve, page: Page, browser, screenshots, tmp_path: Path
+) -> None:
+    server = serve()
+    log_in(page, server, "/upload")
+    page.select_option("#pipeline", "csv_profile")
+    page.evaluate("window.sameDocument = true")
+    drop_files(page, "#drop-zone", TABLES)
+
+    uploads = page.locator("#uploads li")
+    expect(uploads).to_have_count(2)
+    expect(page.locator("#uploads .badge-succeeded")).to_have_count(2, timeout=LIVE_TIMEOUT_MS)
+    assert page.evaluate("window.sameDocument") is True, "the page reloaded"
+    screenshots(page, "upload")
+
+    page.click("#uploads li:has-text('fruit.csv') a")
+    expect(page.locator("h1")).to_have_text("fruit.csv")
+    expect(page.locator("svg.dag .node-succeeded")).to_have_count(4)
+    expect(page.locator("#step-runs tbody tr:not(.run-details)")).to_have_count(4)
+    expect(page.locator("table.profile")).to_contain_text("price")
+    page.click("summary:has-text('logs of parse')")
+    expect(page.locator("pre.logs").first).to_contain_text("parsed 3 rows x 3 columns")
+    screenshots(page, "item")
+
+    result = json.loads(download(page, "[data-download=json]").read_text())
+    assert result["result"]["rows"] == 3 and result["result"]["numeric_columns"] == [
+        "price",
+        "stock",
+    ]
+    [row] = list(csv.DictReader(download(page, "[data-download=csv]").open()))
+    assert row["input"] == "fruit.csv" and row["result.profile.stock.missing"] == "1"
+
+    page.click("nav >> text=Results")
+    expect(page.locator("#latest-results tbody tr")).to_have_count(2)
+    exported = list(csv.DictReader(download(page, "#export button[value=csv]").open()))
+    assert sorted(r["input"] for r in exported) == ["cities.csv", "fruit.csv"]
+    assert {r["status"] for r in exported} == {"succeeded"}
+
+    page.click("nav >> text=Dashboard")
+    succeeded = page.locator("#counts tr[data-pipeline=csv_profile] td[data-status=succeeded]")
+    expect(succeeded).to_have_text("2")
+    expect(page.locator("#throughput-chart canvas")).to_have_count(1)
+    expect(page.locator("#workers tbody tr")).not_to_have_count(0)
+    screenshots(page, "dashboard")
+
+
+def test_phone_sized_screen_has_no_sideways_scrolling(serve, browser, screenshots) -> None:  # type: ignore[no-untyped-def]
+    server = serve()
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    phone = context.new_page()
+    log_in(phone, server, "/")
+    submitted = server.installation.submitter.submit_records("noop", [{"n": 1}], source="test")
+    expect(phone.locator("#counts tr[data-pipeline=noop] td[data-status=succeeded]")).to_have_text(
+        "1", timeout=LIVE_TIMEOUT_MS
+    )
+    screenshots(phone, "dashboard-phone")
+    phone.goto(f"{server.url}/items/{submitted[0].item_id}")
+    expect(phone.locator("svg.dag .node-succeeded")).to_have_count(4)
+    screenshots(phone, "item-phone")
+    for path in ("/", f"/items/{submitted[0].item_id}", "/items", "/upload", "/results"):
+        phone.goto(server.url + path)
+        overflow = phone.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{path} scrolls sideways by {overflow}px on a phone"
+    context.close()
+
+
+def test_items_table_updates_live_and_buttons_retry_and_cancel(serve, page: Page) -> None:
+    server = serve(controller=False)
+    submitter = server.installation.submitter
+    [waiting] = submitter.submit_records("noop", [{"n": 1}], source="test")
+    [failing] = submitter.submit_records("noop", [{"fail": "permanent"}], source="test")
+    log_in(page, server, "/items")
+    page.evaluate("window.sameDocument = true")
+    row = page.locator(f"tr[data-item='{waiting.item_id}']")
+    expect(row.locator(".badge")).to_have_text("queued")
+
+    row.locator("button", has_text="Cancel").click()
+    expect(row.locator(".badge")).to_have_text("cancelled")
+    row.locator("button", has_text="Retry").click()
+    expect(row.locator(".badge")).to_have_text("queued")
+
+    server.installation.controller().run_until_idle(timeout=120)
+    expect(row.locator(".badge")).to_have_text("succeeded", timeout=LIVE_TIMEOUT_MS)
+    failed = page.locator(f"tr[data-item='{failing.item_id}']")
+    expect(failed.locator(".badge")).to_have_text("failed")
+    page.select_option("select[name=status]", "failed")
+    page.click("form.filters button[type=submit]")
+    expect(page.locator("#item-rows tr[data-item]")).to_have_count(1)
+    page.click(f"a[href$='/items/{failing.item_id}']")
+    expect(page.locator(".error-box").first).to_contain_text("permanent")
+
+
+def test_login_errors_escaping_and_roles(serve, page: Page) -> None:
+    server = serve(controller=False)
+    page.goto(server.url + "/items")
+    page.fill("input[name=name]", "ada")
+    page.fill("input[name=password]", "wrong password")
+    page.click("button[type=submit]")
+    expect(page.locator("#login-error")).to_have_text("wrong user name or password")
+
+    hostile = "<img src=x onerror=window.pwned=1>.csv"
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(server.url + "/items")
+    page.goto(server.url + "/upload")
+    page.set_input_files(
+        "#files", files=[{"name": hostile, "mimeType": "text/csv", "buffer": b"a\n1\n"}]
+    )
+    expect(page.locator("#uploads a")).to_have_count(1)
+    page.click("#uploads a")
+    expect(page.locator("h1")).to_have_text(hostile)
+    page.goto(server.url + "/items")
+    expect(page.locator("#item-rows .input-name")).to_have_text(hostile)
+    assert page.evaluate("window.pwned") is None and not dialogs
+
+    page.click("button[data-logout]")
+    expect(page).to_have_url(f"{server.url}/login")
+    page.fill("input[name=name]", "vic")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("nav[aria-label=main]")).not_to_contain_text("Upload")
+    expect(page.locator("button[data-post]")).to_have_count(0)
