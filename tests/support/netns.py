@@ -187,7 +187,7 @@ class TwoNodeCluster:
     @contextlib.contextmanager
     def controller(self, home: Path, database_url: str) -> Iterator[subprocess.Popen[bytes]]:
         """``conveyor up`` on this cluster, stopped with SIGTERM on exit."""
-        command = [str(BIN / "conveyor"), "--home", str(home), "up", "--no-inbox"]
+        command = [str(BIN / "conveyor"), "--home", str(home), "up", "--no-inbox", "--no-api"]
         command += ["--ray-address", self.head_address]
         env = self.env | {"CONVEYOR_DATABASE_URL": database_url}
         process = self._spawn(f"controller-{home.parent.name}", command, env)
