@@ -14,6 +14,7 @@ from conveyor.engine.controller import Controller
 from conveyor.engine.executor import RayExecutor
 from conveyor.ingest.inbox import Inbox
 from conveyor.ingest.submit import Submitter
+from conveyor.monitoring import ConveyorMetrics, create_metrics
 from conveyor.pipeline.registry import PipelineRegistry, discover
 from conveyor.settings import Settings
 from conveyor.storage.files import Storage
@@ -45,8 +46,13 @@ class Installation:
         return discover(self.settings.pipelines)
 
     @cached_property
+    def metrics(self) -> ConveyorMetrics:
+        """This process's metrics registry: the controller, ingest and the API share it."""
+        return create_metrics(self.sessions, self.storage, self.registry)
+
+    @cached_property
     def submitter(self) -> Submitter:
-        return Submitter(self.sessions, self.storage, self.registry)
+        return Submitter(self.sessions, self.storage, self.registry, self.metrics)
 
     @cached_property
     def inbox(self) -> Inbox:
@@ -71,6 +77,7 @@ class Installation:
             poll_interval=self.settings.poll_interval_seconds,
             max_inflight=self.settings.max_inflight_items,
             inflight_per_cpu=self.settings.inflight_per_cpu,
+            metrics=self.metrics,
         )
 
     def close(self) -> None:

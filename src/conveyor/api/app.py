@@ -10,9 +10,9 @@ from sqlalchemy import text
 
 from conveyor import __version__
 from conveyor.api.errors import error_body, error_responses, install_error_handlers
-from conveyor.api.metrics import ApiMetrics, RequestTimingMiddleware
+from conveyor.api.metrics import RequestTimingMiddleware
 from conveyor.api.params import reject_nul_characters
-from conveyor.api.routes import auth, inbox, items, results, stats
+from conveyor.api.routes import auth, hardware, inbox, items, results, stats
 from conveyor.auth.ratelimit import SlidingWindowLimiter
 from conveyor.installation import Installation
 from conveyor.web import routes as web
@@ -38,10 +38,10 @@ def create_app(
         installation.settings.auth_required if auth_required is None else auth_required
     )
     app.state.login_limiter = SlidingWindowLimiter(LOGIN_ATTEMPTS, LOGIN_WINDOW_SECONDS)
-    app.state.metrics = ApiMetrics(installation.sessions)
+    app.state.metrics = installation.metrics
     install_error_handlers(app)
     api = APIRouter(prefix="/api/v1", responses=error_responses(401, 403, 422))
-    for module in (auth, items, results, inbox, stats):
+    for module in (auth, items, results, inbox, stats, hardware):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(_operations_router())

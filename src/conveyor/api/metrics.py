@@ -1,57 +1,21 @@
-"""Prometheus metrics of the API process: item counts from the store, request latencies."""
+"""Timing API requests into the process's metrics (``conveyor_http_request_duration_seconds``).
+
+The registry itself, and everything else it holds, lives in ``conveyor.monitoring``.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from typing import Any
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from conveyor.store.queries import counts_by_status
-
-
-class ItemCountsCollector(Collector):
-    """Items by pipeline and status, read from the store at scrape time."""
-
-    def __init__(self, sessions: Any) -> None:
-        self.sessions = sessions
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily(
-            "conveyor_items",
-            "Items in the store by pipeline and status",
-            labels=["pipeline", "status"],
-        )
-        with self.sessions() as session:
-            for pipeline, by_status in counts_by_status(session).items():
-                for status, count in by_status.items():
-                    family.add_metric([pipeline, status], count)
-        yield family
-
-
-class ApiMetrics:
-    def __init__(self, sessions: Any) -> None:
-        self.registry = CollectorRegistry()
-        self.registry.register(ItemCountsCollector(sessions))
-        self.request_seconds = Histogram(
-            "conveyor_http_request_duration_seconds",
-            "API request latency",
-            ["route", "method", "status"],
-            registry=self.registry,
-        )
-
-    def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+from conveyor.monitoring import ConveyorMetrics
 
 
 class RequestTimingMiddleware:
     """Times every request by its route template (low cardinality), not its raw path."""
 
-    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: ConveyorMetrics) -> None:
         self.app = app
         self.metrics = metrics
 
@@ -70,8 +34,22 @@ class RequestTimingMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", "unmatched")
-            self.metrics.request_seconds.labels(
-                template, scope["method"], str(status["code"])
+            self.metrics.http_request_seconds.labels(
+                route_template(scope), scope["method"], str(status["code"])
             ).observe(time.perf_counter() - started)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's template with its router's prefix, e.g. /api/v1/items/{item_id}.
+
+    The route of an included router knows only its own part ("/items/{item_id}"); the prefix
+    is the part of the path before the piece that route matched."""
+    route = scope.get("route")
+    pattern = getattr(route, "path_regex", None)
+    if pattern is None:
+        return "unmatched"
+    path: str = scope.get("path", "")
+    for index, character in enumerate(path):
+        if character == "/" and pattern.match(path[index:]):
+            return path[:index] + route.path  # type: ignore[union-attr]
+    return str(route.path)  # type: ignore[union-attr]

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.engine.executor import Executor, TaskHandle
 from conveyor.engine.lifecycle import ItemStatus, StepStatus, decide_after_failure
+from conveyor.engine.metrics import EngineMetrics, NoMetrics, report_commit
 from conveyor.errors import ConveyorError
 from conveyor.pipeline.registry import PipelineRegistry
 from conveyor.pipeline.spec import Pipeline
@@ -84,6 +85,7 @@ class Controller:
         poll_interval: float = 0.05,
         max_inflight: int | None = None,
         inflight_per_cpu: int = 16,
+        metrics: EngineMetrics | None = None,
     ) -> None:
         self.sessions = sessions
         self.registry = registry
@@ -97,6 +99,7 @@ class Controller:
         self.max_inflight = max(1, min(max_inflight or cpu_bound, cpu_bound))
         self.active: dict[str, ActiveItem] = {}
         self.stats = ControllerStats()
+        self.metrics = metrics or NoMetrics()
         self._next_renewal = 0.0
         self._next_claim = 0.0
         self._handles: dict[TaskHandle, tuple[str, str]] = {}
@@ -128,8 +131,8 @@ class Controller:
 
     def step_once(self, force_claim: bool = False) -> int:
         """One loop iteration; returns how many items it claimed."""
-        began = time.monotonic()
         finished = self.executor.wait(list(self._handles), self.poll_interval if self.active else 0)
+        working = time.monotonic()  # lag: how long finished tasks wait for this iteration
         now = utcnow()
         held = self._held()  # before outcomes retire items, so their final writes are fenced
         batch = CommitBatch()
@@ -142,13 +145,16 @@ class Controller:
             held |= {claim.id: claim.generation for claim in claims}
             planned = self._plan_starts(batch, now)
             lost = apply_batch(session, self.holder, batch, held, now)
+        report_commit(self.metrics, batch, lost)
+        self.metrics.leases_taken_over(sum(claim.taken_over for claim in claims))
         self._drop(lost)
         for active, started in planned:
             if started.run_id is not None and active.claim.id not in lost:
                 self._submit(active, started)
+        self.stats.loop_lag_seconds = time.monotonic() - working
+        self.metrics.loop_finished(self.stats.loop_lag_seconds, len(self.active))
         if not self.active and not claims and not finished:
             time.sleep(self.poll_interval)
-        self.stats.loop_lag_seconds = time.monotonic() - began
         return len(claims)
 
     def shutdown(self) -> None:
@@ -172,7 +178,9 @@ class Controller:
         running = active.running.pop(step_name)
         outcome = self.executor.outcome(handle)
         succeeded = outcome.get("status") == "succeeded"
-        batch.finished.append(_finished_run(item_id, running.run_id, outcome, succeeded))
+        batch.finished.append(
+            _finished_run(item_id, running, active.pipeline.name, outcome, succeeded)
+        )
         if succeeded:
             active.claim.outputs[step_name] = outcome.get("output")
             if active.is_complete():
@@ -213,7 +221,12 @@ class Controller:
             message = f"step {step_name} attempt {claim.attempts[step_name]} failed: {error}"
             batch.changes.append(
                 ItemChange(
-                    claim.id, ItemStatus.RETRYING, error=message, next_attempt_at=decision.retry_at
+                    claim.id,
+                    ItemStatus.RETRYING,
+                    error=message,
+                    next_attempt_at=decision.retry_at,
+                    pipeline=claim.pipeline,
+                    step=step_name,
                 )
             )
             self.stats.retried_steps += 1
@@ -235,9 +248,13 @@ class Controller:
                     StepStatus.CANCELLED,
                     error=f"cancelled: {message}",
                     finished_at=utcnow(),
+                    pipeline=active.pipeline.name,
+                    step=running.step,
                 )
             )
-        batch.changes.append(ItemChange(active.claim.id, status, error=message))
+        batch.changes.append(
+            ItemChange(active.claim.id, status, error=message, pipeline=active.pipeline.name)
+        )
         del self.active[active.claim.id]
 
     # -- leases and claims -------------------------------------------------------------------
@@ -248,6 +265,7 @@ class Controller:
     def _renew(self, session: Session, batch: CommitBatch, now: datetime) -> None:
         held = self._held()
         owned, cancel_requested = renew_leases(session, self.holder, held, now)
+        self.metrics.leases_renewed(len(owned))
         self._drop(set(held) - owned)
         for item_id in cancel_requested:
             if item_id in self.active:
@@ -263,6 +281,7 @@ class Controller:
             active = self.active.pop(item_id, None)
             if active is None:
                 continue
+            self.metrics.leases_lost(1)
             logger.warning("lost the lease of item %s; another controller took it", item_id)
             for running in active.running.values():
                 self.executor.cancel(running.handle)
@@ -287,11 +306,17 @@ class Controller:
         try:
             pipeline = self.registry.get(claim.pipeline)
         except ConveyorError as error:
-            batch.changes.append(ItemChange(claim.id, ItemStatus.FAILED, error=str(error)))
+            change = ItemChange(claim.id, ItemStatus.FAILED, str(error), pipeline=claim.pipeline)
+            batch.changes.append(change)
             return
         if claim.cancel_requested:
             batch.changes.append(
-                ItemChange(claim.id, ItemStatus.CANCELLED, error="cancelled by an operator")
+                ItemChange(
+                    claim.id,
+                    ItemStatus.CANCELLED,
+                    error="cancelled by an operator",
+                    pipeline=claim.pipeline,
+                )
             )
             return
         active = ActiveItem(claim, pipeline)
@@ -341,11 +366,11 @@ class Controller:
 
 
 def _finished_run(
-    item_id: str, run_id: int, outcome: dict[str, Any], succeeded: bool
+    item_id: str, run: RunningStep, pipeline: str, outcome: dict[str, Any], succeeded: bool
 ) -> FinishedRun:
     return FinishedRun(
         item_id=item_id,
-        run_id=run_id,
+        run_id=run.run_id,
         status=StepStatus.SUCCEEDED if succeeded else StepStatus.FAILED,
         output=outcome.get("output") if succeeded else None,
         error=None if succeeded else str(outcome.get("error")),
@@ -354,6 +379,8 @@ def _finished_run(
         node_id=outcome.get("node_id"),
         started_at=_parse_time(outcome.get("started_at")),
         finished_at=_parse_time(outcome.get("finished_at")) or utcnow(),
+        pipeline=pipeline,
+        step=run.step,
     )
 
 

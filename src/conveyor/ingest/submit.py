@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,6 +28,15 @@ from conveyor.store.submissions import (
 )
 
 
+class IngestMetrics(Protocol):
+    def item_accepted(self, pipeline: str, source: str, input_bytes: int | None) -> None: ...
+
+
+class _NoMetrics:
+    def item_accepted(self, pipeline: str, source: str, input_bytes: int | None) -> None:
+        pass
+
+
 @dataclass(frozen=True)
 class Submission:
     item_id: str
@@ -37,11 +46,16 @@ class Submission:
 
 class Submitter:
     def __init__(
-        self, sessions: sessionmaker[Session], storage: Storage, registry: PipelineRegistry
+        self,
+        sessions: sessionmaker[Session],
+        storage: Storage,
+        registry: PipelineRegistry,
+        metrics: IngestMetrics | None = None,
     ) -> None:
         self.sessions = sessions
         self.storage = storage
         self.registry = registry
+        self.metrics = metrics or _NoMetrics()
 
     def _pipeline(self, name: str, kind: str) -> Pipeline:
         pipeline = self.registry.get(name)
@@ -86,6 +100,8 @@ class Submitter:
             items = insert_items(session, [new for _, new in fresh])
             for (index, new), item in zip(fresh, items, strict=True):
                 submissions[index] = Submission(item.id, False, new.input_name)
+        for _, new in fresh:  # counted once committed
+            self.metrics.item_accepted(new.pipeline, new.source, new.input_size)
         return [s for s in submissions if s is not None]
 
     def submit_stream(

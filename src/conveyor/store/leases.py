@@ -34,6 +34,7 @@ class ClaimedItem:
     stored_name: str | None
     record: Any
     cancel_requested: bool
+    taken_over: bool = False  # claimed after another controller's lease on it expired
     outputs: dict[str, Any] = field(default_factory=dict)
     attempts: Counter[str] = field(default_factory=Counter)  # failures since last queued
     runs: Counter[str] = field(default_factory=Counter)  # every run ever, for numbering
@@ -55,7 +56,7 @@ def claim_next_items(
     if limit <= 0:
         return []
     claimable = (
-        select(Item.id)
+        select(Item.id, Item.lease_owner)
         .where(
             Item.status.in_(CLAIMABLE_STATUSES),
             or_(Item.lease_expires_at.is_(None), Item.lease_expires_at < now),
@@ -65,9 +66,15 @@ def claim_next_items(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+    # Selected first (locked), so the claim knows whose expired lease it takes over.
+    previous_owners: dict[str, str | None] = {
+        item_id: owner for item_id, owner in session.execute(claimable)
+    }
+    if not previous_owners:
+        return []
     claimed_rows = session.execute(
         update(Item)
-        .where(Item.id.in_(claimable.scalar_subquery()))
+        .where(Item.id.in_(list(previous_owners)))
         .values(
             lease_owner=holder.owner,
             lease_expires_at=holder.expiry(now),
@@ -83,7 +90,10 @@ def claim_next_items(
     if not ids:
         return []
     _start_clock(session, ids, now)
-    return _load_claimed(session, ids, now)
+    claimed = _load_claimed(session, ids, now)
+    for item in claimed:
+        item.taken_over = previous_owners.get(item.id) is not None
+    return claimed
 
 
 def _start_clock(session: Session, ids: list[str], now: datetime) -> None:

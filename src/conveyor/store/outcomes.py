@@ -35,6 +35,8 @@ class FinishedRun:
     node_id: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    pipeline: str = ""  # pipeline and step label metrics; the store does not write them
+    step: str = ""
 
 
 @dataclass
@@ -46,6 +48,7 @@ class ItemChange:
     result: Any = None
     pipeline: str = ""
     pipeline_version: str = ""
+    step: str = ""  # the failed step, for a retry
 
 
 @dataclass

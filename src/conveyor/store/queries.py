@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from conveyor.engine.lifecycle import ACTIVE_STATUSES
+from conveyor.engine.lifecycle import ACTIVE_STATUSES, ItemStatus
 from conveyor.errors import ItemNotFoundError
 from conveyor.store.models import Item, Result, StepRun
 
@@ -109,3 +109,13 @@ def iter_results(
             return
         yield from ((item, result) for item, result in rows)
         last = (rows[-1][0].created_at, rows[-1][0].id)
+
+
+def oldest_queued_at(session: Session) -> dict[str, datetime]:
+    """Per pipeline, when its longest-waiting queued item was queued."""
+    rows = session.execute(
+        select(Item.pipeline, func.min(Item.queued_at))
+        .where(Item.status == ItemStatus.QUEUED.value)
+        .group_by(Item.pipeline)
+    ).all()
+    return {pipeline: queued_at for pipeline, queued_at in rows}

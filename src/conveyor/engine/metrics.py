@@ -1,0 +1,75 @@
+"""What the controller tells monitoring, and when.
+
+The controller reports through :class:`EngineMetrics` only; ``conveyor.monitoring`` implements it
+with Prometheus counters. Outcomes are reported from the commit batch *after* the loop's fenced
+commit, and only for items whose lease held, so an item is counted once even when another
+controller takes it over.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from conveyor.engine.lifecycle import FINAL_STATUSES, ItemStatus
+from conveyor.store.outcomes import CommitBatch
+
+
+class EngineMetrics(Protocol):
+    def item_finished(self, pipeline: str, status: str) -> None: ...
+
+    def step_finished(
+        self, pipeline: str, step: str, status: str, seconds: float | None
+    ) -> None: ...
+
+    def step_retried(self, pipeline: str, step: str) -> None: ...
+
+    def loop_finished(self, lag_seconds: float, inflight_items: int) -> None: ...
+
+    def leases_renewed(self, count: int) -> None: ...
+
+    def leases_lost(self, count: int) -> None: ...
+
+    def leases_taken_over(self, count: int) -> None: ...
+
+
+class NoMetrics:
+    """For controllers nobody scrapes (benchmarks, one-off runs)."""
+
+    def item_finished(self, pipeline: str, status: str) -> None:
+        pass
+
+    def step_finished(self, pipeline: str, step: str, status: str, seconds: float | None) -> None:
+        pass
+
+    def step_retried(self, pipeline: str, step: str) -> None:
+        pass
+
+    def loop_finished(self, lag_seconds: float, inflight_items: int) -> None:
+        pass
+
+    def leases_renewed(self, count: int) -> None:
+        pass
+
+    def leases_lost(self, count: int) -> None:
+        pass
+
+    def leases_taken_over(self, count: int) -> None:
+        pass
+
+
+def report_commit(metrics: EngineMetrics, batch: CommitBatch, lost: set[str]) -> None:
+    """Count what a committed batch did, leaving out items whose lease was lost."""
+    for run in batch.finished:
+        if run.item_id in lost:
+            continue
+        seconds = None
+        if run.started_at is not None and run.finished_at is not None:
+            seconds = max(0.0, (run.finished_at - run.started_at).total_seconds())
+        metrics.step_finished(run.pipeline, run.step, run.status.value, seconds)
+    for change in batch.changes:
+        if change.item_id in lost:
+            continue
+        if change.status in FINAL_STATUSES:
+            metrics.item_finished(change.pipeline, change.status.value)
+        elif change.status == ItemStatus.RETRYING:
+            metrics.step_retried(change.pipeline, change.step)
