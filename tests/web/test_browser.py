@@ -67,8 +67,13 @@ def test_upload_watch_open_download_and_export(
     [row] = list(csv.DictReader(download(page, "[data-download=csv]").open()))
     assert row["input"] == "fruit.csv" and row["result.profile.stock.missing"] == "1"
 
+    page.click("nav >> text=Items")
+    expect(page.locator("#item-rows .badge-succeeded")).to_have_count(2)
+    screenshots(page, "items")
+
     page.click("nav >> text=Results")
     expect(page.locator("#latest-results tbody tr")).to_have_count(2)
+    screenshots(page, "results")
     exported = list(csv.DictReader(download(page, "#export button[value=csv]").open()))
     assert sorted(r["input"] for r in exported) == ["cities.csv", "fruit.csv"]
     assert {r["status"] for r in exported} == {"succeeded"}
@@ -118,8 +123,16 @@ def test_items_table_updates_live_and_buttons_retry_and_cancel(serve, page: Page
     row.locator("button", has_text="Retry").click()
     expect(row.locator(".badge")).to_have_text("queued")
 
+    item_page = page.context.new_page()
+    item_page.goto(f"{server.url}/items/{waiting.item_id}")
+    expect(item_page.locator(".item-status .badge")).to_have_text("queued")
+    expect(item_page.locator("svg.dag .node-pending")).to_have_count(4)
+
     server.installation.controller().run_until_idle(timeout=120)
     expect(row.locator(".badge")).to_have_text("succeeded", timeout=LIVE_TIMEOUT_MS)
+    expect(item_page.locator(".item-status .badge")).to_have_text("succeeded")
+    expect(item_page.locator("svg.dag .node-succeeded")).to_have_count(4)
+    expect(item_page.locator("#result")).to_contain_text("n")
     failed = page.locator(f"tr[data-item='{failing.item_id}']")
     expect(failed.locator(".badge")).to_have_text("failed")
     page.select_option("select[name=status]", "failed")
@@ -129,13 +142,14 @@ def test_items_table_updates_live_and_buttons_retry_and_cancel(serve, page: Page
     expect(page.locator(".error-box").first).to_contain_text("permanent")
 
 
-def test_login_errors_escaping_and_roles(serve, page: Page) -> None:
+def test_login_errors_escaping_and_roles(serve, page: Page, screenshots) -> None:  # type: ignore[no-untyped-def]
     server = serve(controller=False)
     page.goto(server.url + "/items")
     page.fill("input[name=name]", "ada")
     page.fill("input[name=password]", "wrong password")
     page.click("button[type=submit]")
     expect(page.locator("#login-error")).to_have_text("wrong user name or password")
+    screenshots(page, "login")
 
     hostile = "<img src=x onerror=window.pwned=1>.csv"
     dialogs: list[str] = []

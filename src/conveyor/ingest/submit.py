@@ -113,9 +113,27 @@ class Submitter:
         source: str = "api",
         max_bytes: int | None = None,
     ) -> Submission:
-        pipeline = self._pipeline(pipeline_name, "file")
-        work_dir, stored_name, digest, size = self.storage.store_stream(stream, name, max_bytes)
+        self.file_pipeline(pipeline_name)
+        stored = self.storage.store_stream(stream, name, max_bytes)
+        return self.accept_stored_file(pipeline_name, stored, name, force, source)
+
+    def file_pipeline(self, name: str) -> Pipeline:
+        """The pipeline ``name`` if it takes files; a clear error otherwise."""
+        return self._pipeline(name, "file")
+
+    def accept_stored_file(
+        self,
+        pipeline_name: str,
+        stored: tuple[str, str, str, int],
+        name: str,
+        force: bool = False,
+        source: str = "api",
+    ) -> Submission:
+        """Probe and record a file already in its work folder (``Storage.receive``), given as
+        (work_dir, stored_name, sha256, size); if it is not accepted, the stored copy goes."""
+        work_dir, stored_name, digest, size = stored
         try:
+            pipeline = self.file_pipeline(pipeline_name)
             self._check(pipeline, work_dir, stored_name)
         except BaseException:
             self.storage.remove_work_dir(work_dir)

@@ -125,31 +125,26 @@ class Storage:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         return posixpath.join(WORK, f"{stamp}_{safe_file_name(name)}")
 
+    def receive(self, name: str, max_bytes: int | None = None) -> IncomingFile:
+        """A new work folder holding the file ``name``, written piece by piece."""
+        stored_name = safe_file_name(name)
+        work_dir = self._new_work_dir(stored_name)
+        return IncomingFile(self, name, work_dir, stored_name, max_bytes)
+
     def store_stream(
         self, stream: BinaryIO, name: str, max_bytes: int | None = None
     ) -> tuple[str, str, str, int]:
         """Copy a stream into a new work folder in chunks (never whole in memory).
 
         Returns (work_dir, stored_name, sha256 hex, size)."""
-        stored_name = safe_file_name(name)
-        work_dir = self._new_work_dir(stored_name)
-        digest, size = hashlib.sha256(), 0
-        target = self._absolute(posixpath.join(work_dir, stored_name))
+        incoming = self.receive(name, max_bytes)
         try:
-            with self.fs.open(target, "wb") as out:
-                while chunk := stream.read(CHUNK_BYTES):
-                    size += len(chunk)
-                    if max_bytes is not None and size > max_bytes:
-                        raise InputTooLargeError(
-                            f"{name!r} is larger than the limit of {max_bytes} bytes; raise "
-                            "max_upload_bytes or split the file"
-                        )
-                    digest.update(chunk)
-                    out.write(chunk)
+            while chunk := stream.read(CHUNK_BYTES):
+                incoming.write(chunk)
         except BaseException:
-            self.remove_work_dir(work_dir)
+            incoming.abort()
             raise
-        return work_dir, stored_name, digest.hexdigest(), size
+        return incoming.finish()
 
     def store_file(self, path: Path, max_bytes: int | None = None) -> tuple[str, str, str, int]:
         if not path.is_file():
@@ -201,3 +196,52 @@ class Storage:
         if not self.is_local:
             return None
         return shutil.disk_usage(self.root).free
+
+
+class IncomingFile:
+    """An input arriving in pieces: each is hashed, counted against the limit and written to
+    the new work folder at once. ``finish`` or ``abort`` it, exactly once."""
+
+    def __init__(
+        self, storage: Storage, name: str, work_dir: str, stored_name: str, max_bytes: int | None
+    ) -> None:
+        self.storage = storage
+        self.name = name
+        self.work_dir = work_dir
+        self.stored_name = stored_name
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._digest = hashlib.sha256()
+        try:
+            self._out = storage.fs.open(
+                storage._absolute(posixpath.join(work_dir, stored_name)), "wb"
+            )
+        except BaseException:
+            storage.remove_work_dir(work_dir)
+            raise
+
+    def write(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.max_bytes is not None and self.size > self.max_bytes:
+            raise InputTooLargeError(
+                f"{self.name!r} is larger than the limit of {self.max_bytes} bytes; raise "
+                "max_upload_bytes or split the file"
+            )
+        self._digest.update(data)
+        self._out.write(data)
+
+    def finish(self) -> tuple[str, str, str, int]:
+        """Returns (work_dir, stored_name, sha256 hex, size)."""
+        try:
+            self._out.close()
+        except BaseException:
+            self.abort()
+            raise
+        return self.work_dir, self.stored_name, self._digest.hexdigest(), self.size
+
+    def abort(self) -> None:
+        """Drop what arrived, and the work folder with it."""
+        try:
+            self._out.close()
+        finally:
+            self.storage.remove_work_dir(self.work_dir)
