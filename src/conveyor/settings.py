@@ -10,13 +10,26 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from conveyor.errors import ConfigurationError
 
 DEFAULT_HOME = "./conveyor-data"
 CONFIG_FILE_NAME = "conveyor.toml"
+
+
+class ModelSettings(BaseModel):
+    """Per-model training settings, e.g. ``[models.heart]`` in conveyor.toml (docs/models.md)."""
+
+    model_config = {"extra": "forbid"}
+
+    dataset: str | None = None  # file trained on when a run names none
+    params: dict[str, Any] = Field(default_factory=dict)  # default parameters of every run
+    promotion_metric: str = "roc_auc"  # held-out metric the promotion gate compares
+    promotion_margin: float = 0.0  # promote unless worse than the champion by more than this
+    schedule: str | None = None  # cron expression (UTC): train on a schedule
+    retrain_after_rows: int | None = None  # train when this many new labelled rows arrived
 
 
 class Settings(BaseSettings):
@@ -41,6 +54,8 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8321
     auth_required: bool = True
+    mlflow_tracking_uri: str | None = None  # default: SQLite + artifacts under <home>/mlflow
+    models: dict[str, ModelSettings] = Field(default_factory=dict)
 
     @field_validator("pipelines", mode="before")
     @classmethod

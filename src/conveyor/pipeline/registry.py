@@ -15,7 +15,11 @@ from types import ModuleType
 from conveyor.errors import ConfigurationError, UnknownPipelineError
 from conveyor.pipeline.spec import Pipeline
 
-BUILTIN_MODULES = ("conveyor.pipelines.noop", "conveyor.pipelines.csv_profile")
+BUILTIN_MODULES = (
+    "conveyor.pipelines.noop",
+    "conveyor.pipelines.csv_profile",
+    "conveyor.pipelines.heart",
+)
 ENTRY_POINT_GROUP = "conveyor.pipelines"
 logger = logging.getLogger(__name__)
 

@@ -143,3 +143,70 @@ class WebSession(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime)
 
     __table_args__ = (Index("ix_web_sessions_expires", "expires_at"),)
+
+
+class ModelRun(Base):
+    """A training item's registration in the model registry (one row per item, claimed)."""
+
+    __tablename__ = "model_runs"
+
+    item_id: Mapped[str] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
+    )
+    model: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(16))  # registering, registered, failed
+    version: Mapped[int | None] = mapped_column(Integer)
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    registered_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (Index("ix_model_runs_model_state", "model", "state"),)
+
+
+class ModelAliasChange(Base):
+    """Every move of a model alias: who or what moved it, when, why, and from/to which version."""
+
+    __tablename__ = "model_alias_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(100))
+    alias: Mapped[str] = mapped_column(String(50))
+    from_version: Mapped[int | None] = mapped_column(Integer)
+    to_version: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(20))  # promote, challenge, rollback
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    item_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_model_alias_changes_model", "model", "id"),)
+
+
+class TrainingTrigger(Base):
+    """State of a schedule or data trigger, claimed with conditional updates (fires once)."""
+
+    __tablename__ = "training_triggers"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    model: Mapped[str] = mapped_column(String(100))
+    last_fired_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_row_id: Mapped[int] = mapped_column(Integer, default=0)
+    last_item_id: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class LabelledRow(Base):
+    """A new labelled training row for a model's dataset (counted by its data trigger)."""
+
+    __tablename__ = "labelled_rows"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(100))
+    values: Mapped[Any] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_labelled_rows_model", "model", "id"),)

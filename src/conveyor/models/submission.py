@@ -1,0 +1,111 @@
+"""Starting a training run: snapshot the dataset into storage by digest, submit a record item.
+
+The snapshot (``datasets/<model>/<sha256>.csv``) is what the run reads and what its MLflow run
+names, so a run can be repeated on exactly the same bytes even after the source file changes.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from conveyor.errors import InputRejectedError
+from conveyor.ingest.submit import Submission, Submitter
+from conveyor.models.provenance import sha256_hex
+from conveyor.models.training import DATASETS_FOLDER, TrainingPipeline, TrainingRequest
+from conveyor.pipeline.registry import PipelineRegistry
+from conveyor.settings import Settings
+from conveyor.storage.files import Storage
+from conveyor.store.models import utcnow
+
+DATASET_PARAM = "dataset"
+
+
+def training_pipeline(registry: PipelineRegistry, model: str) -> TrainingPipeline:
+    pipeline = registry.get(model)
+    if not isinstance(pipeline, TrainingPipeline):
+        trainable = [p.name for p in registry if isinstance(p, TrainingPipeline)]
+        raise InputRejectedError(
+            f"{model!r} is a pipeline but not a training pipeline; models: "
+            f"{', '.join(trainable) or 'none'}."
+        )
+    return pipeline
+
+
+def dataset_source(settings: Settings, pipeline: TrainingPipeline, given: str | None) -> Path:
+    """The file to train on: given, else the model's configured dataset, else its default."""
+    configured = settings.models.get(pipeline.model_name)
+    chosen = given or (configured.dataset if configured else None) or pipeline.default_dataset
+    if not chosen:
+        raise InputRejectedError(
+            f"model {pipeline.model_name!r} has no dataset; pass --param dataset=PATH or set "
+            f"models.{pipeline.model_name}.dataset in conveyor.toml."
+        )
+    path = Path(chosen).expanduser().resolve()
+    if not path.is_file():
+        raise InputRejectedError(
+            f"dataset {chosen!r} of model {pipeline.model_name!r} is not a readable file "
+            f"(looked at {path}); pass --param dataset=PATH."
+        )
+    return path
+
+
+def snapshot_dataset(storage: Storage, model: str, data: bytes) -> tuple[str, str]:
+    """Store ``data`` once under its digest; returns (storage path, sha256)."""
+    digest = sha256_hex(data)
+    folder, name = f"{DATASETS_FOLDER}/{model}", f"{digest}.csv"
+    local = storage.local_path(folder, name)
+    if local is None or not local.exists():
+        storage.write_bytes(folder, name, data)
+    return f"{folder}/{name}", digest
+
+
+def submit_training(
+    settings: Settings,
+    submitter: Submitter,
+    model: str,
+    params: Mapping[str, Any] | None = None,
+    trigger: str = "cli",
+    requested_by: str | None = None,
+    extra_rows: Sequence[Sequence[str]] = (),
+) -> Submission:
+    """Check parameters, snapshot the dataset (plus ``extra_rows``), queue a training item."""
+    pipeline = training_pipeline(submitter.registry, model)
+    given = dict(params or {})
+    dataset_path = given.pop(DATASET_PARAM, None)
+    configured = settings.models.get(pipeline.model_name)
+    merged = {**(configured.params if configured else {}), **given}
+    resolved = pipeline.resolve_params(merged)  # fails early, before anything is stored
+    source = dataset_source(settings, pipeline, dataset_path)
+    data = source.read_bytes() + _as_csv(extra_rows)
+    stored, digest = snapshot_dataset(submitter.storage, pipeline.model_name, data)
+    label = f"{source} + {len(extra_rows)} new rows" if extra_rows else str(source)
+    request = TrainingRequest(
+        model=pipeline.model_name,
+        dataset=stored,
+        dataset_source=label,
+        dataset_sha256=digest,
+        params={k: resolved[k] for k in merged},
+        trigger=trigger,
+        requested_by=requested_by or _user(),
+        requested_at=utcnow().isoformat(),
+    )
+    [submission] = submitter.submit_records(
+        pipeline.name, [request.to_record()], force=True, source=trigger[:20]
+    )
+    return submission
+
+
+def _as_csv(rows: Sequence[Sequence[str]]) -> bytes:
+    if not rows:
+        return b""
+    return ("\n" + "\n".join(",".join(row) for row in rows) + "\n").encode()
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

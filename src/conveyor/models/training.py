@@ -1,0 +1,159 @@
+"""Training as a pipeline: what a training item carries in and what its result hands back.
+
+A :class:`TrainingPipeline` is an ordinary pipeline of record items whose record is a
+:class:`TrainingRequest` and whose final step returns a :class:`TrainingOutcome` as a dict.
+Steps stay stateless: they read the dataset snapshot from storage and write the model files to
+the item's work folder; the control side (``conveyor up`` or ``conveyor train --wait``) then
+logs the run to MLflow, registers the version and applies the promotion gate.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from conveyor.errors import InputRejectedError, PermanentStepError
+from conveyor.pipeline.spec import Pipeline, Step
+
+DATASETS_FOLDER = "datasets"
+
+
+class TrainingPipeline(Pipeline):
+    """A pipeline that trains the model ``model_name`` (by default the pipeline's name).
+
+    ``default_params`` lists every parameter a run accepts with its default; ``default_dataset``
+    is the file used when a run names none (relative paths are taken from the current folder);
+    ``check_params`` normalises the merged parameters and raises ``InputRejectedError`` with a
+    clear message for a bad value.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        version: str,
+        dag: Mapping[Step, Sequence[Step]],
+        default_params: Mapping[str, Any],
+        default_dataset: str | None = None,
+        model_name: str | None = None,
+        description: str = "",
+        check_params: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(name, version, dag, description=description, accepts=("record",))
+        self.model_name = model_name or name
+        self.default_params = dict(default_params)
+        self.default_dataset = default_dataset
+        self.check_params = check_params
+
+    def resolve_params(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Defaults overridden by ``given``; an unknown name is an error that lists the known."""
+        unknown = sorted(set(given) - set(self.default_params))
+        if unknown:
+            known = ", ".join(sorted(self.default_params))
+            raise InputRejectedError(
+                f"model {self.model_name!r} has no parameter {', '.join(unknown)}; "
+                f"its parameters are: {known}."
+            )
+        merged = {**self.default_params, **given}
+        return self.check_params(merged) if self.check_params else merged
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    """The record of a training item. ``dataset`` is a snapshot inside storage (by digest)."""
+
+    model: str
+    dataset: str
+    dataset_source: str
+    dataset_sha256: str
+    params: dict[str, Any] = field(default_factory=dict)
+    trigger: str = "cli"
+    requested_by: str = "unknown"
+    requested_at: str = ""
+
+    def to_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: Any) -> TrainingRequest:
+        if not isinstance(record, dict):
+            raise PermanentStepError("a training item's record must be a JSON object")
+        try:
+            request = cls(**record)
+        except TypeError as error:
+            raise PermanentStepError(
+                f"not a training request ({error}); submit training with `conveyor train`."
+            ) from error
+        if not request.dataset.startswith(f"{DATASETS_FOLDER}/"):
+            raise PermanentStepError(
+                f"dataset {request.dataset!r} is not a snapshot under {DATASETS_FOLDER}/ in "
+                "storage; submit training with `conveyor train`, which stores the dataset."
+            )
+        return request
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    """The result of a training item: enough to log the run and register the version.
+
+    ``candidates`` holds cross-validated {metric: {"mean", "std"}} per candidate; ``heldout``
+    the chosen model's metrics on the held-out rows; ``artifacts`` file names in the work folder
+    (``model`` a joblib file, ``onnx`` when exported, ``heldout`` and ``train`` CSV tables).
+    """
+
+    model: str
+    params: dict[str, Any]
+    dataset: dict[str, Any]
+    code_version: str
+    candidates: dict[str, dict[str, dict[str, float]]]
+    chosen: str
+    selection_metric: str
+    heldout: dict[str, float]
+    artifacts: dict[str, str]
+    onnx: dict[str, Any] = field(default_factory=dict)
+    features: list[str] = field(default_factory=list)
+    target: str = ""
+
+    def to_result(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_result(cls, result: Mapping[str, Any]) -> TrainingOutcome:
+        return cls(**result)
+
+    def flat_params(self) -> dict[str, str]:
+        """Params as MLflow stores them: strings, lists as JSON."""
+        flat = {k: v if isinstance(v, str) else json.dumps(v) for k, v in self.params.items()}
+        return (
+            flat
+            | {
+                "dataset_sha256": self.dataset["sha256"],
+                "dataset_source": self.dataset["source"],
+                "dataset_rows": str(self.dataset["rows"]),
+                "code_version": self.code_version,
+                "chosen_candidate": self.chosen,
+            }
+            | {k: str(v) for k, v in self.onnx.items() if isinstance(v, str)}
+        )
+
+    def flat_metrics(self) -> dict[str, float]:
+        metrics = {f"heldout_{name}": value for name, value in self.heldout.items()}
+        for candidate, scores in self.candidates.items():
+            for metric, summary in scores.items():
+                metrics[f"cv_{candidate}_{metric}"] = summary["mean"]
+                metrics[f"cv_{candidate}_{metric}_std"] = summary["std"]
+        for metric, summary in self.candidates[self.chosen].items():
+            metrics[f"cv_{metric}"] = summary["mean"]
+        return metrics | {k: v for k, v in self.onnx.items() if isinstance(v, int | float)}
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``k=v`` from the command line; ``v`` is read as JSON when it parses, else as text."""
+    name, separator, value = text.partition("=")
+    if not separator or not name.strip():
+        raise InputRejectedError(f"--param {text!r} must look like NAME=VALUE")
+    try:
+        return name.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return name.strip(), value

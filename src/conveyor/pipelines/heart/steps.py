@@ -1,0 +1,109 @@
+"""The heart training DAG: prepare -> compare -> fit -> export_onnx -> summarize.
+
+Step bodies live in :mod:`conveyor.pipelines.heart.training` and are imported when a step runs,
+so discovering this pipeline (every CLI command does) does not import scikit-learn.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conveyor.errors import InputRejectedError
+from conveyor.models.training import TrainingPipeline
+from conveyor.pipeline import StepContext, step
+
+CANDIDATE_NAMES = ("logistic_regression", "svm", "gradient_boosting", "baseline")
+METRIC_NAMES = ("accuracy", "roc_auc", "f1", "brier")
+DEFAULT_PARAMS: dict[str, Any] = {
+    "seed": 42,
+    "test_size": 0.2,
+    "cv_folds": 5,
+    "candidates": ["logistic_regression", "svm", "gradient_boosting"],
+    "selection_metric": "roc_auc",
+    "onnx_tolerance": 1e-4,
+}
+# The shared data folder beside the repository (docs/models.md); override with dataset=PATH.
+DEFAULT_DATASET = "../shared/data/heart/cleveland.csv"
+
+
+def check_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Normalise and check heart parameters (``candidates`` may be "a,b" on the command line)."""
+    candidates = params["candidates"]
+    if isinstance(candidates, str):
+        candidates = [name.strip() for name in candidates.split(",") if name.strip()]
+    unknown = [name for name in candidates if name not in CANDIDATE_NAMES]
+    if not candidates or unknown:
+        raise InputRejectedError(
+            f"candidates must name some of {', '.join(CANDIDATE_NAMES)}; got {candidates!r}."
+        )
+    if params["selection_metric"] not in METRIC_NAMES:
+        raise InputRejectedError(f"selection_metric must be one of {', '.join(METRIC_NAMES)}.")
+    if not 0.05 <= float(params["test_size"]) <= 0.5:
+        raise InputRejectedError("test_size must be between 0.05 and 0.5.")
+    if not 2 <= int(params["cv_folds"]) <= 20:
+        raise InputRejectedError("cv_folds must be between 2 and 20.")
+    return params | {
+        "candidates": list(candidates),
+        "seed": int(params["seed"]),
+        "test_size": float(params["test_size"]),
+        "cv_folds": int(params["cv_folds"]),
+        "onnx_tolerance": float(params["onnx_tolerance"]),
+    }
+
+
+@step(retries=0)
+def prepare(context: StepContext) -> dict[str, Any]:
+    from conveyor.pipelines.heart import training
+
+    return training.prepare(context, heart)
+
+
+@step(retries=1)
+def compare(context: StepContext, prepare: dict[str, Any]) -> dict[str, Any]:
+    from conveyor.pipelines.heart import training
+
+    return training.compare(context, heart)
+
+
+@step(retries=1)
+def fit(context: StepContext, compare: dict[str, Any]) -> dict[str, Any]:
+    from conveyor.pipelines.heart import training
+
+    return training.fit_chosen(context, heart, compare["chosen"])
+
+
+@step(retries=0)
+def export_onnx(context: StepContext, fit: dict[str, Any]) -> dict[str, Any]:
+    from conveyor.pipelines.heart import training
+
+    return training.export_onnx(context, heart)
+
+
+@step(retries=1)
+def summarize(
+    context: StepContext,
+    prepare: dict[str, Any],
+    compare: dict[str, Any],
+    fit: dict[str, Any],
+    export_onnx: dict[str, Any],
+) -> dict[str, Any]:
+    from conveyor.pipelines.heart import training
+
+    return training.summarize(context, heart, prepare, compare, fit, export_onnx)
+
+
+heart = TrainingPipeline(
+    "heart",
+    version="1",
+    dag={
+        prepare: [],
+        compare: [prepare],
+        fit: [compare],
+        export_onnx: [fit],
+        summarize: [prepare, compare, fit, export_onnx],
+    },
+    default_params=DEFAULT_PARAMS,
+    default_dataset=DEFAULT_DATASET,
+    check_params=check_params,
+    description="Heart-disease classifier: validate, compare LR/SVM/GB by CV, fit, ONNX.",
+)
