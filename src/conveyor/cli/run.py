@@ -10,6 +10,7 @@ import shutil
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -22,6 +23,9 @@ from conveyor.engine.presence import remove_pid_file, write_pid_file
 from conveyor.errors import ConfigurationError
 from conveyor.ingest.inbox import InboxWatcher
 from conveyor.installation import Installation
+from conveyor.monitoring.server import serve_metrics
+
+DEFAULT_METRICS_PORT = 8322
 
 
 def register(app: typer.Typer) -> None:
@@ -40,6 +44,9 @@ def up(
     no_auth: bool = typer.Option(False, "--no-auth", help="Serve without logins (loopback)."),
     allow_insecure: bool = typer.Option(
         False, "--allow-insecure", help="Allow --no-auth on a non-loopback address."
+    ),
+    metrics_port: int = typer.Option(
+        None, "--metrics-port", help="Also serve /metrics on this port (--no-api: 8322)."
     ),
     log_level: str = typer.Option("INFO", "--log-level"),
 ) -> None:
@@ -65,11 +72,14 @@ def up(
     if watch_inbox:
         InboxWatcher(installation.inbox, settings.inbox_scan_seconds, stop).start()
     server = _start_api(installation, root_path) if serve_api else None
+    stop_metrics = _start_metrics(installation, metrics_port, serve_api)
     try:
         controller.run(stop)
     finally:
         if server is not None:
             server.should_exit = True
+        if stop_metrics is not None:
+            stop_metrics()
         remove_pid_file(settings.home)
         console.print("stopped; held items were handed back for the next controller")
 
@@ -134,6 +144,19 @@ def _start_api(installation: Installation, root_path: str) -> uvicorn.Server:
         f"(OpenAPI at {root_path}/api/docs)"
     )
     return server
+
+
+def _start_metrics(
+    installation: Installation, port: int | None, serving_api: bool
+) -> Callable[[], None] | None:
+    """The API serves /metrics; without it (or with an explicit port) a small server does."""
+    if port is None and serving_api:
+        return None
+    port = port or DEFAULT_METRICS_PORT
+    host = installation.settings.api_host
+    stop = serve_metrics(installation.metrics.registry, host, port)
+    console.print(f"metrics on http://{host}:{port}/metrics")
+    return stop
 
 
 def worker(
