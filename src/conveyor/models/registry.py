@@ -126,9 +126,7 @@ class ModelRegistry:
                     signature=signature,
                     input_example=input_example,
                     pip_requirements=requirements,
-                    # skops refuses unlisted types; numpy dtypes inside fitted scikit-learn
-                    # objects are plain data, not code.
-                    skops_trusted_types=["numpy.dtype"],
+                    skops_trusted_types=_trusted_types(model),
                 )
         return info.model_uri
 
@@ -238,6 +236,15 @@ class ModelRegistry:
             mlflow.set_registry_uri(self.tracking_uri)
             mlflow.set_tracking_uri(self.tracking_uri)
             return mlflow.sklearn.load_model(f"models:/{model}/{version}")
+
+
+def _trusted_types(model: Any) -> list[str]:
+    """Types skops must be told to load: only scikit-learn's and numpy's own are accepted, so
+    a model holding anything else fails here, at logging, rather than when it is served."""
+    import skops.io
+
+    found = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    return [name for name in found if name.split(".")[0] in ("sklearn", "numpy")]
 
 
 def _millis(moment: datetime) -> int:
