@@ -13,6 +13,7 @@ record of who moved an alias, when and why.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Mapping
@@ -55,6 +56,7 @@ class ModelRegistry:
     def __init__(self, tracking_uri: str, artifact_root: str | None = None) -> None:
         from mlflow import MlflowClient
 
+        logging.getLogger("mlflow").setLevel(logging.WARNING)  # not every table it migrates
         if tracking_uri.startswith("sqlite:///"):
             Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.tracking_uri = tracking_uri

@@ -38,17 +38,27 @@ def check_params(params: dict[str, Any]) -> dict[str, Any]:
         )
     if params["selection_metric"] not in METRIC_NAMES:
         raise InputRejectedError(f"selection_metric must be one of {', '.join(METRIC_NAMES)}.")
-    if not 0.05 <= float(params["test_size"]) <= 0.5:
-        raise InputRejectedError("test_size must be between 0.05 and 0.5.")
-    if not 2 <= int(params["cv_folds"]) <= 20:
-        raise InputRejectedError("cv_folds must be between 2 and 20.")
-    return params | {
+    checked = params | {
         "candidates": list(candidates),
-        "seed": int(params["seed"]),
-        "test_size": float(params["test_size"]),
-        "cv_folds": int(params["cv_folds"]),
-        "onnx_tolerance": float(params["onnx_tolerance"]),
+        "seed": _number(params, "seed", int),
+        "test_size": _number(params, "test_size", float),
+        "cv_folds": _number(params, "cv_folds", int),
+        "onnx_tolerance": _number(params, "onnx_tolerance", float),
     }
+    if not 0.05 <= checked["test_size"] <= 0.5:
+        raise InputRejectedError("test_size must be between 0.05 and 0.5.")
+    if not 2 <= checked["cv_folds"] <= 20:
+        raise InputRejectedError("cv_folds must be between 2 and 20.")
+    return checked
+
+
+def _number(params: dict[str, Any], name: str, kind: type) -> Any:
+    try:
+        return kind(params[name])
+    except (TypeError, ValueError):
+        raise InputRejectedError(
+            f"{name} must be a{'n integer' if kind is int else ' number'}, not {params[name]!r}."
+        ) from None
 
 
 @step(retries=0)

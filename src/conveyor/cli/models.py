@@ -1,0 +1,254 @@
+"""Commands about models: ``train`` and ``models list|show|history|rollback|export``."""
+
+from __future__ import annotations
+
+import getpass
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from conveyor.cli.state import CliState, console
+from conveyor.engine.lifecycle import FINAL_STATUSES
+from conveyor.engine.presence import controller_alive
+from conveyor.errors import InputRejectedError
+from conveyor.models.history import FAILED, REGISTERED
+from conveyor.models.service import ModelOps
+from conveyor.models.training import TrainingOutcome, parse_param
+from conveyor.store import queries
+
+POLL_SECONDS = 0.5
+METRICS = ("accuracy", "roc_auc", "f1", "brier")
+models_app = typer.Typer(help="Registered models: versions, aliases, history, rollback, export.")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(train)
+    app.add_typer(models_app, name="models")
+
+
+def _ops(context: typer.Context) -> ModelOps:
+    state: CliState = context.obj
+    return ModelOps(state.installation)
+
+
+def train(
+    context: typer.Context,
+    name: str = typer.Argument(..., help="Model to train, e.g. heart."),
+    params: list[str] = typer.Option(
+        None, "--param", "-P", help="NAME=VALUE, repeatable; dataset=PATH picks the data file."
+    ),
+    wait: bool = typer.Option(False, "--wait", help="Show progress; exit once registered."),
+) -> None:
+    """Start a training run (an item of the model's training pipeline)."""
+    ops = _ops(context)
+    given = dict(parse_param(text) for text in params or [])
+    submission = ops.train(name, given, trigger="cli")
+    console.print(f"training run {submission.item_id} queued for model {name}")
+    if wait:
+        _wait_and_report(ops, submission.item_id)
+
+
+def _wait_and_report(ops: ModelOps, item_id: str) -> None:
+    installation = ops.installation
+    with _local_controller(installation) as local, console.status("starting") as status:
+        item = _wait_for_item(ops, item_id, status)
+        if item.status != "succeeded":
+            console.print(f"[red]training run {item.status}:[/] {item.error or ''}")
+            raise typer.Exit(1)
+        registration = _wait_for_registration(ops, item_id, local, status)
+    with installation.sessions() as session:
+        result = queries.result_of(session, item_id)
+    outcome = TrainingOutcome.from_result(result.result)  # type: ignore[union-attr]
+    _print_outcome(outcome)
+    if registration.state == FAILED:
+        console.print(f"[red]registration failed:[/] {registration.error}")
+        raise typer.Exit(1)
+    _print_registration(ops, outcome.model, registration.version)
+
+
+@contextmanager
+def _local_controller(installation: Any) -> Iterator[bool]:
+    """Run a controller here while waiting, unless ``conveyor up`` serves this home."""
+    if controller_alive(installation.settings.home):
+        yield False
+        return
+    stop = threading.Event()
+    worker = threading.Thread(target=installation.controller().run, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        yield True
+    finally:
+        stop.set()
+        worker.join()
+
+
+def _wait_for_item(ops: ModelOps, item_id: str, status: Any) -> Any:
+    while True:
+        with ops.installation.sessions() as session:
+            item = queries.get_item(session, item_id)
+            runs = queries.step_runs(session, item_id)
+        steps = {run.step: run.status for run in runs}
+        status.update(
+            f"training {item.pipeline}: {item.status}  "
+            + "  ".join(f"{step} {state}" for step, state in steps.items())
+        )
+        if item.status in FINAL_STATUSES:
+            return item
+        time.sleep(POLL_SECONDS)
+
+
+def _wait_for_registration(ops: ModelOps, item_id: str, local: bool, status: Any) -> Any:
+    status.update("registering the model version in MLflow")
+    while True:
+        if local:
+            ops.register_pending()
+        registration = ops.registration(item_id)
+        if registration is not None and registration.state in (REGISTERED, FAILED):
+            return registration
+        time.sleep(POLL_SECONDS)
+
+
+def _print_outcome(outcome: TrainingOutcome) -> None:
+    table = Table(
+        title=f"{outcome.model}: cross-validated metrics ({outcome.params.get('cv_folds')} folds, "
+        f"mean±std) and the chosen model (*) on held-out rows"
+    )
+    table.add_column("candidate (* chosen)", no_wrap=True)
+    for metric in METRICS:
+        table.add_column(metric, justify="right")
+    for name, scores in outcome.candidates.items():
+        chosen = name == outcome.chosen
+        table.add_row(
+            f"[bold green]{name} *[/]" if chosen else name,
+            *(f"{scores[m]['mean']:.3f}±{scores[m]['std']:.3f}" for m in METRICS),
+        )
+    table.add_row(
+        "[bold]* on held-out rows[/]", *(f"[bold]{outcome.heldout[m]:.3f}[/]" for m in METRICS)
+    )
+    console.print(table)
+    dataset = outcome.dataset
+    console.print(
+        f"dataset {dataset['source']} sha256 {dataset['sha256'][:16]}… ({dataset['rows']} rows, "
+        f"{dataset['heldout_rows']} held out); code {outcome.code_version}"
+    )
+    if outcome.onnx.get("onnx_exported"):
+        console.print(
+            "ONNX export agrees with the native model on the held-out rows (max probability "
+            f"difference {outcome.onnx['onnx_max_probability_difference']:.1e})"
+        )
+
+
+def _print_registration(ops: ModelOps, model: str, version: int) -> None:
+    change = next(c for c in reversed(ops.history(model)) if c.to_version == version)
+    console.print(
+        f"registered [bold]{model} v{version}[/] as [bold]{change.alias}[/]: {change.reason}"
+    )
+
+
+@models_app.command("list")
+def list_models(context: typer.Context) -> None:
+    """Registered models with their champion and challenger."""
+    ops = _ops(context)
+    table = Table()
+    for column in ("model", "versions", "champion", "challenger", "trained by pipeline"):
+        table.add_column(column)
+    registered = set(ops.tracking.model_names())
+    for name in sorted(registered | {p.model_name for p in ops.training_pipelines()}):
+        if name not in registered:
+            table.add_row(name, "0", "", "", name)
+            continue
+        aliases = ops.tracking.aliases(name)
+        versions = ops.versions(name)
+        table.add_row(
+            name,
+            str(len(versions)),
+            _version_text(aliases.get("champion")),
+            _version_text(aliases.get("challenger")),
+            name,
+        )
+    console.print(table)
+    console.print(f"MLflow: {ops.tracking.tracking_uri}")
+
+
+def _version_text(version: int | None) -> str:
+    return f"v{version}" if version is not None else ""
+
+
+@models_app.command("show")
+def show_model(context: typer.Context, name: str = typer.Argument(...)) -> None:
+    """Versions of a model with their metrics side by side."""
+    ops = _ops(context)
+    table = Table(title=f"{name}: versions (cv_ = cross-validated, heldout_ = held-out rows)")
+    columns = ("version", "aliases", "created", "candidate")
+    metric_columns = [f"cv_{m}" for m in METRICS] + [f"heldout_{m}" for m in METRICS]
+    for column in (*columns, *metric_columns, "dataset", "code"):
+        table.add_column(column, overflow="fold")
+    for info in ops.versions(name):
+        table.add_row(
+            f"v{info.version}",
+            ", ".join(info.aliases),
+            info.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            info.params.get("chosen_candidate", ""),
+            *(_metric(info.metrics.get(m)) for m in metric_columns),
+            info.params.get("dataset_sha256", "")[:12],
+            info.params.get("code_version", "")[:16],
+        )
+    console.print(table)
+
+
+def _metric(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+@models_app.command("history")
+def model_history(context: typer.Context, name: str = typer.Argument(...)) -> None:
+    """Every alias change of a model: when, what, from/to which version, by whom, why."""
+    table = Table(title=f"{name}: alias history")
+    for column in ("when (UTC)", "alias", "action", "from", "to", "by", "why"):
+        table.add_column(column, overflow="fold")
+    for change in _ops(context).history(name):
+        table.add_row(
+            change.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            change.alias,
+            change.action,
+            _version_text(change.from_version),
+            _version_text(change.to_version),
+            change.actor,
+            change.reason,
+        )
+    console.print(table)
+
+
+@models_app.command("rollback")
+def rollback(
+    context: typer.Context,
+    name: str = typer.Argument(...),
+    reason: str = typer.Option("rolled back by hand", "--reason", help="Why, for the history."),
+) -> None:
+    """Give the champion alias back to the previous champion."""
+    change = _ops(context).rollback(name, actor=f"cli:{getpass.getuser()}", reason=reason)
+    console.print(
+        f"{name}: champion moved back from v{change.from_version} to v{change.to_version}"
+    )
+
+
+@models_app.command("export")
+def export(
+    context: typer.Context,
+    name: str = typer.Argument(...),
+    output_format: str = typer.Option("onnx", "--format", help="Only onnx for now."),
+    output: Path = typer.Option(..., "--output", "-o", help="File to write."),
+    version: int = typer.Option(None, "--version", help="A version (default: the champion)."),
+    alias: str = typer.Option(None, "--alias", help="An alias instead of the champion."),
+) -> None:
+    """Write a model version as a file for a device."""
+    if output_format != "onnx":
+        raise InputRejectedError(f"--format must be onnx, not {output_format!r}")
+    exported = _ops(context).export_onnx(name, output, version, alias)
+    console.print(f"wrote {name} v{exported} as ONNX to {output}")
