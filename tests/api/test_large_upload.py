@@ -4,12 +4,7 @@ watched while it arrives."""
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,17 +17,12 @@ import pytest
 from conveyor.auth.service import create_token
 from conveyor.installation import Installation
 from conveyor.settings import load_settings
+from support.up import ConveyorUp
 
 GIB = 1 << 30
 CHUNK = 1 << 20
 MAX_SERVER_RSS = 300 * 1024 * 1024
 BOUNDARY = "conveyor-large-upload-boundary"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _chunk(index: int) -> bytes:
@@ -88,47 +78,21 @@ class RssSampler(threading.Thread):
 
 @pytest.fixture
 def server(tmp_path: Path, ray_cluster: str) -> Iterator[tuple[str, str, int]]:
-    """`conveyor up` on a free port; yields (base URL, operator token, pid)."""
-    home, port = tmp_path / "home", _free_port()
+    """`conveyor up` with a sizes pipeline; yields (base URL, operator token, pid)."""
+    home = tmp_path / "home"
     database_url = f"sqlite:///{tmp_path / 'conveyor.db'}"
     installation = Installation(load_settings(home, database_url=database_url))
     with installation.sessions.begin() as session:
         token = create_token(session, "big-upload", "operator")
     installation.close()
-    env = {
-        **os.environ,
-        "CONVEYOR_DATABASE_URL": database_url,
-        "CONVEYOR_PIPELINES": "support.upload_pipelines",
-    }
-    command = [sys.executable, "-m", "conveyor.cli", "--home", str(home), "up", "--no-inbox"]
-    command += ["--port", str(port), "--ray-address", ray_cluster]
-    log = (tmp_path / "up.out").open("wb")
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    env = {"CONVEYOR_DATABASE_URL": database_url, "CONVEYOR_PIPELINES": "support.upload_pipelines"}
+    up = ConveyorUp(home, env, "--no-inbox", "--ray-address", ray_cluster)
     try:
-        _wait_until_healthy(base, process, tmp_path / "up.out")
-        yield base, token, process.pid
+        up.wait_until_healthy()
+        yield up.url, token, up.pid
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        up.stop()
         shutil.rmtree(home / "storage", ignore_errors=True)
-
-
-def _wait_until_healthy(base: str, process: subprocess.Popen, log: Path) -> None:  # type: ignore[type-arg]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"conveyor up did not become healthy:\n{log.read_text()}")
 
 
 @pytest.mark.slow
