@@ -101,6 +101,8 @@ def test_phone_sized_screen_has_no_sideways_scrolling(serve, browser, screenshot
     screenshots(phone, "item-phone")
     for path in ("/", f"/items/{submitted[0].item_id}", "/items", "/upload", "/results"):
         phone.goto(server.url + path)
+        if path in ("/items", "/upload", "/results"):
+            screenshots(phone, f"{path.strip('/')}-phone")
         overflow = phone.evaluate(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )

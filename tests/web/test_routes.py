@@ -94,6 +94,9 @@ def test_item_csv_download_and_static_files(app) -> None:  # type: ignore[no-unt
     assert response.headers["content-disposition"] == f'attachment; filename="{item_id}.csv"'
     [row] = list(csv.DictReader(io.StringIO(response.text)))
     assert row["item_id"] == item_id and row["result.rows"] == "2"
+    export_form = {"pipeline": "csv_profile", "format": "csv", "created_after": "2000-01-01T00:00"}
+    exported = client.get(f"{ROOT}/api/v1/results", params=export_form)  # as datetime-local sends
+    assert exported.status_code == 200 and item_id in exported.text
     page = client.get(f"{ROOT}/items/{item_id}").text
     assert f'href="{ROOT}/api/v1/items/{item_id}/result"' in page and "table profile" in page
     for asset in (
