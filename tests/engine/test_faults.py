@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from conveyor.store import queries
 from conveyor.store.models import Item, Result, StepRun
+from support.up import free_port
 
 TESTS = Path(__file__).parents[1]
 
@@ -90,6 +91,8 @@ def test_sigkill_of_the_controller_loses_and_duplicates_nothing(
             home,
             "up",
             "--no-inbox",
+            "--port",
+            str(free_port()),
             "--ray-address",
             ray_cluster,
         ],

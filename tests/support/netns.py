@@ -188,6 +188,7 @@ class TwoNodeCluster:
     def controller(self, home: Path, database_url: str) -> Iterator[subprocess.Popen[bytes]]:
         """``conveyor up`` on this cluster, stopped with SIGTERM on exit."""
         command = [str(BIN / "conveyor"), "--home", str(home), "up", "--no-inbox", "--no-api"]
+        command += ["--metrics-port", str(_free_port())]
         command += ["--ray-address", self.head_address]
         env = self.env | {"CONVEYOR_DATABASE_URL": database_url}
         process = self._spawn(f"controller-{home.parent.name}", command, env)

@@ -60,10 +60,12 @@ def up(
     _refuse_open_without_auth(settings.api_host, settings.auth_required, allow_insecure)
     installation = state.installation
     _configure_logging(settings.log_dir, log_level)
+    controller = installation.controller()
     stop = threading.Event()
+    # Only now: ray.init (inside controller()) installs a SIGTERM handler that calls sys.exit,
+    # which would interrupt the loop anywhere instead of letting it hand items back.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    controller = installation.controller()
     write_pid_file(settings.home)
     console.print(
         f"conveyor up: home {settings.home}, {controller.executor.total_cpus():g} CPUs, up to "
