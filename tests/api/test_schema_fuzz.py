@@ -19,7 +19,7 @@ from conveyor.auth.service import add_user, create_token
 from conveyor.installation import Installation
 from conveyor.settings import load_settings
 
-EXAMPLES_PER_OPERATION = 25
+EXAMPLES_PER_OPERATION = 50
 REAL_PIPELINES = ["noop", "csv_profile", "text_stats"]
 CHECKS = [not_a_server_error, response_schema_conformance]
 
