@@ -10,6 +10,7 @@ need_packages=()
 command -v ip >/dev/null || need_packages+=(iproute2)
 command -v pg_ctlcluster >/dev/null || need_packages+=(postgresql)
 command -v promtool >/dev/null || need_packages+=(prometheus)  # prometheus + promtool
+command -v prometheus-node-exporter >/dev/null || need_packages+=(prometheus-node-exporter)
 [ -x /usr/bin/chromium ] || need_packages+=(chromium)  # the web UI's browser tests
 if [ ${#need_packages[@]} -gt 0 ]; then
     $SUDO apt-get update -qq
