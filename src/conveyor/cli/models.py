@@ -252,3 +252,25 @@ def export(
         raise InputRejectedError(f"--format must be onnx, not {output_format!r}")
     exported = _ops(context).export_onnx(name, output, version, alias)
     console.print(f"wrote {name} v{exported} as ONNX to {output}")
+
+
+@models_app.command("add-rows")
+def add_rows(
+    context: typer.Context,
+    name: str = typer.Argument(...),
+    path: Path = typer.Argument(..., help="CSV rows in the dataset's layout, with labels."),
+) -> None:
+    """Add new labelled rows for a model's next training (counted by its data trigger)."""
+    if not path.is_file():
+        raise InputRejectedError(f"{path} is not a readable file")
+    ops = _ops(context)
+    added = ops.triggers.add_rows(name, path.read_bytes(), str(path))
+    waiting, total = ops.triggers.pending_rows(name)
+    configured = ops.settings.models.get(name)
+    threshold = configured.retrain_after_rows if configured else None
+    when = (
+        f"training starts at {threshold} (checked by `conveyor up`)"
+        if threshold
+        else f"set models.{name}.retrain_after_rows to train on them automatically"
+    )
+    console.print(f"added {added} row(s); {waiting} new since the last run, {total} kept; {when}")

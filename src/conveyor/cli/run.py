@@ -23,6 +23,7 @@ from conveyor.engine.presence import remove_pid_file, write_pid_file
 from conveyor.errors import ConfigurationError
 from conveyor.ingest.inbox import InboxWatcher
 from conveyor.installation import Installation
+from conveyor.models.service import start_loop as start_model_loop
 from conveyor.monitoring.server import serve_metrics
 
 DEFAULT_METRICS_PORT = 8322
@@ -73,6 +74,7 @@ def up(
     )
     if watch_inbox:
         InboxWatcher(installation.inbox, settings.inbox_scan_seconds, stop).start()
+    start_model_loop(installation, stop)  # registers training runs, fires schedules/triggers
     server = _start_api(installation, root_path) if serve_api else None
     stop_metrics = _start_metrics(installation, metrics_port, serve_api)
     try:

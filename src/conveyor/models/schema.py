@@ -13,11 +13,12 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
-
-import pandas as pd
+from typing import TYPE_CHECKING, Literal
 
 from conveyor.errors import ConveyorError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Role = Literal["numeric", "categorical", "binary", "target"]
 MAX_REPORTED_PROBLEMS = 5
@@ -81,6 +82,25 @@ class TableSchema:
 
 def parse_table(schema: TableSchema, data: bytes, source: str) -> pd.DataFrame:
     """Parse CSV bytes (no header; a header row equal to the column names is skipped)."""
+    import pandas as pd  # here, so that declaring a schema stays cheap
+
+    rows = read_rows(schema, data, source)
+    values, problems = _convert_rows(schema, rows)
+    if problems:
+        raise DatasetError(_problem_report(schema, source, problems))
+    return pd.DataFrame(values, columns=schema.names, dtype=float)
+
+
+def check_rows(schema: TableSchema, data: bytes, source: str) -> list[list[str]]:
+    """The rows of a CSV as text cells, after checking every value against the schema."""
+    rows = read_rows(schema, data, source)
+    _, problems = _convert_rows(schema, rows)
+    if problems:
+        raise DatasetError(_problem_report(schema, source, problems))
+    return [[cell.strip() for cell in row] for row in rows]
+
+
+def read_rows(schema: TableSchema, data: bytes, source: str) -> list[list[str]]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -92,10 +112,7 @@ def parse_table(schema: TableSchema, data: bytes, source: str) -> pd.DataFrame:
         rows = rows[1:]
     if not rows:
         raise DatasetError(f"{source} has no data rows; expected columns {schema.names}.")
-    values, problems = _convert_rows(schema, rows)
-    if problems:
-        raise DatasetError(_problem_report(schema, source, problems))
-    return pd.DataFrame(values, columns=schema.names, dtype=float)
+    return rows
 
 
 def _convert_rows(

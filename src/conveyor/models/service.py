@@ -6,23 +6,30 @@ to register finished training runs and fire schedules and data triggers.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Mapping
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from conveyor.errors import InputRejectedError
+from conveyor.errors import ConfigurationError, ConveyorError, InputRejectedError
 from conveyor.ingest.submit import Submission
 from conveyor.installation import Installation
 from conveyor.models import history
 from conveyor.models.promotion import CHAMPION, ROLLBACK, AliasChange, rollback_target
-from conveyor.models.registration import Registrar, Registration
+from conveyor.models.registration import CLAIM_STALE_SECONDS, Registrar, Registration
 from conveyor.models.registry import ModelNotFoundError, ModelRegistry, VersionInfo
 from conveyor.models.submission import submit_training, training_pipeline
 from conveyor.models.training import TrainingPipeline
-from conveyor.store.models import ModelAliasChange, ModelRun
+from conveyor.models.triggers import Triggers, latest_slot
+from conveyor.store.models import ModelAliasChange, ModelRun, utcnow
+
+logger = logging.getLogger(__name__)
+LOOP_SECONDS = 2.0
 
 
 class ModelOps:
@@ -44,6 +51,46 @@ class ModelOps:
             self.training_pipelines(),
         )
 
+    @cached_property
+    def triggers(self) -> Triggers:
+        installation = self.installation
+        return Triggers(
+            self.settings, installation.sessions, installation.storage, installation.registry
+        )
+
+    def check_configuration(self) -> None:
+        """Fail early, with the setting named, on a model or schedule that cannot work."""
+        for model, configured in self.settings.models.items():
+            try:
+                self.pipeline(model)
+            except ConveyorError as error:
+                raise ConfigurationError(f"models.{model} in the settings: {error}") from error
+            if configured.schedule:
+                latest_slot(configured.schedule, utcnow())
+
+    def tick(self, now: datetime | None = None) -> list[str]:
+        """One round of the control loop: register finished runs, fire due triggers.
+
+        Returns what happened, a line each; a failing part is logged and does not stop the
+        others."""
+        events: list[str] = []
+        for part in (self._register_events, self._schedule_events, self._row_events):
+            try:
+                events += part(now)
+            except Exception:
+                logger.exception("model operations: %s failed", part.__name__)
+        return events
+
+    def _register_events(self, now: datetime | None) -> list[str]:
+        done = self.register_pending()
+        return [f"registered {r.model} v{r.version} as {r.decision.alias}" for r in done]
+
+    def _schedule_events(self, now: datetime | None) -> list[str]:
+        return [f"schedule queued training {i}" for i in self.triggers.fire_schedules(now)]
+
+    def _row_events(self, now: datetime | None) -> list[str]:
+        return [f"new rows queued training {i}" for i in self.triggers.fire_row_triggers()]
+
     def training_pipelines(self) -> list[TrainingPipeline]:
         return [p for p in self.installation.registry if isinstance(p, TrainingPipeline)]
 
@@ -56,19 +103,17 @@ class ModelOps:
         params: Mapping[str, Any] | None = None,
         trigger: str = "cli",
         requested_by: str | None = None,
-        extra_rows: Sequence[Sequence[str]] = (),
     ) -> Submission:
         return submit_training(
-            self.settings,
-            self.installation.submitter,
-            model,
-            params,
-            trigger,
-            requested_by,
-            extra_rows,
+            self.settings, self.installation.submitter, model, params, trigger, requested_by
         )
 
     def register_pending(self) -> list[Registration]:
+        names = [p.name for p in self.training_pipelines()]
+        stale = history.stale_cutoff(CLAIM_STALE_SECONDS)
+        with self.installation.sessions() as session:  # cheap check before MLflow is touched
+            if not history.unregistered_items(session, names, stale, limit=1):
+                return []
         return self.registrar.register_pending()
 
     def registration(self, item_id: str) -> ModelRun | None:
@@ -128,3 +173,18 @@ class ModelOps:
 
 class OnnxExportMissingError(InputRejectedError):
     code = "not_found"
+
+
+def start_loop(installation: Installation, stop: threading.Event) -> threading.Thread:
+    """Run :meth:`ModelOps.tick` every few seconds until ``stop`` is set (``conveyor up``)."""
+    ops = ModelOps(installation)
+    ops.check_configuration()
+
+    def loop() -> None:
+        while not stop.wait(LOOP_SECONDS):
+            for event in ops.tick():
+                logger.info("model operations: %s", event)
+
+    thread = threading.Thread(target=loop, name="conveyor-models", daemon=True)
+    thread.start()
+    return thread

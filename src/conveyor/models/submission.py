@@ -7,6 +7,7 @@ names, so a run can be repeated on exactly the same bytes even after the source 
 from __future__ import annotations
 
 import getpass
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from conveyor.pipeline.registry import PipelineRegistry
 from conveyor.settings import Settings
 from conveyor.storage.files import Storage
 from conveyor.store.models import utcnow
+from conveyor.store.submissions import NewItem, insert_items, record_content_hash
 
 DATASET_PARAM = "dataset"
 
@@ -62,17 +64,20 @@ def snapshot_dataset(storage: Storage, model: str, data: bytes) -> tuple[str, st
     return f"{folder}/{name}", digest
 
 
-def submit_training(
+def build_training_item(
     settings: Settings,
-    submitter: Submitter,
+    registry: PipelineRegistry,
+    storage: Storage,
     model: str,
     params: Mapping[str, Any] | None = None,
     trigger: str = "cli",
     requested_by: str | None = None,
     extra_rows: Sequence[Sequence[str]] = (),
-) -> Submission:
-    """Check parameters, snapshot the dataset (plus ``extra_rows``), queue a training item."""
-    pipeline = training_pipeline(submitter.registry, model)
+) -> NewItem:
+    """Check parameters, snapshot the dataset (plus ``extra_rows``) and describe the item.
+
+    Inserting it is the caller's: alone, or in one transaction with a trigger's claim."""
+    pipeline = training_pipeline(registry, model)
     given = dict(params or {})
     dataset_path = given.pop(DATASET_PARAM, None)
     configured = settings.models.get(pipeline.model_name)
@@ -80,7 +85,7 @@ def submit_training(
     resolved = pipeline.resolve_params(merged)  # fails early, before anything is stored
     source = dataset_source(settings, pipeline, dataset_path)
     data = source.read_bytes() + _as_csv(extra_rows)
-    stored, digest = snapshot_dataset(submitter.storage, pipeline.model_name, data)
+    stored, digest = snapshot_dataset(storage, pipeline.model_name, data)
     label = f"{source} + {len(extra_rows)} new rows" if extra_rows else str(source)
     request = TrainingRequest(
         model=pipeline.model_name,
@@ -92,10 +97,33 @@ def submit_training(
         requested_by=requested_by or _user(),
         requested_at=utcnow().isoformat(),
     )
-    [submission] = submitter.submit_records(
-        pipeline.name, [request.to_record()], force=True, source=trigger[:20]
+    record = request.to_record()
+    return NewItem(
+        pipeline=pipeline.name,
+        pipeline_version=pipeline.version,
+        kind="record",
+        content_hash=record_content_hash(record),
+        work_dir=storage.reserve_work_dir(f"train-{pipeline.model_name}-{uuid.uuid4().hex[:8]}"),
+        source=trigger[:20],
+        record=record,
     )
-    return submission
+
+
+def submit_training(
+    settings: Settings,
+    submitter: Submitter,
+    model: str,
+    params: Mapping[str, Any] | None = None,
+    trigger: str = "cli",
+    requested_by: str | None = None,
+) -> Submission:
+    """Queue one training run now; returns once its item is committed."""
+    new = build_training_item(
+        settings, submitter.registry, submitter.storage, model, params, trigger, requested_by
+    )
+    with submitter.sessions.begin() as session:
+        [item] = insert_items(session, [new])
+    return Submission(item.id, duplicate=False)
 
 
 def _as_csv(rows: Sequence[Sequence[str]]) -> bytes:

@@ -12,10 +12,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conveyor.errors import InputRejectedError, PermanentStepError
 from conveyor.pipeline.spec import Pipeline, Step
+
+if TYPE_CHECKING:
+    from conveyor.models.schema import TableSchema
 
 DATASETS_FOLDER = "datasets"
 
@@ -26,7 +29,8 @@ class TrainingPipeline(Pipeline):
     ``default_params`` lists every parameter a run accepts with its default; ``default_dataset``
     is the file used when a run names none (relative paths are taken from the current folder);
     ``check_params`` normalises the merged parameters and raises ``InputRejectedError`` with a
-    clear message for a bad value.
+    clear message for a bad value; ``schema`` describes the dataset's rows, so new labelled rows
+    can be checked when they arrive.
     """
 
     def __init__(
@@ -39,12 +43,14 @@ class TrainingPipeline(Pipeline):
         model_name: str | None = None,
         description: str = "",
         check_params: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        schema: TableSchema | None = None,
     ) -> None:
         super().__init__(name, version, dag, description=description, accepts=("record",))
         self.model_name = model_name or name
         self.default_params = dict(default_params)
         self.default_dataset = default_dataset
         self.check_params = check_params
+        self.schema = schema
 
     def resolve_params(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """Defaults overridden by ``given``; an unknown name is an error that lists the known."""

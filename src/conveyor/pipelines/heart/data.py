@@ -6,9 +6,12 @@ in ``ca`` and ``thal``; ``num`` 0 means healthy and 1-4 grades of disease.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
 from conveyor.models.schema import Column, TableSchema
+
+if TYPE_CHECKING:
+    import numpy as np
 
 HEART_SCHEMA = TableSchema(
     "heart",
@@ -33,6 +36,8 @@ HEART_SCHEMA = TableSchema(
 
 def synthetic_rows(rows: int, seed: int = 0, missing_rate: float = 0.02) -> list[list[str]]:
     """Rows that pass the heart schema, with a learnable link between features and disease."""
+    import numpy as np
+
     generator = np.random.default_rng(seed)
     return [_synthetic_row(generator, missing_rate) for _ in range(rows)]
 
@@ -46,21 +51,19 @@ def _synthetic_row(generator: np.random.Generator, missing_rate: float) -> list[
     sick = generator.random() < 0.46
     pick = generator.choice
     values = {
-        "age": round(float(np.clip(generator.normal(58 if sick else 52, 8), 29, 77))),
+        "age": round(float(_clip(generator.normal(58 if sick else 52, 8), 29, 77))),
         "sex": int(generator.random() < (0.8 if sick else 0.55)),
         "cp": int(
             pick([1, 2, 3, 4], p=[0.05, 0.07, 0.13, 0.75] if sick else [0.1, 0.25, 0.45, 0.2])
         ),
-        "trestbps": round(float(np.clip(generator.normal(134 if sick else 129, 17), 94, 200))),
-        "chol": round(float(np.clip(generator.normal(251 if sick else 242, 50), 126, 564))),
+        "trestbps": round(float(_clip(generator.normal(134 if sick else 129, 17), 94, 200))),
+        "chol": round(float(_clip(generator.normal(251 if sick else 242, 50), 126, 564))),
         "fbs": int(generator.random() < 0.15),
         "restecg": int(pick([0, 1, 2], p=[0.45, 0.02, 0.53] if sick else [0.57, 0.01, 0.42])),
-        "thalach": round(float(np.clip(generator.normal(139 if sick else 158, 20), 71, 202))),
+        "thalach": round(float(_clip(generator.normal(139 if sick else 158, 20), 71, 202))),
         "exang": int(generator.random() < (0.55 if sick else 0.14)),
         "oldpeak": round(
-            float(
-                np.clip(generator.gamma(1.6, 1.0) if sick else generator.gamma(0.7, 0.8), 0, 6.2)
-            ),
+            float(_clip(generator.gamma(1.6, 1.0) if sick else generator.gamma(0.7, 0.8), 0, 6.2)),
             1,
         ),
         "slope": int(pick([1, 2, 3], p=[0.25, 0.65, 0.1] if sick else [0.65, 0.3, 0.05])),
@@ -75,3 +78,7 @@ def _synthetic_row(generator: np.random.Generator, missing_rate: float) -> list[
         if generator.random() < missing_rate:
             cells[position] = "?"
     return cells
+
+
+def _clip(value: float, low: float, high: float) -> float:
+    return min(max(value, low), high)

@@ -11,6 +11,7 @@ from typing import Any
 from conveyor.errors import InputRejectedError
 from conveyor.models.training import TrainingPipeline
 from conveyor.pipeline import StepContext, step
+from conveyor.pipelines.heart.data import HEART_SCHEMA
 
 CANDIDATE_NAMES = ("logistic_regression", "svm", "gradient_boosting", "baseline")
 METRIC_NAMES = ("accuracy", "roc_auc", "f1", "brier")
@@ -115,5 +116,6 @@ heart = TrainingPipeline(
     default_params=DEFAULT_PARAMS,
     default_dataset=DEFAULT_DATASET,
     check_params=check_params,
+    schema=HEART_SCHEMA,
     description="Heart-disease classifier: validate, compare LR/SVM/GB by CV, fit, ONNX.",
 )

@@ -1,0 +1,214 @@
+"""Training started by time or by data: cron schedules and "N new labelled rows" triggers.
+
+Both keep their state in the ``training_triggers`` table and fire by a conditional UPDATE of
+that state in the same transaction that inserts the training item, so a fire happens exactly
+once per period (or per batch of rows) however many processes run ``conveyor up`` and however
+often they restart.
+
+Schedules are cron expressions in UTC (``[models.heart] schedule = "0 3 * * *"``). The first
+time a schedule is seen, its latest past slot is recorded without firing; after that, a slot
+that passed while nothing ran fires once when a process comes back (missed slots are not
+replayed one by one). A data trigger fires when at least ``retrain_after_rows`` rows arrived
+since its last fire; the run trains on the model's dataset plus every labelled row so far.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from conveyor.errors import ConfigurationError, InputRejectedError
+from conveyor.models.schema import check_rows
+from conveyor.models.submission import build_training_item, training_pipeline
+from conveyor.pipeline.registry import PipelineRegistry
+from conveyor.settings import Settings
+from conveyor.storage.files import Storage
+from conveyor.store.models import LabelledRow, TrainingTrigger, utcnow
+from conveyor.store.submissions import insert_items
+
+logger = logging.getLogger(__name__)
+SCHEDULE_ACTOR, ROWS_ACTOR = "schedule", "new rows"
+
+
+def latest_slot(expression: str, now: datetime) -> datetime:
+    """The latest time at or before ``now`` that the cron expression names."""
+    from croniter import croniter
+
+    if not croniter.is_valid(expression):
+        raise ConfigurationError(
+            f"schedule {expression!r} is not a cron expression; use five fields, e.g. "
+            "'0 3 * * *' for 03:00 UTC every day."
+        )
+    after_now = now.replace(microsecond=0) + timedelta(seconds=1)
+    return croniter(expression, after_now).get_prev(datetime)
+
+
+class Triggers:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        storage: Storage,
+        registry: PipelineRegistry,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.storage = storage
+        self.registry = registry
+
+    # -- schedules ------------------------------------------------------------------------------
+
+    def fire_schedules(self, now: datetime | None = None) -> list[str]:
+        """Start a run for every schedule whose latest slot has not fired yet; item ids."""
+        now = now or utcnow()
+        fired = []
+        for model, configured in self.settings.models.items():
+            if configured.schedule:
+                item_id = self._fire_schedule(model, latest_slot(configured.schedule, now))
+                if item_id:
+                    fired.append(item_id)
+        return fired
+
+    def _fire_schedule(self, model: str, slot: datetime) -> str | None:
+        name = f"{model}:schedule"
+        with self.sessions() as session:
+            state = session.get(TrainingTrigger, name)
+        if state is None:
+            self._create_state(name, model, last_fired_at=slot)
+            return None
+        if state.last_fired_at is not None and state.last_fired_at >= slot:
+            return None
+        new = build_training_item(
+            self.settings, self.registry, self.storage, model, None, "schedule", SCHEDULE_ACTOR
+        )
+        with self.sessions.begin() as session:
+            claimed = session.execute(
+                update(TrainingTrigger)
+                .where(
+                    TrainingTrigger.name == name,
+                    or_(
+                        TrainingTrigger.last_fired_at.is_(None),
+                        TrainingTrigger.last_fired_at < slot,
+                    ),
+                )
+                .values(last_fired_at=slot, updated_at=utcnow())
+            ).rowcount
+            if not claimed:
+                return None  # another process fired this slot
+            [item] = insert_items(session, [new])
+            session.execute(
+                update(TrainingTrigger)
+                .where(TrainingTrigger.name == name)
+                .values(last_item_id=item.id)
+            )
+        logger.info("schedule of %s fired for %s: training item %s", model, slot, item.id)
+        return item.id
+
+    def _create_state(self, name: str, model: str, last_fired_at: datetime | None) -> None:
+        try:
+            with self.sessions.begin() as session:
+                session.add(
+                    TrainingTrigger(
+                        name=name,
+                        model=model,
+                        last_fired_at=last_fired_at,
+                        last_row_id=0,
+                        updated_at=utcnow(),
+                    )
+                )
+        except IntegrityError:
+            pass  # another process created it first
+
+    # -- new labelled rows ----------------------------------------------------------------------
+
+    def add_rows(self, model: str, data: bytes, source: str) -> int:
+        """Check CSV rows against the model's schema and keep them for its next training."""
+        pipeline = training_pipeline(self.registry, model)
+        if pipeline.schema is None:
+            raise InputRejectedError(f"model {model!r} does not take new rows (no schema).")
+        rows = check_rows(pipeline.schema, data, source)
+        with self.sessions.begin() as session:
+            session.add_all(
+                LabelledRow(model=model, values=row, source=source[:200], received_at=utcnow())
+                for row in rows
+            )
+        return len(rows)
+
+    def fire_row_triggers(self) -> list[str]:
+        fired = []
+        for model, configured in self.settings.models.items():
+            if configured.retrain_after_rows:
+                item_id = self._fire_rows(model, configured.retrain_after_rows)
+                if item_id:
+                    fired.append(item_id)
+        return fired
+
+    def _fire_rows(self, model: str, threshold: int) -> str | None:
+        name = f"{model}:rows"
+        with self.sessions() as session:
+            state = session.get(TrainingTrigger, name)
+            consumed = state.last_row_id if state else 0
+            newest, waiting = session.execute(
+                select(func.max(LabelledRow.id), func.count()).where(
+                    LabelledRow.model == model, LabelledRow.id > consumed
+                )
+            ).one()
+        if waiting < threshold:
+            return None
+        if state is None:
+            self._create_state(name, model, last_fired_at=None)
+        new = build_training_item(
+            self.settings,
+            self.registry,
+            self.storage,
+            model,
+            None,
+            "new-rows",
+            ROWS_ACTOR,
+            extra_rows=self._rows_up_to(model, newest),
+        )
+        with self.sessions.begin() as session:
+            claimed = session.execute(
+                update(TrainingTrigger)
+                .where(TrainingTrigger.name == name, TrainingTrigger.last_row_id == consumed)
+                .values(last_row_id=newest, last_fired_at=utcnow(), updated_at=utcnow())
+            ).rowcount
+            if not claimed:
+                return None
+            [item] = insert_items(session, [new])
+            session.execute(
+                update(TrainingTrigger)
+                .where(TrainingTrigger.name == name)
+                .values(last_item_id=item.id)
+            )
+        logger.info("%d new rows of %s: training item %s", waiting, model, item.id)
+        return item.id
+
+    def _rows_up_to(self, model: str, newest: int) -> Sequence[Sequence[str]]:
+        with self.sessions() as session:
+            query = (
+                select(LabelledRow.values)
+                .where(LabelledRow.model == model, LabelledRow.id <= newest)
+                .order_by(LabelledRow.id)
+            )
+            return [list(values) for values in session.scalars(query)]
+
+    def pending_rows(self, model: str) -> tuple[int, int]:
+        """(rows waiting since the last fire, rows kept in total) for ``model``."""
+        with self.sessions() as session:
+            state = session.get(TrainingTrigger, f"{model}:rows")
+            consumed = state.last_row_id if state else 0
+            total = session.scalar(
+                select(func.count()).select_from(LabelledRow).where(LabelledRow.model == model)
+            )
+            waiting = session.scalar(
+                select(func.count())
+                .select_from(LabelledRow)
+                .where(LabelledRow.model == model, LabelledRow.id > consumed)
+            )
+        return int(waiting or 0), int(total or 0)
