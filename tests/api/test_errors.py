@@ -47,6 +47,17 @@ def test_a_record_over_one_mib_is_413(api) -> None:  # type: ignore[no-untyped-d
     response = api.post("/api/v1/items", content=big, headers={"Content-Type": "application/json"})
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "too_large"
+
+    def chunked():  # type: ignore[no-untyped-def]  # no Content-Length: the count stops it
+        yield b'{"pipeline": "noop", "record": "'
+        for _ in range(64):
+            yield b"x" * 65536
+        yield b'"}'
+
+    streamed = api.post(
+        "/api/v1/items", content=chunked(), headers={"Content-Type": "application/json"}
+    )
+    assert streamed.status_code == 413
     assert api.get("/api/v1/items").json()["items"] == []
 
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy import or_, select
+from starlette.concurrency import run_in_threadpool
 
 from conveyor.api.errors import ApiError, error_responses
 from conveyor.api.params import utc_naive
@@ -97,10 +98,22 @@ async def submit_item(request: Request) -> Any:
     return JSONResponse(body, status_code=200 if submission.duplicate else 201)
 
 
+async def _read_record_body(request: Request) -> bytes:
+    """The body, read only as far as the limit: a huge one never sits in memory."""
+    too_large = ApiError(413, "too_large", f"a record may have at most {MAX_RECORD_BYTES} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_RECORD_BYTES:
+        raise too_large
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw.extend(chunk)
+        if len(raw) > MAX_RECORD_BYTES:
+            raise too_large
+    return bytes(raw)
+
+
 async def _submit_record(request: Request, installation: Installation) -> Submission:
-    raw = await request.body()
-    if len(raw) > MAX_RECORD_BYTES:
-        raise ApiError(413, "too_large", f"a record may have at most {MAX_RECORD_BYTES} bytes")
+    raw = await _read_record_body(request)
     try:
         body = RecordSubmission.model_validate_json(raw)
     except ValidationError as error:
@@ -111,8 +124,12 @@ async def _submit_record(request: Request, installation: Installation) -> Submis
         raise ApiError(
             422, "invalid_request", "the JSON body is not a valid record submission", details
         ) from error
-    [submission] = installation.submitter.submit_records(
-        body.pipeline, [body.record], force=body.force, source="api"
+    [submission] = await run_in_threadpool(
+        installation.submitter.submit_records,
+        body.pipeline,
+        [body.record],
+        body.force,
+        "api",
     )
     return submission
 
