@@ -184,20 +184,25 @@ def _version_text(version: int | None) -> str:
 def show_model(context: typer.Context, name: str = typer.Argument(...)) -> None:
     """Versions of a model with their metrics side by side."""
     ops = _ops(context)
-    table = Table(title=f"{name}: versions (cv_ = cross-validated, heldout_ = held-out rows)")
-    columns = ("version", "aliases", "created", "candidate")
-    metric_columns = [f"cv_{m}" for m in METRICS] + [f"heldout_{m}" for m in METRICS]
-    for column in (*columns, *metric_columns, "dataset", "code"):
-        table.add_column(column, overflow="fold")
+    table = Table(title=f"{name}: versions; cv = cross-validated, test = held-out rows")
+    short = {"accuracy": "acc", "roc_auc": "auc", "f1": "f1", "brier": "brier"}
+    metric_columns = {f"cv_{m}": f"cv {short[m]}" for m in METRICS}
+    metric_columns |= {f"heldout_{m}": f"test {short[m]}" for m in METRICS}
+    for column in ("version", "aliases", "candidate"):
+        table.add_column(column, no_wrap=True)
+    for header in metric_columns.values():
+        table.add_column(header, justify="right")
+    for column in ("dataset", "code", "created (UTC)"):
+        table.add_column(column, no_wrap=True)
     for info in ops.versions(name):
         table.add_row(
             f"v{info.version}",
             ", ".join(info.aliases),
-            info.created_at.strftime("%Y-%m-%d %H:%M:%S"),
             info.params.get("chosen_candidate", ""),
             *(_metric(info.metrics.get(m)) for m in metric_columns),
-            info.params.get("dataset_sha256", "")[:12],
-            info.params.get("code_version", "")[:16],
+            info.params.get("dataset_sha256", "")[:8],
+            info.params.get("code_version", "").removeprefix("git:")[:8],
+            info.created_at.strftime("%m-%d %H:%M"),
         )
     console.print(table)
 
