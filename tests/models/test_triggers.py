@@ -100,3 +100,12 @@ def test_bad_new_rows_are_refused_naming_the_value(installation, dataset) -> Non
         ModelOps(installation).triggers.add_rows(
             "heart", b"63,2,1,145,233,1,2,150,0,2.3,3,0,6,0\n", "wearable"
         )
+
+
+def test_configuration_errors_name_the_setting(installation, dataset) -> None:
+    _configure(installation, dataset, schedule="at noon")
+    with pytest.raises(ConfigurationError, match="'at noon' is not a cron expression"):
+        ModelOps(installation).check_configuration()
+    installation.settings.models = {"noop": ModelSettings(schedule="0 3 * * *")}
+    with pytest.raises(ConfigurationError, match=r"models\.noop .* not a training pipeline"):
+        ModelOps(installation).check_configuration()

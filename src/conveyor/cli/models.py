@@ -64,7 +64,7 @@ def _wait_and_report(ops: ModelOps, item_id: str) -> None:
         registration = _wait_for_registration(ops, item_id, local, status)
     with installation.sessions() as session:
         result = queries.result_of(session, item_id)
-    outcome = TrainingOutcome.from_result(result.result)  # type: ignore[union-attr]
+    outcome = TrainingOutcome.from_result(result.result if result else None)
     _print_outcome(outcome)
     if registration.state == FAILED:
         console.print(f"[red]registration failed:[/] {registration.error}")

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import CursorResult, Update, and_, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -16,6 +17,11 @@ from conveyor.store.models import Item, ModelAliasChange, ModelRun, utcnow
 
 REGISTERING, RETRY, REGISTERED, FAILED = "registering", "retry", "registered", "failed"
 MAX_REGISTRATION_ATTEMPTS = 3
+
+
+def updated_rows(session: Session, statement: Update) -> int:
+    """How many rows a conditional UPDATE changed: 1 means this process won the claim."""
+    return cast("CursorResult[Any]", session.execute(statement)).rowcount
 
 
 def unregistered_items(
@@ -49,7 +55,8 @@ def claim_registration(
     now = utcnow()
     try:
         with sessions.begin() as session:
-            claimed = session.execute(
+            claimed = updated_rows(
+                session,
                 update(ModelRun)
                 .where(
                     ModelRun.item_id == item_id,
@@ -58,8 +65,8 @@ def claim_registration(
                         and_(ModelRun.state == REGISTERING, ModelRun.claimed_at < stale_before),
                     ),
                 )
-                .values(state=REGISTERING, claimed_by=owner, claimed_at=now)
-            ).rowcount
+                .values(state=REGISTERING, claimed_by=owner, claimed_at=now),
+            )
             if claimed:
                 return True
             if session.get(ModelRun, item_id) is not None:
@@ -90,12 +97,13 @@ def finish_registration(
     """Mark the item registered and record its alias changes, in the caller's transaction.
 
     Returns False (and writes nothing) if this process no longer holds the claim."""
-    done = session.execute(
+    done = updated_rows(
+        session,
         update(ModelRun)
         .where(ModelRun.item_id == item_id, ModelRun.claimed_by == owner)
         .where(ModelRun.state == REGISTERING)
-        .values(state=REGISTERED, version=version, mlflow_run_id=run_id, registered_at=utcnow())
-    ).rowcount
+        .values(state=REGISTERED, version=version, mlflow_run_id=run_id, registered_at=utcnow()),
+    )
     if not done:
         return False
     model = session.get(ModelRun, item_id).model  # type: ignore[union-attr]

@@ -44,6 +44,10 @@ GATE_ACTOR = "promotion gate"
 CLAIM_STALE_SECONDS = 600.0
 
 
+class LostClaimError(Exception):
+    """This process's claim on a registration went stale and another process took it."""
+
+
 @dataclass(frozen=True)
 class Registration:
     item_id: str
@@ -92,7 +96,11 @@ class Registrar:
         ):
             return None
         try:
-            return self._register(item, TrainingOutcome.from_result(result.result))  # type: ignore[union-attr]
+            outcome = TrainingOutcome.from_result(result.result if result else None)
+            return self._register(item, outcome)
+        except LostClaimError:
+            logger.warning("registration of %s was taken over by another process", item_id)
+            return None
         except Exception as error:
             state = history.fail_registration(self.sessions, item_id, self.owner, repr(error))
             logger.exception("registering training item %s failed (now %s)", item_id, state)
@@ -107,7 +115,7 @@ class Registrar:
             with self.sessions.begin() as session:
                 if self._current(outcome.model, session).get(CHAMPION) != champion:
                     continue
-                history.finish_registration(
+                finished = history.finish_registration(
                     session,
                     item.id,
                     self.owner,
@@ -116,6 +124,8 @@ class Registrar:
                     [(change, decision.reason)],
                     GATE_ACTOR,
                 )
+                if not finished:
+                    raise LostClaimError(item.id)
             break
         else:
             raise RuntimeError(f"the champion of {outcome.model} kept moving; will try again")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from conveyor.errors import ConveyorError
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no network here; no usage pings
 
 ITEM_TAG = "conveyor.item_id"
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 _FLUENT_LOCK = threading.Lock()  # mlflow.sklearn.log_model uses process-global tracking state
 
 
@@ -82,6 +84,7 @@ class ModelRegistry:
         return f"{self.artifact_root}/{model}" if self.artifact_root else None
 
     def find_run(self, model: str, item_id: str) -> str | None:
+        checked_name(model)
         runs = self.client.search_runs(
             [self.experiment_id(model)], f"tags.`{ITEM_TAG}` = '{item_id}'", max_results=1
         )
@@ -163,6 +166,7 @@ class ModelRegistry:
         return int(version.version)
 
     def find_version(self, model: str, item_id: str) -> int | None:
+        checked_name(model)
         found = self.client.search_model_versions(
             f"name = '{model}' and tags.`{ITEM_TAG}` = '{item_id}'"
         )
@@ -181,6 +185,7 @@ class ModelRegistry:
     def _registered(self, model: str) -> Any:
         from mlflow.exceptions import MlflowException
 
+        checked_name(model)
         try:
             return self.client.get_registered_model(model)
         except MlflowException as error:
@@ -193,7 +198,7 @@ class ModelRegistry:
 
     def versions(self, model: str) -> list[VersionInfo]:
         """Every version, newest first, with its run's metrics and params."""
-        aliases = self.aliases(model)  # search results leave aliases out
+        aliases = self.aliases(model)  # checks the name; search results leave aliases out
         found = self.client.search_model_versions(f"name = '{model}'")
         infos = (self._info(v, aliases) for v in found)
         return sorted(infos, key=lambda info: info.version, reverse=True)
@@ -238,6 +243,15 @@ class ModelRegistry:
             mlflow.set_registry_uri(self.tracking_uri)
             mlflow.set_tracking_uri(self.tracking_uri)
             return mlflow.sklearn.load_model(f"models:/{model}/{version}")
+
+
+def checked_name(model: str) -> str:
+    """Model names go into MLflow search filters: letters, digits, ``_ . -`` only."""
+    if not MODEL_NAME.fullmatch(model):
+        raise ModelNotFoundError(
+            f"{model!r} is not a model name (letters, digits, '_', '.', '-'; at most 100)."
+        )
+    return model
 
 
 def _trusted_types(model: Any) -> list[str]:

@@ -125,7 +125,9 @@ class TrainingOutcome:
         return asdict(self)
 
     @classmethod
-    def from_result(cls, result: Mapping[str, Any]) -> TrainingOutcome:
+    def from_result(cls, result: Any) -> TrainingOutcome:
+        if not isinstance(result, Mapping):
+            raise ValueError(f"not the result of a training run: {str(result)[:200]}")
         return cls(**result)
 
     def flat_params(self) -> dict[str, str]:

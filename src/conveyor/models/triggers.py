@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.errors import ConfigurationError, InputRejectedError
+from conveyor.models.history import updated_rows
 from conveyor.models.schema import check_rows
 from conveyor.models.submission import build_training_item, training_pipeline
 from conveyor.pipeline.registry import PipelineRegistry
@@ -87,7 +88,8 @@ class Triggers:
             self.settings, self.registry, self.storage, model, None, "schedule", SCHEDULE_ACTOR
         )
         with self.sessions.begin() as session:
-            claimed = session.execute(
+            claimed = updated_rows(
+                session,
                 update(TrainingTrigger)
                 .where(
                     TrainingTrigger.name == name,
@@ -96,8 +98,8 @@ class Triggers:
                         TrainingTrigger.last_fired_at < slot,
                     ),
                 )
-                .values(last_fired_at=slot, updated_at=utcnow())
-            ).rowcount
+                .values(last_fired_at=slot, updated_at=utcnow()),
+            )
             if not claimed:
                 return None  # another process fired this slot
             [item] = insert_items(session, [new])
@@ -173,11 +175,12 @@ class Triggers:
             extra_rows=self._rows_up_to(model, newest),
         )
         with self.sessions.begin() as session:
-            claimed = session.execute(
+            claimed = updated_rows(
+                session,
                 update(TrainingTrigger)
                 .where(TrainingTrigger.name == name, TrainingTrigger.last_row_id == consumed)
-                .values(last_row_id=newest, last_fired_at=utcnow(), updated_at=utcnow())
-            ).rowcount
+                .values(last_row_id=newest, last_fired_at=utcnow(), updated_at=utcnow()),
+            )
             if not claimed:
                 return None
             [item] = insert_items(session, [new])

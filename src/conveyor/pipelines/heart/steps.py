@@ -62,7 +62,7 @@ def _number(params: dict[str, Any], name: str, kind: type) -> Any:
         ) from None
 
 
-@step(retries=0)
+@step()
 def prepare(context: StepContext) -> dict[str, Any]:
     from conveyor.pipelines.heart import training
 
@@ -83,7 +83,7 @@ def fit(context: StepContext, compare: dict[str, Any]) -> dict[str, Any]:
     return training.fit_chosen(context, heart, compare["chosen"])
 
 
-@step(retries=0)
+@step()
 def export_onnx(context: StepContext, fit: dict[str, Any]) -> dict[str, Any]:
     from conveyor.pipelines.heart import training
 
