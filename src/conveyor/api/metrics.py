@@ -45,11 +45,11 @@ def route_template(scope: Scope) -> str:
     The route of an included router knows only its own part ("/items/{item_id}"); the prefix
     is the part of the path before the piece that route matched."""
     route = scope.get("route")
-    pattern = getattr(route, "path_regex", None)
-    if pattern is None:
+    if route is None or not hasattr(route, "path_regex"):
         return "unmatched"
+    template = str(route.path)
     path: str = scope.get("path", "")
     for index, character in enumerate(path):
-        if character == "/" and pattern.match(path[index:]):
-            return path[:index] + route.path  # type: ignore[union-attr]
-    return str(route.path)  # type: ignore[union-attr]
+        if character == "/" and route.path_regex.match(path[index:]):
+            return path[:index] + template
+    return template
