@@ -26,7 +26,7 @@ class ModelSettings(BaseModel):
 
     dataset: str | None = None  # file trained on when a run names none
     params: dict[str, Any] = Field(default_factory=dict)  # default parameters of every run
-    promotion_metric: str = "roc_auc"  # held-out metric the promotion gate compares
+    promotion_metric: str | None = None  # held-out metric the gate compares (default: model's)
     promotion_margin: float = 0.0  # promote unless worse than the champion by more than this
     schedule: str | None = None  # cron expression (UTC): train on a schedule
     retrain_after_rows: int | None = None  # train when this many new labelled rows arrived

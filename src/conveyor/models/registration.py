@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.models import history
+from conveyor.models.flavors import ModelFlavor
 from conveyor.models.promotion import (
     CHALLENGE,
     CHALLENGER,
@@ -107,10 +107,25 @@ class Registrar:
             return None
 
     def _register(self, item: Any, outcome: TrainingOutcome) -> Registration:
-        version, run_id = self._log_and_register(item, outcome)
+        with tempfile.TemporaryDirectory(prefix="conveyor-register-") as folder:
+            files = self._local_artifacts(item.work_dir, outcome, Path(folder))
+            version, run_id = self._log_and_register(item, outcome, files)
+            decision = self._decide_and_record(item, outcome, files, version, run_id)
+        self.tracking.tag_run(
+            run_id, {"conveyor.gate": decision.alias, "conveyor.gate_reason": decision.reason}
+        )
+        self.sync_aliases(outcome.model)
+        logger.info(
+            "registered %s v%d as %s: %s", outcome.model, version, decision.alias, decision.reason
+        )
+        return Registration(item.id, outcome.model, version, decision)
+
+    def _decide_and_record(
+        self, item: Any, outcome: TrainingOutcome, files: dict, version: int, run_id: str
+    ) -> Decision:
         for _ in range(3):  # retried only if another process moved the champion meanwhile
             champion = self._current(outcome.model).get(CHAMPION)
-            decision = self._gate(item, outcome, champion)
+            decision = self._gate(item, outcome, files, champion)
             change = self._change_for(outcome.model, decision, version)
             with self.sessions.begin() as session:
                 if self._current(outcome.model, session).get(CHAMPION) != champion:
@@ -126,18 +141,12 @@ class Registrar:
                 )
                 if not finished:
                     raise LostClaimError(item.id)
-            break
-        else:
-            raise RuntimeError(f"the champion of {outcome.model} kept moving; will try again")
-        self.tracking.client.set_tag(run_id, "conveyor.gate", decision.alias)
-        self.tracking.client.set_tag(run_id, "conveyor.gate_reason", decision.reason)
-        self.sync_aliases(outcome.model)
-        logger.info(
-            "registered %s v%d as %s: %s", outcome.model, version, decision.alias, decision.reason
-        )
-        return Registration(item.id, outcome.model, version, decision)
+            return decision
+        raise RuntimeError(f"the champion of {outcome.model} kept moving; will try again")
 
-    def _log_and_register(self, item: Any, outcome: TrainingOutcome) -> tuple[int, str]:
+    def _log_and_register(
+        self, item: Any, outcome: TrainingOutcome, files: dict
+    ) -> tuple[int, str]:
         tracking, model = self.tracking, outcome.model
         run_id = tracking.find_run(model, item.id)
         existing = tracking.find_version(model, item.id)
@@ -146,18 +155,16 @@ class Registrar:
         if run_id is None:
             run_id = tracking.start_run(model, item.id, self._tags(item, outcome), item.started_at)
         tracking.log_values(run_id, outcome.flat_params(), outcome.flat_metrics())
-        with tempfile.TemporaryDirectory(prefix="conveyor-register-") as folder:
-            files = self._local_artifacts(item.work_dir, outcome, Path(folder))
-            native = _load_joblib(files["model"])
-            heldout = pd.read_csv(files["heldout"], dtype=float)
-            example = heldout[outcome.features].dropna().head(5)
-            model_uri = tracking.log_sklearn_model(run_id, native, example, _requirements())
-            if "onnx" in files:
-                tracking.log_file(run_id, files["onnx"], "onnx")
-            tracking.log_file(run_id, files["heldout"], "data")
+        model_uri = self._flavor(item).log(tracking, run_id, files, outcome)
+        if "onnx" in files:
+            tracking.log_file(run_id, files["onnx"], "onnx")
+        tracking.log_file(run_id, files["heldout"], "data")
         version = tracking.register(model, model_uri, run_id, item.id)
         tracking.finish_run(run_id, item.finished_at or item.updated_at)
         return version, run_id
+
+    def _flavor(self, item: Any) -> ModelFlavor:
+        return self.pipelines[item.pipeline].flavor
 
     def _tags(self, item: Any, outcome: TrainingOutcome) -> dict[str, str]:
         record = item.record or {}
@@ -181,12 +188,14 @@ class Registrar:
             files[key] = local
         return files
 
-    def _gate(self, item: Any, outcome: TrainingOutcome, champion: int | None) -> Decision:
-        rule = self.rule_for(outcome.model)
+    def _gate(
+        self, item: Any, outcome: TrainingOutcome, files: dict, champion: int | None
+    ) -> Decision:
+        rule = self.rule_for(item.pipeline, outcome.model)
         if champion is None:
             return decide(outcome.heldout, None, rule)
         try:
-            scores = self._score_champion(item, outcome, champion)
+            scores = self._flavor(item).score(self.tracking, champion, files, outcome)
         except Exception as error:  # e.g. a champion trained on other features
             logger.warning("could not score champion v%s: %r", champion, error)
             return Decision(
@@ -196,19 +205,13 @@ class Registrar:
             )
         return decide(outcome.heldout, scores, rule, champion)
 
-    def _score_champion(self, item: Any, outcome: TrainingOutcome, champion: int) -> dict:
-        from conveyor.models.tabular import binary_target, evaluate
-
-        native = self.tracking.load_sklearn(outcome.model, champion)
-        with self.storage.open(item.work_dir, outcome.artifacts["heldout"]) as stream:
-            heldout = pd.read_csv(stream, dtype=float)
-        return evaluate(native, heldout[outcome.features], binary_target(heldout, outcome.target))
-
-    def rule_for(self, model: str) -> GateRule:
+    def rule_for(self, pipeline: str, model: str) -> GateRule:
+        """The model's settings, else the pipeline's metric with no margin."""
         configured = self.settings.models.get(model)
+        default_metric = self.pipelines[pipeline].promotion_metric
         if configured is None:
-            return GateRule()
-        return GateRule(configured.promotion_metric, configured.promotion_margin)
+            return GateRule(default_metric)
+        return GateRule(configured.promotion_metric or default_metric, configured.promotion_margin)
 
     def _change_for(self, model: str, decision: Decision, version: int) -> AliasChange:
         before = self._current(model).get(decision.alias)
@@ -231,15 +234,3 @@ class Registrar:
         for alias in set(actual) - set(wanted):
             if alias in (CHAMPION, CHALLENGER):
                 self.tracking.delete_alias(model, alias)
-
-
-def _load_joblib(path: Path) -> Any:
-    import joblib
-
-    return joblib.load(path)  # our own step's output in storage, never a user's upload
-
-
-def _requirements() -> list[str]:
-    from importlib.metadata import version
-
-    return [f"{name}=={version(name)}" for name in ("scikit-learn", "skops", "numpy", "pandas")]

@@ -113,6 +113,10 @@ class ModelRegistry:
             params=[Param(k, str(v)[:6000]) for k, v in params.items()],
         )
 
+    def tag_run(self, run_id: str, tags: Mapping[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(run_id, key, value)
+
     def log_sklearn_model(
         self, run_id: str, model: Any, input_example: Any, requirements: list[str]
     ) -> str:

@@ -15,9 +15,11 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from conveyor.errors import InputRejectedError, PermanentStepError
+from conveyor.models.flavors import default_flavor
 from conveyor.pipeline.spec import Pipeline, Step
 
 if TYPE_CHECKING:
+    from conveyor.models.flavors import ModelFlavor
     from conveyor.models.schema import TableSchema
 
 DATASETS_FOLDER = "datasets"
@@ -30,7 +32,9 @@ class TrainingPipeline(Pipeline):
     is the file used when a run names none (relative paths are taken from the current folder);
     ``check_params`` normalises the merged parameters and raises ``InputRejectedError`` with a
     clear message for a bad value; ``schema`` describes the dataset's rows, so new labelled rows
-    can be checked when they arrive.
+    can be checked when they arrive; ``flavor`` logs and scores the model on the control side
+    (default: a scikit-learn classifier); ``promotion_metric`` is what the gate compares unless
+    the model's settings say otherwise.
     """
 
     def __init__(
@@ -44,6 +48,8 @@ class TrainingPipeline(Pipeline):
         description: str = "",
         check_params: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         schema: TableSchema | None = None,
+        flavor: ModelFlavor | None = None,
+        promotion_metric: str = "roc_auc",
     ) -> None:
         super().__init__(name, version, dag, description=description, accepts=("record",))
         self.model_name = model_name or name
@@ -51,6 +57,8 @@ class TrainingPipeline(Pipeline):
         self.default_dataset = default_dataset
         self.check_params = check_params
         self.schema = schema
+        self.flavor: ModelFlavor = flavor or default_flavor()
+        self.promotion_metric = promotion_metric
 
     def resolve_params(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """Defaults overridden by ``given``; an unknown name is an error that lists the known."""
