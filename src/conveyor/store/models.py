@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -38,7 +39,7 @@ class Item(Base):
     source: Mapped[str] = mapped_column(String(20), default="api")
     input_name: Mapped[str | None] = mapped_column(String(1024))
     stored_name: Mapped[str | None] = mapped_column(String(255))
-    input_size: Mapped[int | None] = mapped_column(Integer)
+    input_size: Mapped[int | None] = mapped_column(BigInteger)
     record: Mapped[Any | None] = mapped_column(JSON)
     content_hash: Mapped[str] = mapped_column(String(64))
     work_dir: Mapped[str] = mapped_column(String(512))
