@@ -1,7 +1,8 @@
-"""/api/v1/stats, /workers and /pipelines: what the dashboard shows."""
+"""/api/v1/stats, /stats/steps, /workers and /pipelines: what the dashboard shows."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
@@ -9,32 +10,61 @@ from fastapi import APIRouter, Request
 from sqlalchemy import select
 
 from conveyor.api.security import viewer
-from conveyor.engine.throughput import drain_eta_seconds, per_minute
+from conveyor.engine.durations import summarize_durations
+from conveyor.engine.throughput import drain_eta_seconds, per_minute, queue_depth_per_minute
+from conveyor.store.history import queue_movements, recent_step_run_times
 from conveyor.store.models import Item, utcnow
 from conveyor.store.queries import counts_by_status
 
 router = APIRouter(tags=["stats"])
-WINDOW = timedelta(minutes=60)
+MINUTES = 60
+WINDOW = timedelta(minutes=MINUTES)
+STEP_RUNS_LIMIT = 1000
 
 
 @router.get("/stats", dependencies=[viewer])
 def stats(request: Request) -> dict[str, Any]:
-    """Counts by status per pipeline, items finished per minute (last hour), drain ETA."""
+    """Counts by status per pipeline, items finished per minute and items waiting or running
+    at the end of each minute (last hour), drain ETA."""
     now = utcnow()
     with request.app.state.installation.sessions() as session:
         counts = counts_by_status(session)
         finished = session.scalars(
             select(Item.finished_at).where(Item.finished_at >= now - WINDOW)
         ).all()
-    series = per_minute(list(finished), now, minutes=60)
+        movements = queue_movements(session, now - timedelta(minutes=MINUTES - 1), now)
+    series = per_minute(list(finished), now, minutes=MINUTES)
+    depth = queue_depth_per_minute(
+        movements.waiting_at_start, movements.created_at, movements.finished_at, now, MINUTES
+    )
     waiting = sum(
         by.get("queued", 0) + by.get("running", 0) + by.get("retrying", 0) for by in counts.values()
     )
     return {
         "counts": counts,
         "throughput_per_minute": series,
+        "queue_depth_per_minute": depth,
         "queue": waiting,
         "drain_eta_seconds": drain_eta_seconds(waiting, series),
+        "generated_at": now.isoformat() + "Z",
+    }
+
+
+@router.get("/stats/steps", dependencies=[viewer])
+def step_durations(request: Request) -> dict[str, Any]:
+    """Median and 95th percentile run time per pipeline and step, over the succeeded and failed
+    step runs of the last hour (at most the latest 1000), as the step duration histogram sees
+    them."""
+    now = utcnow()
+    installation = request.app.state.installation
+    with installation.sessions() as session:
+        runs = recent_step_run_times(session, now - WINDOW, STEP_RUNS_LIMIT)
+    order = {pipeline.name: list(pipeline.order) for pipeline in installation.registry}
+    return {
+        "window_seconds": int(WINDOW.total_seconds()),
+        "max_runs": STEP_RUNS_LIMIT,
+        "runs": len(runs),
+        "steps": [asdict(row) for row in summarize_durations(runs, order)],
         "generated_at": now.isoformat() + "Z",
     }
 
