@@ -8,7 +8,6 @@ Create Date: 2026-11-25 14:12:37.381782
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
