@@ -23,7 +23,7 @@ from conveyor.models.training import TrainingOutcome, parse_param
 from conveyor.store import queries
 
 POLL_SECONDS = 0.5
-METRICS = ("accuracy", "roc_auc", "f1", "brier")
+SHORT = {"accuracy": "acc", "roc_auc": "auc", "precision_at_20": "p@20", "recall_at_20": "r@20"}
 models_app = typer.Typer(help="Registered models: versions, aliases, history, rollback, export.")
 
 
@@ -115,22 +115,25 @@ def _wait_for_registration(ops: ModelOps, item_id: str, local: bool, status: Any
 
 
 def _print_outcome(outcome: TrainingOutcome) -> None:
+    metrics = list(outcome.heldout)
+    how = outcome.evaluation or f"cross-validated, {outcome.params.get('cv_folds')} folds, mean±std"
     table = Table(
-        title=f"{outcome.model}: cross-validated metrics ({outcome.params.get('cv_folds')} folds, "
-        f"mean±std) and the chosen model (*) on held-out rows"
+        title=f"{outcome.model}: candidates ({how}) and the chosen one (*) on held-out data"
     )
     table.add_column("candidate (* chosen)", no_wrap=True)
-    for metric in METRICS:
+    for metric in metrics:
         table.add_column(metric, justify="right")
     for name, scores in outcome.candidates.items():
         chosen = name == outcome.chosen
         table.add_row(
             f"[bold green]{name} *[/]" if chosen else name,
-            *(f"{scores[m]['mean']:.3f}±{scores[m]['std']:.3f}" for m in METRICS),
+            *(f"{scores[m]['mean']:.3f}±{scores[m]['std']:.3f}" for m in metrics),
         )
     table.add_row(
-        "[bold]* on held-out rows[/]", *(f"[bold]{outcome.heldout[m]:.3f}[/]" for m in METRICS)
+        "[bold]* on held-out data[/]", *(f"[bold]{outcome.heldout[m]:.3f}[/]" for m in metrics)
     )
+    if outcome.baseline:
+        table.add_row("baseline on held-out data", *(f"{outcome.baseline[m]:.3f}" for m in metrics))
     console.print(table)
     dataset = outcome.dataset
     console.print(
@@ -184,17 +187,23 @@ def _version_text(version: int | None) -> str:
 def show_model(context: typer.Context, name: str = typer.Argument(...)) -> None:
     """Versions of a model with their metrics side by side."""
     ops = _ops(context)
-    table = Table(title=f"{name}: versions; cv = cross-validated, test = held-out rows")
-    short = {"accuracy": "acc", "roc_auc": "auc", "f1": "f1", "brier": "brier"}
-    metric_columns = {f"cv_{m}": f"cv {short[m]}" for m in METRICS}
-    metric_columns |= {f"heldout_{m}": f"test {short[m]}" for m in METRICS}
+    table = Table(title=f"{name}: versions; cv/val = candidate comparison, test = held-out data")
+    versions = ops.versions(name)
+    if not versions:
+        console.print(f"{name} has no versions yet")
+        return
+    measured = [k.removeprefix("heldout_") for k in (versions[0].metrics if versions else {})]
+    names = sorted({m for m in measured if f"heldout_{m}" in versions[0].metrics})
+    metric_columns = {f"{p}_{m}": f"{p} {SHORT.get(m, m)}" for p in ("cv", "val") for m in names}
+    metric_columns = {k: v for k, v in metric_columns.items() if k in versions[0].metrics}
+    metric_columns |= {f"heldout_{m}": f"test {SHORT.get(m, m)}" for m in names}
     for column in ("version", "aliases", "candidate"):
         table.add_column(column, no_wrap=True)
     for header in metric_columns.values():
         table.add_column(header, justify="right")
     for column in ("dataset", "code", "created (UTC)"):
         table.add_column(column, no_wrap=True)
-    for info in ops.versions(name):
+    for info in versions:
         table.add_row(
             f"v{info.version}",
             ", ".join(info.aliases),

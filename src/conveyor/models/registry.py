@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import threading
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -138,6 +139,47 @@ class ModelRegistry:
                     skops_trusted_types=_trusted_types(model),
                 )
         return info.model_uri
+
+    def log_python_model(
+        self,
+        run_id: str,
+        python_model: Any,
+        artifacts: Mapping[str, str],
+        input_example: Any,
+        output_example: Any,
+        requirements: list[str],
+    ) -> str:
+        """Log an ``mlflow.pyfunc.PythonModel`` with its files; returns its model URI."""
+        import mlflow
+        from mlflow.models import infer_signature
+
+        with _FLUENT_LOCK:
+            mlflow.set_tracking_uri(self.tracking_uri)
+            mlflow.set_registry_uri(self.tracking_uri)
+            with (
+                mlflow.start_run(run_id=run_id, log_system_metrics=False),
+                warnings.catch_warnings(),
+            ):
+                warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+                info = mlflow.pyfunc.log_model(
+                    name="model",
+                    python_model=python_model,
+                    artifacts=dict(artifacts),
+                    signature=infer_signature(input_example, output_example),
+                    input_example=input_example,
+                    pip_requirements=requirements,
+                )
+        return info.model_uri
+
+    def load_python_model(self, model: str, version: int) -> Any:
+        """The ``PythonModel`` object of a version, with its context loaded."""
+        import mlflow
+
+        with _FLUENT_LOCK:
+            mlflow.set_registry_uri(self.tracking_uri)
+            mlflow.set_tracking_uri(self.tracking_uri)
+            loaded = mlflow.pyfunc.load_model(f"models:/{model}/{version}")
+        return loaded.unwrap_python_model()
 
     def log_file(self, run_id: str, local_path: Path, folder: str | None = None) -> None:
         self.client.log_artifact(run_id, str(local_path), folder)

@@ -36,10 +36,15 @@ def training_pipeline(registry: PipelineRegistry, model: str) -> TrainingPipelin
     return pipeline
 
 
-def dataset_source(settings: Settings, pipeline: TrainingPipeline, given: str | None) -> Path:
-    """The file to train on: given, else the model's configured dataset, else its default."""
+def load_dataset(
+    settings: Settings, pipeline: TrainingPipeline, given: str | None
+) -> tuple[bytes, str]:
+    """(bytes, source) of the data to train on: the given file, else the model's configured
+    dataset, else the pipeline's default (a file, or a function returning bytes)."""
     configured = settings.models.get(pipeline.model_name)
     chosen = given or (configured.dataset if configured else None) or pipeline.default_dataset
+    if callable(chosen):
+        return chosen(), pipeline.default_dataset_source
     if not chosen:
         raise InputRejectedError(
             f"model {pipeline.model_name!r} has no dataset; pass --param dataset=PATH or set "
@@ -51,7 +56,7 @@ def dataset_source(settings: Settings, pipeline: TrainingPipeline, given: str | 
             f"dataset {chosen!r} of model {pipeline.model_name!r} is not a readable file "
             f"(looked at {path}); pass --param dataset=PATH."
         )
-    return path
+    return path.read_bytes(), str(path)
 
 
 def snapshot_dataset(storage: Storage, model: str, data: bytes) -> tuple[str, str]:
@@ -83,8 +88,8 @@ def build_training_item(
     configured = settings.models.get(pipeline.model_name)
     merged = {**(configured.params if configured else {}), **given}
     resolved = pipeline.resolve_params(merged)  # fails early, before anything is stored
-    source = dataset_source(settings, pipeline, dataset_path)
-    data = source.read_bytes() + _as_csv(extra_rows)
+    base, source = load_dataset(settings, pipeline, dataset_path)
+    data = base + _as_csv(extra_rows)
     stored, digest = snapshot_dataset(storage, pipeline.model_name, data)
     label = f"{source} + {len(extra_rows)} new rows" if extra_rows else str(source)
     request = TrainingRequest(

@@ -29,7 +29,8 @@ class TrainingPipeline(Pipeline):
     """A pipeline that trains the model ``model_name`` (by default the pipeline's name).
 
     ``default_params`` lists every parameter a run accepts with its default; ``default_dataset``
-    is the file used when a run names none (relative paths are taken from the current folder);
+    is the file used when a run names none (relative paths are taken from the current folder),
+    or a function returning the bytes (named ``default_dataset_source`` in the run);
     ``check_params`` normalises the merged parameters and raises ``InputRejectedError`` with a
     clear message for a bad value; ``schema`` describes the dataset's rows, so new labelled rows
     can be checked when they arrive; ``flavor`` logs and scores the model on the control side
@@ -43,18 +44,20 @@ class TrainingPipeline(Pipeline):
         version: str,
         dag: Mapping[Step, Sequence[Step]],
         default_params: Mapping[str, Any],
-        default_dataset: str | None = None,
+        default_dataset: str | Callable[[], bytes] | None = None,
         model_name: str | None = None,
         description: str = "",
         check_params: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         schema: TableSchema | None = None,
         flavor: ModelFlavor | None = None,
         promotion_metric: str = "roc_auc",
+        default_dataset_source: str = "",
     ) -> None:
         super().__init__(name, version, dag, description=description, accepts=("record",))
         self.model_name = model_name or name
         self.default_params = dict(default_params)
         self.default_dataset = default_dataset
+        self.default_dataset_source = default_dataset_source or str(default_dataset)
         self.check_params = check_params
         self.schema = schema
         self.flavor: ModelFlavor = flavor or default_flavor()
@@ -128,6 +131,9 @@ class TrainingOutcome:
     onnx: dict[str, Any] = field(default_factory=dict)
     features: list[str] = field(default_factory=list)
     target: str = ""
+    candidate_prefix: str = "cv"  # "cv" (cross-validation) or "val" (a validation split)
+    evaluation: str = ""  # how candidates were compared, in words
+    baseline: dict[str, float] = field(default_factory=dict)  # a baseline on held-out data
 
     def to_result(self) -> dict[str, Any]:
         return asdict(self)
@@ -154,13 +160,15 @@ class TrainingOutcome:
         )
 
     def flat_metrics(self) -> dict[str, float]:
+        prefix = self.candidate_prefix
         metrics = {f"heldout_{name}": value for name, value in self.heldout.items()}
+        metrics |= {f"baseline_{name}": value for name, value in self.baseline.items()}
         for candidate, scores in self.candidates.items():
             for metric, summary in scores.items():
-                metrics[f"cv_{candidate}_{metric}"] = summary["mean"]
-                metrics[f"cv_{candidate}_{metric}_std"] = summary["std"]
+                metrics[f"{prefix}_{candidate}_{metric}"] = summary["mean"]
+                metrics[f"{prefix}_{candidate}_{metric}_std"] = summary["std"]
         for metric, summary in self.candidates[self.chosen].items():
-            metrics[f"cv_{metric}"] = summary["mean"]
+            metrics[f"{prefix}_{metric}"] = summary["mean"]
         return metrics | {k: v for k, v in self.onnx.items() if isinstance(v, int | float)}
 
 

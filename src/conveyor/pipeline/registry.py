@@ -19,6 +19,7 @@ BUILTIN_MODULES = (
     "conveyor.pipelines.noop",
     "conveyor.pipelines.csv_profile",
     "conveyor.pipelines.heart",
+    "conveyor.pipelines.movies",
 )
 ENTRY_POINT_GROUP = "conveyor.pipelines"
 logger = logging.getLogger(__name__)
