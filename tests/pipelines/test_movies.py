@@ -75,3 +75,23 @@ def test_movies_training_registers_and_a_baseline_only_run_is_not_promoted(
     installation.controller().run_until_idle(timeout=180)
     [second] = ops.register_pending()
     assert second.decision.alias == "challenger" and "precision_at_20" in second.decision.reason
+
+
+def test_new_ratings_start_a_retraining_on_the_grown_dataset(installation, tmp_path) -> None:
+    from conveyor.settings import ModelSettings
+
+    dataset = tmp_path / "ratings.csv"
+    dataset.write_bytes(synthetic_ratings(users=30, seed=3))
+    installation.settings.models = {
+        "movies": ModelSettings(dataset=str(dataset), retrain_after_rows=3)
+    }
+    ops = ModelOps(installation)
+    assert ops.triggers.add_rows("movies", b"7,3,4.5,1700000000\n7,4,2,1700000001\n", "app") == 2
+    assert ops.triggers.fire_row_triggers() == []
+    ops.triggers.add_rows("movies", b"8,3,5,1700000002\n", "app")
+    [item_id] = ops.triggers.fire_row_triggers()
+    with installation.sessions() as session:
+        record = queries.get_item(session, item_id).record
+    snapshot = installation.storage.local_path("", record["dataset"]).read_bytes()
+    assert snapshot.startswith(dataset.read_bytes()) and snapshot.endswith(b"8,3,5,1700000002\n")
+    assert record["dataset_source"].endswith("+ 3 new rows")
