@@ -78,11 +78,22 @@ def test_upload_watch_open_download_and_export(
     assert sorted(r["input"] for r in exported) == ["cities.csv", "fruit.csv"]
     assert {r["status"] for r in exported} == {"succeeded"}
 
+    # work still waiting when the dashboard opens, so the queue depth chart has something to show
+    slow = [{"n": n, "sleep_ms": 1000} for n in range(6)]
+    server.installation.submitter.submit_records("noop", slow, source="test")
     page.click("nav >> text=Dashboard")
     succeeded = page.locator("#counts tr[data-pipeline=csv_profile] td[data-status=succeeded]")
     expect(succeeded).to_have_text("2")
     expect(page.locator("#throughput-chart canvas")).to_have_count(1)
+    expect(page.locator("#queue-depth-chart canvas")).to_have_count(1)
+    steps = server.installation.registry.get("csv_profile").order
+    durations = page.locator("#step-durations tr[data-pipeline=csv_profile]")
+    expect(durations).to_have_count(len(steps))
+    expect(durations.first.locator("td[data-label=runs]")).to_have_text("2")
+    for gauge in ("CPU", "Memory", "Storage volume"):
+        expect(page.locator(f"#hardware [data-gauge='{gauge}'] .gauge-value")).to_contain_text("%")
     expect(page.locator("#workers tbody tr")).not_to_have_count(0)
+    expect(page.locator("#step-durations tr[data-pipeline=noop]")).not_to_have_count(0)
     screenshots(page, "dashboard")
 
 

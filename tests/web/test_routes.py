@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import re
 
 import pytest
 from fastapi.testclient import TestClient
@@ -117,3 +119,20 @@ def test_without_authentication_pages_open_directly(installation) -> None:  # ty
     client = TestClient(create_app(installation, auth_required=False))
     assert client.get("/").status_code == 200
     assert client.get("/login", follow_redirects=False).headers["location"] == "/"
+
+
+def test_dashboard_shows_hardware_queue_depth_and_step_durations(app) -> None:  # type: ignore[no-untyped-def]
+    client = signed_in(app, "vic")
+    empty = client.get(f"{ROOT}/").text
+    assert "No step finished in the last hour" in empty and 'id="queue-depth-chart"' in empty
+    upload(signed_in(app), "t.csv", b"a,b\n1,2\n")
+    app.state.installation.controller().run_until_idle(timeout=120)
+    panel = client.get(f"{ROOT}/ui/dashboard").text
+    for gauge in ("CPU", "Memory", "Storage volume"):
+        assert f'data-gauge="{gauge}"' in panel, gauge
+    assert "No GPUs found on this host" in panel or 'data-gauge="GPU ' in panel
+    steps = re.findall(r'data-pipeline="csv_profile" data-step="(\w+)"', panel)
+    assert steps == app.state.installation.registry.get("csv_profile").order
+    data = json.loads(re.search(r'id="chart-data">(.*?)</script>', panel).group(1))
+    assert len(data["queue_depth"]) == 60 and data["queue_depth"][-1] == 0
+    assert sum(data["throughput"]) == 1

@@ -53,6 +53,7 @@ def test_drawing_has_one_edge_per_dependency_and_no_overlapping_nodes() -> None:
 def test_formatting() -> None:
     assert views.format_seconds(None) == views.MISSING
     assert views.format_seconds(0.0421) == "42 ms"
+    assert views.format_seconds(0.00031) == "0.3 ms"
     assert views.format_seconds(3.21) == "3.2 s"
     assert views.format_seconds(125) == "2 min 5 s"
     assert views.format_seconds(7300) == "2 h 1 min"
@@ -79,3 +80,28 @@ def test_value_kinds_and_renderer_choice() -> None:
     assert renderer_for("csv_profile") == "renderers/csv_profile.html"
     assert renderer_for("noop") == GENERIC_RENDERER
     assert renderer_for("../base") == GENERIC_RENDERER
+
+
+def test_hardware_gauges_show_use_of_cpu_memory_storage_and_each_gpu() -> None:
+    gib = 1 << 30
+    snapshot = {
+        "cpu": {"count": 8, "usage_ratio": 0.25, "load_average": [2.0, 1.5, 1.0]},
+        "memory": {"total_bytes": 16 * gib, "available_bytes": 4 * gib},
+        "storage": {"total_bytes": 100 * gib, "free_bytes": 5 * gib},
+        "gpus": [
+            {
+                "index": "0",
+                "name": "A100",
+                "utilization_ratio": 0.5,
+                "memory_total_bytes": 40 * gib,
+                "memory_used_bytes": 10 * gib,
+            }
+        ],
+    }
+    cpu, memory, storage, gpu = views.hardware_gauges(snapshot)
+    assert (cpu.percent, cpu.detail) == (25.0, "8 CPUs, load 2.00, 1.50, 1.00")
+    assert memory.percent == 75.0 and memory.detail == "12.0 GB used of 16.0 GB, 4.0 GB free"
+    assert storage.name == "Storage volume" and storage.percent == 95.0
+    assert gpu.name == "GPU 0 A100" and gpu.percent == 50.0 and "10.0 GB of 40.0 GB" in gpu.detail
+    remote = views.hardware_gauges(snapshot | {"storage": None, "gpus": []})
+    assert [gauge.name for gauge in remote] == ["CPU", "Memory"]

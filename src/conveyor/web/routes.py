@@ -20,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
 
 from conveyor.api.errors import ApiError
+from conveyor.api.routes import hardware as hardware_api
 from conveyor.api.routes import items as items_api
 from conveyor.api.routes import stats as stats_api
 from conveyor.api.security import current_principal
@@ -109,13 +110,18 @@ def dashboard_panel(request: Request, principal: Principal = Viewer) -> Response
 
 def _dashboard_data(request: Request) -> dict[str, Any]:
     stats = stats_api.stats(request)
-    workers = stats_api.workers(request)
+    steps = stats_api.step_durations(request)["steps"]
+    hardware = hardware_api.hardware(request)
     return {
         "stats": stats,
         "rows": views.count_rows(stats["counts"]),
         "eta": views.drain_eta_text(stats["drain_eta_seconds"], stats["queue"]),
         "finished_last_hour": sum(stats["throughput_per_minute"]),
-        "workers": workers,
+        "workers": stats_api.workers(request),
+        "steps": steps,
+        "duration_scale": views.duration_scale(steps),
+        "hardware": hardware,
+        "gauges": views.hardware_gauges(hardware),
     }
 
 

@@ -130,6 +130,8 @@ def is_final(status: str) -> bool:
 def format_seconds(seconds: float | None) -> str:
     if seconds is None:
         return MISSING
+    if seconds < 0.01:  # quick steps: "0 ms" would read as "did not run"
+        return f"{seconds * 1000:.1f} ms"
     if seconds < 1:
         return f"{seconds * 1000:.0f} ms"
     if seconds < 10:
@@ -191,3 +193,42 @@ def preview_columns(rows: Iterable[dict[str, Any]], limit: int = 6) -> list[str]
             if key not in columns and len(columns) < limit:
                 columns.append(key)
     return columns
+
+
+@dataclass(frozen=True)
+class Gauge:
+    """One line of the hardware panel: how full something is, and the numbers behind it."""
+
+    name: str
+    percent: float
+    detail: str
+
+
+def hardware_gauges(snapshot: dict[str, Any]) -> list[Gauge]:
+    """CPU, memory, the storage volume (when local) and each GPU, from ``GET /api/v1/hardware``."""
+    cpu, memory, storage = snapshot["cpu"], snapshot["memory"], snapshot.get("storage")
+    load = ", ".join(f"{value:.2f}" for value in cpu["load_average"])
+    gauges = [
+        Gauge("CPU", cpu["usage_ratio"] * 100, f"{cpu['count']} CPUs, load {load}"),
+        _used_of("Memory", memory["total_bytes"], memory["available_bytes"]),
+    ]
+    if storage:
+        gauges.append(_used_of("Storage volume", storage["total_bytes"], storage["free_bytes"]))
+    for gpu in snapshot["gpus"]:
+        used, total = gpu["memory_used_bytes"], gpu["memory_total_bytes"]
+        memory_text = f"memory {format_bytes(used)} of {format_bytes(total)}"
+        gauges.append(
+            Gauge(f"GPU {gpu['index']} {gpu['name']}", gpu["utilization_ratio"] * 100, memory_text)
+        )
+    return gauges
+
+
+def _used_of(name: str, total: int, free: int) -> Gauge:
+    used = max(0, total - free)
+    detail = f"{format_bytes(used)} used of {format_bytes(total)}, {format_bytes(free)} free"
+    return Gauge(name, used / total * 100 if total else 0.0, detail)
+
+
+def duration_scale(rows: Iterable[dict[str, Any]]) -> float:
+    """The slowest 95th percentile: the full width of the step duration bars."""
+    return max((row["p95_seconds"] for row in rows), default=0.0) or 1.0
