@@ -10,6 +10,7 @@ import pytest
 
 from conveyor.models.promotion import NoRollbackTargetError
 from conveyor.models.provenance import code_version
+from conveyor.models.registry import ModelNotFoundError
 from conveyor.models.service import ModelOps
 from conveyor.pipelines.heart.data import HEART_SCHEMA, synthetic_csv
 from conveyor.store import queries
@@ -81,3 +82,9 @@ def test_worse_model_is_not_promoted_and_rollback_restores_previous(installation
     assert history[0].actor == "promotion gate" and history[0].item_id == first.item_id
     with pytest.raises(NoRollbackTargetError):
         ops.rollback("heart", actor="cli:tester", reason="again")
+    by_hand = ops.promote("heart", 2, actor="cli:tester", reason="try the challenger")
+    assert (by_hand.from_version, by_hand.to_version, by_hand.action) == (1, 2, "promote")
+    assert ops.tracking.aliases("heart")["champion"] == 2
+    assert ops.rollback("heart", actor="cli:tester", reason="back").to_version == 1
+    with pytest.raises(ModelNotFoundError):
+        ops.promote("heart", 9, actor="cli:tester", reason="no such version")

@@ -252,6 +252,19 @@ def rollback(
     )
 
 
+@models_app.command("promote")
+def promote(
+    context: typer.Context,
+    name: str = typer.Argument(...),
+    version: int = typer.Option(..., "--version", help="The version to make champion."),
+    reason: str = typer.Option("promoted by hand", "--reason", help="Why, for the history."),
+) -> None:
+    """Make a version the champion by hand, bypassing the gate (recorded in the history)."""
+    change = _ops(context).promote(name, version, actor=f"cli:{getpass.getuser()}", reason=reason)
+    before = _version_text(change.from_version) or "none"
+    console.print(f"{name}: champion moved from {before} to v{change.to_version}")
+
+
 @models_app.command("export")
 def export(
     context: typer.Context,

@@ -16,11 +16,23 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from conveyor.errors import ConfigurationError, ConveyorError, InputRejectedError
+from conveyor.errors import (
+    ConfigurationError,
+    ConveyorError,
+    InputRejectedError,
+    InvalidStateError,
+)
 from conveyor.ingest.submit import Submission
 from conveyor.installation import Installation
 from conveyor.models import history
-from conveyor.models.promotion import CHAMPION, ROLLBACK, AliasChange, rollback_target
+from conveyor.models.promotion import (
+    CHAMPION,
+    PROMOTE,
+    ROLLBACK,
+    AliasChange,
+    current_aliases,
+    rollback_target,
+)
 from conveyor.models.registration import CLAIM_STALE_SECONDS, Registrar, Registration
 from conveyor.models.registry import ModelNotFoundError, ModelRegistry, VersionInfo
 from conveyor.models.submission import submit_training, training_pipeline
@@ -130,6 +142,18 @@ class ModelOps:
             changes = history.as_changes(history.alias_history(session, model))
             current, previous = rollback_target(changes)
             change = AliasChange(CHAMPION, current, previous, ROLLBACK)
+            history.record_change(session, model, change, actor, reason)
+        self.registrar.sync_aliases(model)
+        return change
+
+    def promote(self, model: str, version: int, actor: str, reason: str) -> AliasChange:
+        """Make ``version`` the champion by hand (it must exist), recorded like the gate's."""
+        self.tracking.version(model, version)
+        with self.installation.sessions.begin() as session:
+            current = current_aliases(history.as_changes(history.alias_history(session, model)))
+            if current.get(CHAMPION) == version:
+                raise InvalidStateError(f"{model} v{version} is already the champion.")
+            change = AliasChange(CHAMPION, current.get(CHAMPION), version, PROMOTE)
             history.record_change(session, model, change, actor, reason)
         self.registrar.sync_aliases(model)
         return change
