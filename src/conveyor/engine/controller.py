@@ -136,8 +136,8 @@ class Controller:
         now = utcnow()
         held = self._held()  # before outcomes retire items, so their final writes are fenced
         batch = CommitBatch()
-        for handle in finished:
-            self._apply_outcome(handle, batch, now)
+        for handle, outcome in finished:
+            self._apply_outcome(handle, outcome, batch, now)
         with self.sessions.begin() as session:
             if time.monotonic() >= self._next_renewal:
                 self._renew(session, batch, now)
@@ -167,7 +167,9 @@ class Controller:
 
     # -- outcomes ----------------------------------------------------------------------------
 
-    def _apply_outcome(self, handle: TaskHandle, batch: CommitBatch, now: datetime) -> None:
+    def _apply_outcome(
+        self, handle: TaskHandle, outcome: dict[str, Any], batch: CommitBatch, now: datetime
+    ) -> None:
         owner = self._handles.pop(handle, None)
         if owner is None:  # its item already ended this iteration (failed or cancelled)
             return
@@ -176,7 +178,6 @@ class Controller:
         if active is None or step_name not in active.running:
             return
         running = active.running.pop(step_name)
-        outcome = self.executor.outcome(handle)
         succeeded = outcome.get("status") == "succeeded"
         batch.finished.append(
             _finished_run(item_id, running, active.pipeline.name, outcome, succeeded)

@@ -30,9 +30,11 @@ class TaskHandle:
 class Executor(Protocol):
     def submit(self, step: Step, task: dict[str, Any], inputs: dict[str, Any]) -> TaskHandle: ...
 
-    def wait(self, handles: list[TaskHandle], timeout: float) -> list[TaskHandle]: ...
-
-    def outcome(self, handle: TaskHandle) -> dict[str, Any]: ...
+    def wait(
+        self, handles: list[TaskHandle], timeout: float
+    ) -> list[tuple[TaskHandle, dict[str, Any]]]:
+        """Finished tasks with their outcomes; waits up to ``timeout`` for the first."""
+        ...
 
     def cancel(self, handle: TaskHandle) -> None: ...
 
@@ -83,7 +85,9 @@ class RayExecutor:
     def submit(self, step: Step, task: dict[str, Any], inputs: dict[str, Any]) -> TaskHandle:
         return TaskHandle(self._remote_for(step).remote(task, inputs))
 
-    def wait(self, handles: list[TaskHandle], timeout: float) -> list[TaskHandle]:
+    def wait(
+        self, handles: list[TaskHandle], timeout: float
+    ) -> list[tuple[TaskHandle, dict[str, Any]]]:
         if not handles:
             return []
         by_ref = {handle.ref: handle for handle in handles}
@@ -91,11 +95,18 @@ class RayExecutor:
         if ready and pending:  # gather what finishes within a short window: fewer, bigger commits
             more, _ = ray.wait(pending, num_returns=len(pending), timeout=GATHER_SECONDS)
             ready += more
-        return [by_ref[ref] for ref in ready]
+        return list(zip([by_ref[ref] for ref in ready], self._outcomes(ready), strict=True))
 
-    def outcome(self, handle: TaskHandle) -> dict[str, Any]:
+    def _outcomes(self, refs: list[Any]) -> list[dict[str, Any]]:
         try:
-            return ray.get(handle.ref)
+            return ray.get(refs)  # one call for the whole batch
+        except RayError:
+            return [self._outcome(ref) for ref in refs]
+
+    @staticmethod
+    def _outcome(ref: Any) -> dict[str, Any]:
+        try:
+            return ray.get(ref)
         except RayError as error:  # the worker or its node died, or the task was cancelled
             return {
                 "status": "failed",
