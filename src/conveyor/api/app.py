@@ -12,7 +12,7 @@ from conveyor import __version__
 from conveyor.api.errors import error_body, error_responses, install_error_handlers
 from conveyor.api.metrics import RequestTimingMiddleware
 from conveyor.api.params import reject_nul_characters
-from conveyor.api.routes import auth, hardware, inbox, items, results, stats
+from conveyor.api.routes import auth, hardware, inbox, items, models, results, stats
 from conveyor.auth.ratelimit import SlidingWindowLimiter
 from conveyor.installation import Installation
 from conveyor.web import routes as web
@@ -41,7 +41,7 @@ def create_app(
     app.state.metrics = installation.metrics
     install_error_handlers(app)
     api = APIRouter(prefix="/api/v1", responses=error_responses(401, 403, 422))
-    for module in (auth, items, results, inbox, stats, hardware):
+    for module in (auth, items, results, inbox, stats, hardware, models):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(_operations_router())

@@ -73,7 +73,14 @@ class TrainingPipeline(Pipeline):
                 f"its parameters are: {known}."
             )
         merged = {**self.default_params, **given}
-        return self.check_params(merged) if self.check_params else merged
+        if self.check_params is None:
+            return merged
+        try:
+            return self.check_params(merged)
+        except (TypeError, ValueError, KeyError) as error:  # e.g. a number where a list goes
+            raise InputRejectedError(
+                f"model {self.model_name!r}: a parameter has the wrong type ({error})."
+            ) from error
 
 
 @dataclass(frozen=True)
