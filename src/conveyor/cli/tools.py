@@ -76,7 +76,6 @@ def demo(context: typer.Context) -> None:
 
 def _run_until_drained(installation: Installation) -> None:
     controller = installation.controller()
-    stop = threading.Event()
     runner = threading.Thread(target=controller.run_until_idle, daemon=True)
     runner.start()
     total = count_unfinished(installation)
@@ -86,7 +85,6 @@ def _run_until_drained(installation: Installation) -> None:
             progress.update(task, completed=total - count_unfinished(installation))
             time.sleep(0.3)
         progress.update(task, completed=total - count_unfinished(installation))
-    stop.set()
 
 
 def _print_summary(installation: Installation) -> None:
@@ -106,18 +104,23 @@ def _print_summary(installation: Installation) -> None:
         )
     console.print(table)
     files = Table(title="csv_profile results")
-    for column in ("file", "status", "rows", "columns", "numeric", "duplicates", "incomplete"):
-        files.add_column(column)
+    for column in ("file", "status", "rows", "columns", "duplicates", "incomplete"):
+        files.add_column(column, justify="left" if column in ("file", "status") else "right")
+    failures = []
     for item, result in profiles:
         data = result.result if result else {}
+        name = Path(item.input_name or "").name
         files.add_row(
-            Path(item.input_name or "").name,
+            name,
             item.status,
             str(data.get("rows", "")),
             str(data.get("columns", "")),
-            ", ".join(data.get("numeric_columns", [])),
             str(data.get("duplicate_rows", "")),
-            str(data.get("incomplete_rows", "")) if data else (item.error or "")[:60],
+            str(data.get("incomplete_rows", "")),
         )
+        if item.error:
+            failures.append(f"{name}: {item.error}")
     console.print(files)
+    for failure in failures:
+        console.print(f"[red]failed[/] {failure}")
     console.print("export: conveyor results --pipeline csv_profile --format csv -o profile.csv")
