@@ -92,3 +92,13 @@ def test_bad_jsonl_names_the_line(run, tmp_path: Path) -> None:
     records.write_text('{"ok": 1}\n{not json}\n')
     result = run("submit", "-p", "noop", "--records", str(records))
     assert result.exit_code == 2 and "r.jsonl:2 is not valid JSON" in result.stderr
+
+
+def test_demo_runs_the_main_job_and_prints_a_summary(run) -> None:
+    result = run("demo")
+    assert result.exit_code == 0, result.stdout
+    assert "csv_profile results" in result.stdout and "station 00.csv" in result.stdout
+    assert "failed empty.csv" in result.stdout
+    status = json.loads(run("status", "--json").stdout)
+    assert status["noop"] == {"succeeded": 200}
+    assert status["csv_profile"] == {"succeeded": 6, "failed": 1}
