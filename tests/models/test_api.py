@@ -95,3 +95,20 @@ def test_api_refuses_paths_unknown_models_and_bad_parameters(clients) -> None:
     assert operator.post("/api/v1/models/nothing/train", json={}).status_code == 404
     assert clients["viewer"].get("/api/v1/models/nothing").status_code == 404
     assert clients["viewer"].get("/api/v1/models/bad'name").status_code == 422
+
+
+def test_new_rows_through_the_api_are_checked_and_counted(clients) -> None:
+    operator = clients["operator"]
+    good = "63,1,1,145,233,1,2,150,0,2.3,3,0,6,0\n57,0,4,120,354,0,0,163,1,0.6,1,0,3,1\n"
+    added = operator.post("/api/v1/models/heart/rows", json={"csv": good, "source": "band-17"})
+    assert added.status_code == 201 and added.json() == {"added": 2, "waiting": 2, "total": 2}
+    bad = operator.post(
+        "/api/v1/models/heart/rows", json={"csv": "63,1,9,145,233,1,2,150,0,2.3,3,0,6,0"}
+    )
+    assert (
+        bad.status_code == 422 and "column 'cp': 9 is not one of" in bad.json()["error"]["message"]
+    )
+    assert (
+        clients["viewer"].post("/api/v1/models/heart/rows", json={"csv": good}).status_code == 403
+    )
+    assert operator.post("/api/v1/models/noop/rows", json={"csv": good}).status_code == 422

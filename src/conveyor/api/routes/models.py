@@ -23,6 +23,7 @@ from conveyor.api.security import admin, operator, viewer
 from conveyor.auth.service import Principal
 from conveyor.models.promotion import NoRollbackTargetError
 from conveyor.models.registry import ModelNotFoundError, VersionInfo
+from conveyor.models.schema import DatasetError
 from conveyor.models.service import ModelOps, OnnxExportMissingError
 from conveyor.models.submission import DATASET_PARAM
 
@@ -30,6 +31,7 @@ router = APIRouter(prefix="/models", tags=["models"])
 ModelName = Annotated[
     str, PathParam(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", description="Model name")
 ]
+MAX_ROWS_CSV = 1 << 20
 SHOWN_PARAMS = ("chosen_candidate", "dataset_sha256", "dataset_source", "code_version")
 
 
@@ -82,6 +84,19 @@ class TrainRequest(BaseModel):
 
 class TrainingQueued(BaseModel):
     item_id: str
+
+
+class NewRows(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    csv: str = Field(min_length=1, max_length=MAX_ROWS_CSV, description="rows, dataset layout")
+    source: str = Field(default="api", max_length=200)
+
+
+class RowsAdded(BaseModel):
+    added: int
+    waiting: int  # rows since the data trigger last fired
+    total: int
 
 
 class PromoteRequest(BaseModel):
@@ -188,6 +203,24 @@ def train(
         name, body.params, trigger="api", requested_by=f"api:{principal.name}"
     )
     return TrainingQueued(item_id=submission.item_id)
+
+
+@router.post(
+    "/{name}/rows",
+    status_code=201,
+    response_model=RowsAdded,
+    responses=error_responses(404, 422),
+    dependencies=[operator],
+)
+def add_rows(request: Request, name: ModelName, body: NewRows) -> RowsAdded:
+    """New labelled rows for the model's next training (its data trigger counts them)."""
+    triggers = _ops(request).triggers
+    try:
+        added = triggers.add_rows(name, body.csv.encode(), f"api:{body.source}")
+    except DatasetError as error:
+        raise ApiError(422, error.code, str(error)) from error
+    waiting, total = triggers.pending_rows(name)
+    return RowsAdded(added=added, waiting=waiting, total=total)
 
 
 @router.post("/{name}/promote", response_model=AliasChangeOut, responses=error_responses(404, 409))
