@@ -61,6 +61,8 @@ def claim_next_items(
             Item.status.in_(CLAIMABLE_STATUSES),
             or_(Item.lease_expires_at.is_(None), Item.lease_expires_at < now),
             or_(Item.next_attempt_at.is_(None), Item.next_attempt_at <= now),
+            # Never our own items: a late renewal must not make us run an item twice.
+            or_(Item.lease_owner.is_(None), Item.lease_owner != holder.owner),
         )
         .order_by(Item.created_at)
         .limit(limit)
