@@ -40,6 +40,18 @@ def step_runs(session: Session, item_id: str) -> list[StepRun]:
     )
 
 
+def running_step_runs(session: Session, limit: int) -> list[tuple[StepRun, Item]]:
+    """Step runs handed to workers and not yet reported, oldest first."""
+    rows = session.execute(
+        select(StepRun, Item)
+        .join(Item, Item.id == StepRun.item_id)
+        .where(StepRun.status == "running")
+        .order_by(StepRun.submitted_at, StepRun.id)
+        .limit(limit)
+    ).all()
+    return [(run, item) for run, item in rows]
+
+
 def result_of(session: Session, item_id: str) -> Result | None:
     return session.get(Result, item_id)
 

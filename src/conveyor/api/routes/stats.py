@@ -14,9 +14,10 @@ from conveyor.engine.durations import summarize_durations
 from conveyor.engine.throughput import drain_eta_seconds, per_minute, queue_depth_per_minute
 from conveyor.store.history import queue_movements, recent_step_run_times
 from conveyor.store.models import Item, utcnow
-from conveyor.store.queries import counts_by_status
+from conveyor.store.queries import counts_by_status, running_step_runs
 
 router = APIRouter(tags=["stats"])
+RUNNING_SHOWN = 50
 MINUTES = 60
 WINDOW = timedelta(minutes=MINUTES)
 STEP_RUNS_LIMIT = 1000
@@ -71,14 +72,20 @@ def step_durations(request: Request) -> dict[str, Any]:
 
 @router.get("/workers", dependencies=[viewer])
 def workers(request: Request) -> dict[str, Any]:
-    """Ray nodes with their resources (empty when this process is not connected to Ray)."""
+    """Ray nodes with their resources and what is in use on each, and the step runs running
+    now (empty when this process is not connected to Ray)."""
     import ray
 
+    running = _running_steps(request)
     if not ray.is_initialized():
-        return {"connected": False, "nodes": []}
+        return {"connected": False, "nodes": [], "running": running}
+    available_per_node = _available_per_node()
     nodes = []
     for node in ray.nodes():
         resources = node.get("Resources", {})
+        free = available_per_node.get(
+            node.get("NodeID"), resources if not node.get("Alive") else {}
+        )
         nodes.append(
             {
                 "node_id": node.get("NodeID"),
@@ -87,6 +94,8 @@ def workers(request: Request) -> dict[str, Any]:
                 "cpus": resources.get("CPU", 0),
                 "gpus": resources.get("GPU", 0),
                 "memory_bytes": resources.get("memory", 0),
+                "cpus_in_use": resources.get("CPU", 0) - free.get("CPU", 0),
+                "gpus_in_use": resources.get("GPU", 0) - free.get("GPU", 0),
             }
         )
     available = ray.available_resources()
@@ -98,7 +107,35 @@ def workers(request: Request) -> dict[str, Any]:
         "cpus_in_use": total.get("CPU", 0) - available.get("CPU", 0),
         "gpus_total": total.get("GPU", 0),
         "gpus_in_use": total.get("GPU", 0) - available.get("GPU", 0),
+        "running": running,
     }
+
+
+def _available_per_node() -> dict[str, dict[str, float]]:
+    # Ray has no public per-node availability call without its dashboard; this one is internal,
+    # so a failure only hides the per-node figures.
+    try:
+        from ray._private.state import available_resources_per_node
+
+        return available_resources_per_node()
+    except Exception:
+        return {}
+
+
+def _running_steps(request: Request) -> list[dict[str, Any]]:
+    with request.app.state.installation.sessions() as session:
+        rows = running_step_runs(session, RUNNING_SHOWN)
+    return [
+        {
+            "item_id": run.item_id,
+            "pipeline": item.pipeline,
+            "input": item.input_name,
+            "step": run.step,
+            "attempt": run.attempt,
+            "submitted_at": run.submitted_at.isoformat() + "Z",
+        }
+        for run, item in rows
+    ]
 
 
 @router.get("/pipelines", dependencies=[viewer])
