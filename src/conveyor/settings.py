@@ -30,6 +30,7 @@ class ModelSettings(BaseModel):
     promotion_margin: float = 0.0  # promote unless worse than the champion by more than this
     schedule: str | None = None  # cron expression (UTC): train on a schedule
     retrain_after_rows: int | None = None  # train when this many new labelled rows arrived
+    retrain_on_events: list[str] = Field(default_factory=list)  # event types that start a run
 
 
 class Settings(BaseSettings):
@@ -55,6 +56,7 @@ class Settings(BaseSettings):
     api_port: int = 8321
     auth_required: bool = True
     mlflow_tracking_uri: str | None = None  # default: SQLite + artifacts under <home>/mlflow
+    mlflow_ui_url: str | None = None  # an MLflow UI to link to from the model pages
     models: dict[str, ModelSettings] = Field(default_factory=dict)
 
     @field_validator("pipelines", mode="before")

@@ -112,3 +112,21 @@ def test_new_rows_through_the_api_are_checked_and_counted(clients) -> None:
         clients["viewer"].post("/api/v1/models/heart/rows", json={"csv": good}).status_code == 403
     )
     assert operator.post("/api/v1/models/noop/rows", json={"csv": good}).status_code == 422
+
+
+def test_published_events_start_a_run_once_when_their_type_is_listed(clients, installation) -> None:
+    installation.settings.models["heart"].retrain_on_events = ["drift-detected"]
+    operator = clients["operator"]
+    event = {"type": "drift-detected", "payload": {"psi": 0.31, "window": "7d"}}
+    started = operator.post("/api/v1/models/heart/events", json=event)
+    assert started.status_code == 202 and started.json()["item_id"]
+    other = operator.post("/api/v1/models/heart/events", json={"type": "battery-low"})
+    assert other.status_code == 202 and other.json()["item_id"] is None
+    again = operator.post("/api/v1/models/heart/events", json=event)
+    assert again.json()["item_id"] not in (None, started.json()["item_id"])
+    assert again.json()["event_id"] > started.json()["event_id"]
+    viewer = clients["viewer"].post("/api/v1/models/heart/events", json=event)
+    assert viewer.status_code == 403
+    bad = operator.post("/api/v1/models/heart/events", json={"type": "<b>", "payload": []})
+    assert bad.status_code == 422
+    assert operator.post("/api/v1/models/noop/events", json=event).status_code == 422

@@ -109,3 +109,24 @@ def test_configuration_errors_name_the_setting(installation, dataset) -> None:
     installation.settings.models = {"noop": ModelSettings(schedule="0 3 * * *")}
     with pytest.raises(ConfigurationError, match=r"models\.noop .* not a training pipeline"):
         ModelOps(installation).check_configuration()
+
+
+def test_event_trigger_fires_once_per_event_of_a_listed_type(installation, dataset) -> None:
+    _configure(installation, dataset, retrain_on_events=["drift-detected"])
+    ops = ModelOps(installation)
+    ignored = ops.triggers.publish_event("heart", "firmware-updated", {"v": 2}, "test")
+    first = ops.triggers.publish_event("heart", "drift-detected", {"psi": 0.3}, "test")
+    second = ops.triggers.publish_event("heart", "drift-detected", {"psi": 0.4}, "test")
+    other = Installation(installation.settings)  # a second process ticking beside this one
+    try:
+        fired = ops.triggers.fire_event_triggers() + ModelOps(other).triggers.fire_event_triggers()
+        assert ModelOps(other).triggers.fire_event_triggers() == []
+    finally:
+        other.close()
+    assert len(fired) == 2
+    assert ops.triggers.event(ignored).item_id is None
+    assert {ops.triggers.event(first).item_id, ops.triggers.event(second).item_id} == set(fired)
+    items = _training_items(installation)
+    assert [item.id for item in items] == fired
+    assert {item.record["trigger"] for item in items} == {"event"}
+    assert ops.tick() == []  # nothing left waiting; the loop starts no second run

@@ -188,3 +188,38 @@ def test_login_errors_escaping_and_roles(serve, page: Page, screenshots) -> None
     page.click("button[type=submit]")
     expect(page.locator("nav[aria-label=main]")).not_to_contain_text("Upload")
     expect(page.locator("button[data-post]")).to_have_count(0)
+
+
+def test_model_page_draws_the_chart_and_promotes_with_a_button(
+    serve, installation, browser, tmp_path: Path
+) -> None:
+    from conveyor.models.service import ModelOps
+    from conveyor.pipelines.heart.data import synthetic_csv
+    from conveyor.settings import ModelSettings
+
+    dataset = tmp_path / "heart.csv"
+    dataset.write_bytes(synthetic_csv(100, seed=21))
+    installation.settings.models = {
+        "heart": ModelSettings(
+            dataset=str(dataset), params={"cv_folds": 3, "candidates": ["logistic_regression"]}
+        )
+    }
+    ops = ModelOps(installation)
+    for params in ({}, {"candidates": "baseline"}):
+        ops.train("heart", params)
+        installation.controller().run_until_idle(timeout=180)
+        ops.register_pending()
+    server = serve(controller=False)
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    phone = context.new_page()
+    log_in(phone, server, "/models/heart")
+    expect(phone.locator("#model-chart canvas")).to_have_count(1)
+    expect(phone.locator("table.history tbody tr")).to_have_count(2)
+    overflow = phone.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"the model page scrolls sideways by {overflow}px on a phone"
+    phone.click("tr[data-version='2'] button:has-text('Promote')")
+    expect(phone.locator("tr[data-version='2'] .badge-succeeded")).to_have_text("champion")
+    expect(phone.locator("table.history tbody tr")).to_have_count(3)
+    context.close()

@@ -105,3 +105,11 @@ def test_hardware_gauges_show_use_of_cpu_memory_storage_and_each_gpu() -> None:
     assert gpu.name == "GPU 0 A100" and gpu.percent == 50.0 and "10.0 GB of 40.0 GB" in gpu.detail
     remote = views.hardware_gauges(snapshot | {"storage": None, "gpus": []})
     assert [gauge.name for gauge in remote] == ["CPU", "Memory"]
+
+
+def test_key_metric_prefers_the_held_out_value_of_the_gate_metric() -> None:
+    versions = [{"cv_accuracy": 0.8, "heldout_roc_auc": 0.9}, {"heldout_f1": 0.7}]
+    assert views.metric_names(versions) == ["heldout_f1", "heldout_roc_auc", "cv_accuracy"]
+    assert views.key_metric_name("roc_auc", versions) == "heldout_roc_auc"
+    assert views.key_metric_name("rmse", versions) == "heldout_f1"
+    assert views.key_metric_name(None, []) is None

@@ -15,6 +15,7 @@ from conveyor.api.params import reject_nul_characters
 from conveyor.api.routes import auth, hardware, inbox, items, models, results, stats
 from conveyor.auth.ratelimit import SlidingWindowLimiter
 from conveyor.installation import Installation
+from conveyor.web import model_pages
 from conveyor.web import routes as web
 
 LOGIN_ATTEMPTS = 5
@@ -46,6 +47,7 @@ def create_app(
     app.include_router(api)
     app.include_router(_operations_router())
     app.include_router(web.router)
+    app.include_router(model_pages.router)
     app.mount("/static", web.static_files(), name="static")
     app.add_middleware(RequestTimingMiddleware, metrics=app.state.metrics)
     return app

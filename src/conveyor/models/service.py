@@ -86,7 +86,8 @@ class ModelOps:
         Returns what happened, a line each; a failing part is logged and does not stop the
         others."""
         events: list[str] = []
-        for part in (self._register_events, self._schedule_events, self._row_events):
+        parts = (self._register_events, self._schedule_events, self._row_events, self._events)
+        for part in parts:
             try:
                 events += part(now)
             except Exception:
@@ -102,6 +103,9 @@ class ModelOps:
 
     def _row_events(self, now: datetime | None) -> list[str]:
         return [f"new rows queued training {i}" for i in self.triggers.fire_row_triggers()]
+
+    def _events(self, now: datetime | None) -> list[str]:
+        return [f"event queued training {i}" for i in self.triggers.fire_event_triggers()]
 
     def training_pipelines(self) -> list[TrainingPipeline]:
         return [p for p in self.installation.registry if isinstance(p, TrainingPipeline)]

@@ -1,4 +1,5 @@
-"""Training started by time or by data: cron schedules and "N new labelled rows" triggers.
+"""Training started by time or by data: cron schedules, "N new labelled rows" and published
+events.
 
 Both keep their state in the ``training_triggers`` table and fire by a conditional UPDATE of
 that state in the same transaction that inserts the training item, so a fire happens exactly
@@ -10,6 +11,8 @@ time a schedule is seen, its latest past slot is recorded without firing; after 
 that passed while nothing ran fires once when a process comes back (missed slots are not
 replayed one by one). A data trigger fires when at least ``retrain_after_rows`` rows arrived
 since its last fire; the run trains on the model's dataset plus every labelled row so far.
+An event trigger starts one run per published event whose type the model lists in
+``retrain_on_events``; the event row itself is the claim (``handled_at`` set once).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -29,11 +33,12 @@ from conveyor.models.submission import build_training_item, training_pipeline
 from conveyor.pipeline.registry import PipelineRegistry
 from conveyor.settings import Settings
 from conveyor.storage.files import Storage
-from conveyor.store.models import LabelledRow, TrainingTrigger, utcnow
+from conveyor.store.models import LabelledRow, ModelEvent, TrainingTrigger, utcnow
 from conveyor.store.submissions import insert_items
 
 logger = logging.getLogger(__name__)
 SCHEDULE_ACTOR, ROWS_ACTOR = "schedule", "new rows"
+EVENT_BATCH = 100
 
 
 def latest_slot(expression: str, now: datetime) -> datetime:
@@ -215,3 +220,65 @@ class Triggers:
                 .where(LabelledRow.model == model, LabelledRow.id > consumed)
             )
         return int(waiting or 0), int(total or 0)
+
+    # -- published events -----------------------------------------------------------------------
+
+    def publish_event(self, model: str, type: str, payload: Any, source: str) -> int:
+        """Keep an event for ``model``; its id. Runs start in :meth:`fire_event_triggers`."""
+        training_pipeline(self.registry, model)  # an unknown model fails here, with its name
+        event = ModelEvent(
+            model=model, type=type, payload=payload, source=source[:200], received_at=utcnow()
+        )
+        with self.sessions.begin() as session:
+            session.add(event)
+            session.flush()
+            return event.id
+
+    def fire_event_triggers(self, model: str | None = None) -> list[str]:
+        """One training run per waiting event of a type its model starts runs on; item ids."""
+        fired = []
+        for name, configured in self.settings.models.items():
+            if configured.retrain_on_events and model in (None, name):
+                for event_id, type in self._waiting_events(name, configured.retrain_on_events):
+                    item_id = self._fire_event(name, event_id, type)
+                    if item_id:
+                        fired.append(item_id)
+        return fired
+
+    def _waiting_events(self, model: str, types: Sequence[str]) -> list[tuple[int, str]]:
+        with self.sessions() as session:
+            query = (
+                select(ModelEvent.id, ModelEvent.type)
+                .where(
+                    ModelEvent.model == model,
+                    ModelEvent.handled_at.is_(None),
+                    ModelEvent.type.in_(list(types)),
+                )
+                .order_by(ModelEvent.id)
+                .limit(EVENT_BATCH)
+            )
+            return [(event_id, type) for event_id, type in session.execute(query)]
+
+    def _fire_event(self, model: str, event_id: int, type: str) -> str | None:
+        new = build_training_item(
+            self.settings, self.registry, self.storage, model, None, "event", f"event:{type}"
+        )
+        with self.sessions.begin() as session:
+            claimed = updated_rows(
+                session,
+                update(ModelEvent)
+                .where(ModelEvent.id == event_id, ModelEvent.handled_at.is_(None))
+                .values(handled_at=utcnow()),
+            )
+            if not claimed:
+                return None  # another process started the run for this event
+            [item] = insert_items(session, [new])
+            session.execute(
+                update(ModelEvent).where(ModelEvent.id == event_id).values(item_id=item.id)
+            )
+        logger.info("event %d (%s) of %s: training item %s", event_id, type, model, item.id)
+        return item.id
+
+    def event(self, event_id: int) -> ModelEvent | None:
+        with self.sessions() as session:
+            return session.get(ModelEvent, event_id)

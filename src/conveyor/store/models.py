@@ -211,3 +211,21 @@ class LabelledRow(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     __table_args__ = (Index("ix_labelled_rows_model", "model", "id"),)
+
+
+class ModelEvent(Base):
+    """An event published for a model; a configured type starts one training run, claimed by
+    setting ``handled_at`` with a conditional update."""
+
+    __tablename__ = "model_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(100))
+    type: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[Any] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    handled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    item_id: Mapped[str | None] = mapped_column(String(32))
+
+    __table_args__ = (Index("ix_model_events_waiting", "model", "handled_at", "id"),)

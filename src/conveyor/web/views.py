@@ -5,7 +5,7 @@ Plain functions over plain data, so they are tested without a browser or a serve
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -232,3 +232,35 @@ def _used_of(name: str, total: int, free: int) -> Gauge:
 def duration_scale(rows: Iterable[dict[str, Any]]) -> float:
     """The slowest 95th percentile: the full width of the step duration bars."""
     return max((row["p95_seconds"] for row in rows), default=0.0) or 1.0
+
+
+def metric_names(metric_sets: Iterable[Mapping[str, float]]) -> list[str]:
+    """Every metric any version has, held-out ones first, for the side-by-side table."""
+    names = {name for metrics in metric_sets for name in metrics}
+    return sorted(names, key=lambda name: (not name.startswith("heldout_"), name))
+
+
+def key_metric_name(metric: str | None, metric_sets: Sequence[Mapping[str, float]]) -> str | None:
+    """The metric a model is judged by, as its versions record it (held-out when there is one)."""
+    names = metric_names(metric_sets)
+    for candidate in (f"heldout_{metric}", metric) if metric else ():
+        if candidate in names:
+            return candidate
+    return names[0] if names else None
+
+
+class VersionLike(Protocol):
+    @property
+    def version(self) -> int: ...
+    @property
+    def metrics(self) -> Mapping[str, float]: ...
+
+
+def metric_chart(versions: Iterable[VersionLike]) -> dict[str, Any]:
+    """Chart data for the model page: versions oldest first, each metric's value (or null)."""
+    ordered = sorted(versions, key=lambda version: version.version)
+    names = metric_names([version.metrics for version in ordered])
+    return {
+        "versions": [version.version for version in ordered],
+        "metrics": {name: [version.metrics.get(name) for version in ordered] for name in names},
+    }

@@ -99,6 +99,18 @@ class RowsAdded(BaseModel):
     total: int
 
 
+class PublishedEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class EventRecorded(BaseModel):
+    event_id: int
+    item_id: str | None  # the training run it started, if its type starts runs
+
+
 class PromoteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -221,6 +233,24 @@ def add_rows(request: Request, name: ModelName, body: NewRows) -> RowsAdded:
         raise ApiError(422, error.code, str(error)) from error
     waiting, total = triggers.pending_rows(name)
     return RowsAdded(added=added, waiting=waiting, total=total)
+
+
+@router.post(
+    "/{name}/events",
+    status_code=202,
+    response_model=EventRecorded,
+    responses=error_responses(404, 422),
+)
+def publish_event(
+    request: Request, name: ModelName, body: PublishedEvent, principal: Principal = operator
+) -> EventRecorded:
+    """Record an event; when ``models.NAME.retrain_on_events`` lists its type, a run starts
+    (once per event, also if this process stops before starting it: ``conveyor up`` does)."""
+    triggers = _ops(request).triggers
+    event_id = triggers.publish_event(name, body.type, body.payload, f"api:{principal.name}")
+    triggers.fire_event_triggers(name)
+    event = triggers.event(event_id)
+    return EventRecorded(event_id=event_id, item_id=event.item_id if event else None)
 
 
 @router.post("/{name}/promote", response_model=AliasChangeOut, responses=error_responses(404, 409))
