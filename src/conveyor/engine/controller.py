@@ -240,7 +240,10 @@ class Controller:
         self, active: ActiveItem, status: ItemStatus, message: str, batch: CommitBatch
     ) -> None:
         for running in active.running.values():
-            self.executor.cancel(running.handle)
+            # A failed item's siblings are left to finish and their outcomes ignored: cancelling
+            # a task as it completes can crash the Ray driver (a Ray bug, see docs/engine.md).
+            if status != ItemStatus.FAILED:
+                self.executor.cancel(running.handle)
             self._handles.pop(running.handle, None)
             batch.finished.append(
                 FinishedRun(

@@ -115,6 +115,12 @@ class RayExecutor:
             }
 
     def cancel(self, handle: TaskHandle) -> None:
+        """Stop a running task. A finished one is left alone: in Ray 2.60 a cancel that races
+        with the task's completion trips a check in the driver ("Tried to complete task that
+        was not pending") and kills the process."""
+        finished, _ = ray.wait([handle.ref], timeout=0)
+        if finished:
+            return
         try:
             ray.cancel(handle.ref, force=True)
         except Exception as error:  # already finished or gone
