@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import socket
 import urllib.error
 import urllib.request
 
 import pytest
 
 from conveyor.monitoring.server import serve_metrics
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from support.up import free_port
 
 
 def test_metrics_server_serves_the_shared_registry_and_stops(installation) -> None:
     installation.submitter.submit_records("noop", [{"n": 1}])
-    port = _free_port()
+    port = free_port()
     stop = serve_metrics(installation.metrics.registry, "127.0.0.1", port)
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:

@@ -6,7 +6,6 @@ import json
 import math
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -19,6 +18,8 @@ from typing import Any
 import pytest
 import yaml
 from prometheus_client import CollectorRegistry
+
+from support.up import free_port
 
 
 def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
@@ -34,12 +35,6 @@ def require_binary(name: str) -> str:
     if os.environ.get("CI"):
         pytest.fail(f"{name} is not installed; scripts/test-services.sh installs it")
     pytest.skip(f"{name} not installed (apt-get install prometheus)")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def get_json(url: str, timeout: float = 10.0) -> Any:

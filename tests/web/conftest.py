@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,14 +17,9 @@ from conveyor.api.app import create_app
 from conveyor.auth.service import add_user
 from conveyor.installation import Installation
 from support.browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, ROOT_PATH, Server
+from support.up import free_port
 
 SCREENSHOTS_FOR_HUMANS = Path("/tmp/conveyor-screenshots")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -37,7 +31,7 @@ def serve(installation: Installation) -> Iterator[Callable[..., Server]]:
         with installation.sessions.begin() as session:
             add_user(session, "ada", PASSWORD, "admin")
             add_user(session, "vic", PASSWORD, "viewer")
-        port = _free_port()
+        port = free_port()
         app = create_app(installation, auth_required=True, root_path=ROOT_PATH)
         server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
