@@ -128,6 +128,3 @@ class RayExecutor:
 
     def total_cpus(self) -> float:
         return float(ray.cluster_resources().get("CPU", 1.0))
-
-    def nodes(self) -> list[dict[str, Any]]:
-        return [node for node in ray.nodes() if node.get("Alive")]

@@ -56,15 +56,28 @@ def iter_rows(sessions: sessionmaker[Session], filters: ItemFilter) -> Iterator[
             yield export_row(item, result)
 
 
-def write_json(rows: Iterable[dict[str, Any]], out: TextIO) -> int:
+def iter_json(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """A JSON list in chunks, one row at a time."""
+    yield "["
     count = 0
-    out.write("[")
     for row in rows:
-        out.write(",\n" if count else "\n")
-        out.write(json.dumps(row, ensure_ascii=False, default=str))
+        yield ("," if count else "") + "\n" + json.dumps(row, ensure_ascii=False, default=str)
         count += 1
-    out.write("\n]\n" if count else "]\n")
-    return count
+    yield "\n]\n" if count else "]\n"
+
+
+def write_json(rows: Iterable[dict[str, Any]], out: TextIO) -> int:
+    """Write a JSON list to ``out``; returns the number of rows."""
+    counted: list[int] = [0]
+
+    def counting() -> Iterator[dict[str, Any]]:
+        for row in rows:
+            counted[0] += 1
+            yield row
+
+    for chunk in iter_json(counting()):
+        out.write(chunk)
+    return counted[0]
 
 
 def csv_columns(rows: Iterable[dict[str, Any]]) -> list[str]:

@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from conveyor.api.errors import error_responses
 from conveyor.api.params import utc_naive
 from conveyor.api.security import viewer
-from conveyor.results.export import iter_csv, iter_rows
+from conveyor.results.export import iter_csv, iter_json, iter_rows
 from conveyor.store.queries import ItemFilter
 
 router = APIRouter(prefix="/results", tags=["results"])
@@ -57,7 +57,7 @@ def export_results(
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if format == "json":
         return StreamingResponse(
-            _json_chunks(iter_rows(sessions, filters)),
+            iter_json(iter_rows(sessions, filters)),
             media_type="application/json",
             headers=headers,
         )
@@ -70,13 +70,6 @@ def export_results(
         media_type="application/vnd.apache.parquet",
         headers=headers,
     )
-
-
-def _json_chunks(rows: Iterator[dict]) -> Iterator[str]:  # type: ignore[type-arg]
-    yield "["
-    for index, row in enumerate(rows):
-        yield ("," if index else "") + "\n" + json.dumps(row, ensure_ascii=False, default=str)
-    yield "\n]\n"
 
 
 def _csv_chunks(sessions, filters: ItemFilter) -> Iterator[str]:  # type: ignore[no-untyped-def]
