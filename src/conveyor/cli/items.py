@@ -11,6 +11,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from conveyor.api.schemas import ItemOut, StepRunOut
 from conveyor.cli.progress import wait_for_items
 from conveyor.cli.state import CliState, console
 from conveyor.errors import InputRejectedError
@@ -134,17 +135,8 @@ def items(
 
 
 def _item_summary(item: Any) -> dict[str, Any]:
-    return {
-        "item_id": item.id,
-        "pipeline": item.pipeline,
-        "pipeline_version": item.pipeline_version,
-        "input": item.input_name if item.kind == "file" else item.record,
-        "status": item.status,
-        "error": item.error,
-        "created_at": item.created_at,
-        "finished_at": item.finished_at,
-        "work_dir": item.work_dir,
-    }
+    """The API's view of an item (same fields, same formats), plus where its files are."""
+    return ItemOut.of(item).model_dump(mode="json") | {"work_dir": item.work_dir}
 
 
 def _time(value: datetime | None) -> str:
@@ -165,7 +157,7 @@ def show(
         result = queries.result_of(session, item.id)
     if as_json:
         payload = _item_summary(item) | {
-            "steps": [_run_summary(r) for r in runs],
+            "steps": [StepRunOut.of(r).model_dump(mode="json") for r in runs],
             "result": result.result if result else None,
         }
         print(json.dumps(payload, default=str))
@@ -187,7 +179,7 @@ def show(
             run.status,
             run.worker or "",
             _time(run.started_at),
-            _seconds(run),
+            _seconds(StepRunOut.of(run).seconds),
             (run.error or "")[:120],
         )
     console.print(table)
@@ -201,26 +193,8 @@ def show(
         console.print_json(json.dumps(result.result, default=str))
 
 
-def _run_summary(run: Any) -> dict[str, Any]:
-    return {
-        "step": run.step,
-        "attempt": run.attempt,
-        "status": run.status,
-        "worker": run.worker,
-        "node_id": run.node_id,
-        "submitted_at": run.submitted_at,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-        "seconds": _seconds(run) or None,
-        "error": run.error,
-        "logs": run.logs,
-    }
-
-
-def _seconds(run: Any) -> str:
-    if run.started_at and run.finished_at:
-        return f"{(run.finished_at - run.started_at).total_seconds():.3f}"
-    return ""
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
 
 
 def retry(
