@@ -12,6 +12,8 @@ command -v pg_ctlcluster >/dev/null || need_packages+=(postgresql)
 command -v promtool >/dev/null || need_packages+=(prometheus)  # prometheus + promtool
 command -v prometheus-node-exporter >/dev/null || need_packages+=(prometheus-node-exporter)
 [ -x /usr/bin/chromium ] || need_packages+=(chromium)  # the web UI's browser tests
+command -v espeak-ng >/dev/null || need_packages+=(espeak-ng)  # synthetic calls (calls tests)
+command -v sox >/dev/null || need_packages+=(sox libsox-fmt-mp3)
 if [ ${#need_packages[@]} -gt 0 ]; then
     $SUDO apt-get update -qq
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_packages[@]}"

@@ -3,6 +3,7 @@
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+import conveyor.pipelines.tables  # noqa: F401  (the scenarios' tables are part of the schema)
 from conveyor.store.database import connect, migrate
 from conveyor.store.models import Base
 

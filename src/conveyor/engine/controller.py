@@ -197,6 +197,7 @@ class Controller:
                 result=active.pipeline.final_result(active.claim.outputs),
                 pipeline=active.pipeline.name,
                 pipeline_version=active.pipeline.version,
+                store_result=active.pipeline.store_result,
             )
         )
         self.stats.succeeded += 1

@@ -6,9 +6,14 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conveyor.errors import PipelineDefinitionError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+ResultWriter = Callable[["Session", str, Any], None]
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,11 @@ class Pipeline:
     :class:`~conveyor.errors.InputRejectedError` with a clear message when it is unusable.
     The pipeline's result is the output of its single final step, or a mapping of final step
     name to output when several steps have no dependents.
+
+    ``store_result(session, item_id, result)`` writes the result into the pipeline's own
+    relational tables. It runs inside the transaction that commits the result, so its rows
+    are written exactly once and never without the result; if it raises, the item fails with
+    the error and nothing of it is kept.
     """
 
     def __init__(
@@ -107,12 +117,14 @@ class Pipeline:
         description: str = "",
         accepts: Sequence[str] = ("file", "record"),
         check_input: Callable[[Path], None] | None = None,
+        store_result: ResultWriter | None = None,
     ) -> None:
         self.name = name
         self.version = str(version)
         self.description = description
         self.accepts = tuple(accepts)
         self.check_input = check_input
+        self.store_result = store_result
         self.steps: dict[str, Step] = {}
         self.dependencies: dict[str, tuple[str, ...]] = {}
         for declared, needs in dag.items():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,6 +14,8 @@ from sqlalchemy.orm import Session
 from conveyor.engine.lifecycle import ItemStatus, StepStatus
 from conveyor.store.leases import LeaseHolder, owned_items
 from conveyor.store.models import Item, Result, StepRun
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -49,6 +53,7 @@ class ItemChange:
     pipeline: str = ""
     pipeline_version: str = ""
     step: str = ""  # the failed step, for a retry
+    store_result: Callable[[Session, str, Any], None] | None = None
 
 
 @dataclass
@@ -131,6 +136,9 @@ def _finish_runs(session: Session, finished: list[FinishedRun]) -> None:
 def _change_items(
     session: Session, changes: list[ItemChange], holder: LeaseHolder, now: datetime
 ) -> None:
+    for change in changes:
+        if change.status == ItemStatus.SUCCEEDED and change.store_result is not None:
+            _store_result_tables(session, change)
     results = [
         {
             "item_id": c.item_id,
@@ -155,6 +163,22 @@ def _change_items(
             .execution_options(synchronize_session=None),
             rows,
         )
+
+
+def _store_result_tables(session: Session, change: ItemChange) -> None:
+    """Run the pipeline's table writer in a savepoint; a failure fails only this item."""
+    assert change.store_result is not None
+    try:
+        with session.begin_nested():
+            change.store_result(session, change.item_id, change.result)
+    except Exception as error:
+        logger.exception("storing the result tables of item %s failed", change.item_id)
+        change.status = ItemStatus.FAILED
+        change.error = (
+            f"the result could not be stored in the {change.pipeline} tables: "
+            f"{type(error).__name__}: {error}"
+        )
+        change.result = None
 
 
 def _item_values(change: ItemChange, now: datetime) -> dict[str, Any]:

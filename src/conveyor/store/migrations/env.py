@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
+import conveyor.pipelines.tables  # noqa: F401  (registers the scenarios' tables)
 from conveyor.store.models import Base
 
 config = context.config

@@ -1,0 +1,6 @@
+"""The built-in scenarios' own result tables, imported together so that Alembic's
+autogenerate and the schema test see every table the migrations create.
+
+Each scenario keeps its tables in a light module (``conveyor.pipelines.<name>.tables``) that
+imports nothing heavier than SQLAlchemy.
+"""
