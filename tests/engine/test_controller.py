@@ -108,3 +108,23 @@ def test_cancel_queued_and_retry_failed(installation) -> None:
         assert failed_again.status == "failed"
         b_runs = [r for r in queries.step_runs(session, failing.item_id) if r.step == "b"]
     assert len(b_runs) == 2  # one per submission of the item; step a was not re-run
+
+
+def test_store_result_writes_scenario_rows_once_or_fails_the_item(installation) -> None:
+    from support.pipelines import TABLED_METADATA, tabled_rows
+
+    TABLED_METADATA.create_all(installation.engine)
+    kept, refused = installation.submitter.submit_records(
+        "tabled", [{"n": 21}, {"n": 5, "refuse": True}]
+    )
+    installation.controller().run_until_idle(timeout=60)
+    with installation.sessions() as session:
+        good = queries.get_item(session, kept.item_id)
+        bad = queries.get_item(session, refused.item_id)
+        rows = session.execute(select(tabled_rows.c.item_id, tabled_rows.c.doubled)).all()
+        bad_result = queries.result_of(session, refused.item_id)
+    assert good.status == "succeeded"
+    assert rows == [(kept.item_id, 42)]
+    assert bad.status == "failed" and bad_result is None
+    assert "could not be stored in the tabled tables" in (bad.error or "")
+    assert "refused on purpose" in (bad.error or "")

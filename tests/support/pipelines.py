@@ -7,6 +7,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert
+from sqlalchemy.orm import Session
+
 from conveyor.errors import PermanentStepError
 from conveyor.pipeline import Pipeline, StepContext, step
 
@@ -70,4 +73,30 @@ def after_hold(context: StepContext, hold: int) -> dict[str, int]:
 
 killable = Pipeline(
     "killable", version="1", dag={hold: [], after_hold: [hold]}, accepts=("record",)
+)
+
+
+# A table of the tests' own, outside Conveyor's metadata: a scenario's result table.
+TABLED_METADATA = MetaData()
+tabled_rows = Table(
+    "tabled_rows",
+    TABLED_METADATA,
+    Column("item_id", String(36), primary_key=True),
+    Column("doubled", Integer, nullable=False),
+)
+
+
+@step(retries=0)
+def double(context: StepContext) -> dict[str, Any]:
+    return {"doubled": 2 * int(context.record["n"]), "refuse": bool(context.record.get("refuse"))}
+
+
+def store_doubled(session: Session, item_id: str, result: dict[str, Any]) -> None:
+    session.execute(insert(tabled_rows).values(item_id=item_id, doubled=result["doubled"]))
+    if result["refuse"]:
+        raise ValueError("this row is refused on purpose")
+
+
+tabled = Pipeline(
+    "tabled", version="1", dag={double: []}, accepts=("record",), store_result=store_doubled
 )
