@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean services
+.PHONY: demo test lint format bench bench-serving clean services
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine_throughput.py
+
+bench-serving: $(STAMP)
+	$(BIN)/python benchmarks/serving_load.py
 
 clean:
 	rm -rf $(VENV) conveyor-data .pytest_cache

@@ -1,0 +1,376 @@
+"""Load benchmark of the heart endpoint: Conveyor serving against ``mlflow models serve``.
+
+In one run on this machine:
+
+1. A Conveyor home with a registered heart model: a fresh temporary one trained with
+   ``conveyor train heart --wait``, or the home given by ``--home`` (trained there only if it
+   has no heart champion yet, so a kept home makes reruns quick).
+2. ``mlflow models serve`` of that exact version (``models:/heart/N``, ``--env-manager local``,
+   in the separate venv ``benchmarks/.venv-mlflow`` that has the full ``mlflow``), then
+   ``conveyor serve`` of the same home, each with the same number of workers, one after the
+   other so that each has the machine to itself.
+3. For each, a separate ``wrk`` process on loopback POSTs held-out heart records (one per
+   request, in turn) at each concurrency for a fixed time after a warm-up, with ``--latency``;
+   every answer outside 2xx and every socket error or timeout counts as an error.
+4. A table (server, concurrency, requests/s, p50, p99, errors), Conveyor/MLflow throughput per
+   concurrency, the targets, and how many rows the prediction log received during the run.
+
+Usage: ``.venv/bin/python benchmarks/serving_load.py [--home PATH] [--workers 2]
+[--duration 10] [--warmup 3] [--concurrency 1,16,64] [--skip-mlflow] [--json]``
+(``make bench-serving`` runs it with the defaults).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from serving_processes import (
+    BenchmarkError,
+    LoadResult,
+    ServerProcess,
+    mlflow_bin,
+    run_wrk,
+    wait_until_answering,
+)
+
+from conveyor.models.registry import ModelRegistry
+from conveyor.settings import load_settings
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+CONVEYOR = Path(sys.executable).parent / "conveyor"
+MODEL = "heart"
+FEATURES = (
+    *("age", "sex", "cp", "trestbps", "chol", "fbs", "restecg"),
+    *("thalach", "exang", "oldpeak", "slope", "ca", "thal"),
+)
+RECORDS = 20
+TARGET_RPS_AT_16 = 3000.0
+TARGET_P99_MS_AT_16 = 20.0
+TARGET_OVER_MLFLOW = 5.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """A server to measure: how to start it, where to POST, what one body looks like."""
+
+    name: str
+    start: Callable[[], ServerProcess]
+    url: str
+    body: Callable[[dict[str, float]], dict[str, Any]]
+    check: Callable[[Any], str]  # the first answer -> what it said, or raises
+
+
+# -- the home and the model ----------------------------------------------------------------
+
+
+@contextmanager
+def conveyor_home(home: Path | None, dataset: str | None) -> Iterator[Path]:
+    """The given home, else a temporary one removed afterwards; with a heart champion."""
+    if home is not None:
+        home.mkdir(parents=True, exist_ok=True)
+        ensure_trained(home, dataset)
+        yield home.resolve()
+        return
+    folder = Path(tempfile.mkdtemp(prefix="conveyor-serving-bench-"))
+    try:
+        ensure_trained(folder, dataset)
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def registry_of(home: Path) -> ModelRegistry:
+    return ModelRegistry.for_home(home, load_settings(home).mlflow_tracking_uri)
+
+
+def champion_version(home: Path) -> int | None:
+    try:
+        return registry_of(home).aliases(MODEL).get("champion")
+    except Exception:  # no registered model yet (a fresh home)
+        return None
+
+
+def ensure_trained(home: Path, dataset: str | None) -> None:
+    if champion_version(home) is not None:
+        return
+    print(f"training the {MODEL} model in {home} ...", file=sys.stderr, flush=True)
+    command = [str(CONVEYOR), "--home", str(home), "train", MODEL, "--wait"]
+    if dataset:
+        command += ["--param", f"dataset={dataset}"]
+    with ServerProcess("conveyor train", command, home / "bench-train.log", cwd=REPOSITORY) as run:
+        assert run.process is not None
+        code = run.process.wait(timeout=900)
+        if code != 0:
+            raise BenchmarkError(f"training failed ({code}):\n{run.log_tail()}")
+    if champion_version(home) is None:
+        raise BenchmarkError(f"training registered no {MODEL} champion in {home}")
+
+
+def heldout_records(home: Path, version: int, count: int) -> list[dict[str, float]]:
+    """Complete held-out rows of the version's training run: real records it never saw."""
+    registry = registry_of(home)
+    run_id = registry.version(MODEL, version).run_id
+    if run_id is None:
+        raise BenchmarkError(f"{MODEL} v{version} has no training run to take records from")
+    path = registry.download(run_id, "data/heldout.csv", home / "bench-records")
+    with path.open(newline="") as handle:
+        rows = [row for row in csv.DictReader(handle) if all(row[f] for f in FEATURES)]
+    if not rows:
+        raise BenchmarkError(f"no complete held-out rows in {path}")
+    return [{feature: float(row[feature]) for feature in FEATURES} for row in rows[:count]]
+
+
+def write_bodies(target: Target, records: list[dict[str, float]], folder: Path) -> Path:
+    path = folder / f"bodies-{target.name.split()[0].lower()}.jsonl"
+    path.write_text("".join(json.dumps(target.body(record)) + "\n" for record in records))
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# -- MLflow --------------------------------------------------------------------------------
+
+
+def mlflow_target(home: Path, version: int, workers: int, logs: Path) -> Target:
+    port = free_port()
+    tracking_uri = registry_of(home).tracking_uri
+
+    def start() -> ServerProcess:
+        bin_folder = mlflow_bin()
+        command = [str(bin_folder / "mlflow"), "models", "serve"]
+        command += ["--model-uri", f"models:/{MODEL}/{version}", "--env-manager", "local"]
+        command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+        environment = os.environ | {
+            "MLFLOW_TRACKING_URI": tracking_uri,
+            "MLFLOW_REGISTRY_URI": tracking_uri,
+            # mlflow runs `uvicorn` by name: the venv's bin must come first on PATH
+            "PATH": f"{bin_folder}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+        return ServerProcess("mlflow models serve", command, logs / "mlflow.log", env=environment)
+
+    def check(answer: Any) -> str:
+        if not (isinstance(answer, dict) and len(answer.get("predictions", [])) == 1):
+            raise BenchmarkError(f"MLflow answered without one prediction: {answer}")
+        return f"{MODEL} v{version} (predictions {answer['predictions']})"
+
+    return Target(
+        name=f"MLflow {_mlflow_version()}",
+        start=start,
+        url=f"http://127.0.0.1:{port}/invocations",
+        body=lambda record: {"dataframe_records": [record]},
+        check=check,
+    )
+
+
+def _mlflow_version() -> str:
+    from importlib.metadata import version
+
+    return version("mlflow-skinny")
+
+
+# -- measuring -----------------------------------------------------------------------------
+
+
+def measure(
+    target: Target, bodies: Path, arguments: argparse.Namespace
+) -> tuple[list[LoadResult], str]:
+    """Start the server, check one answer, then warm-up + measured wrk runs; stop it."""
+    print(f"starting {target.name} ...", file=sys.stderr, flush=True)
+    with target.start() as server:
+        first_body = bodies.read_text().splitlines()[0].encode()
+        answered = target.check(wait_until_answering(server, target.url, first_body))
+        print(f"{target.name} answers: {answered}", file=sys.stderr, flush=True)
+        results = []
+        for concurrency in arguments.concurrency:
+            if arguments.warmup:
+                run_wrk(target.name, target.url, bodies, concurrency, arguments.warmup)
+            result = run_wrk(
+                target.name, target.url, bodies, concurrency, arguments.duration, arguments.threads
+            )
+            server.check_alive()
+            print(_row(result), file=sys.stderr, flush=True)
+            results.append(result)
+    return results, answered
+
+
+# -- report --------------------------------------------------------------------------------
+
+
+def _row(result: LoadResult) -> str:
+    return (
+        f"{result.server:<22} {result.concurrency:>5} {result.requests_per_second:>10.1f} "
+        f"{result.p50_ms:>8.2f} {result.p99_ms:>8.2f} {result.errors:>7}"
+    )
+
+
+def print_report(report: dict[str, Any], results: list[LoadResult]) -> None:
+    print(
+        f"\nheart endpoint, {report['workers']} workers per server, wrk {report['duration']:g} s "
+        f"per concurrency after {report['warmup']:g} s warm-up, {os.cpu_count()} CPUs"
+    )
+    print(
+        f"{'server':<22} {'conc.':>5} {'requests/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
+    )
+    for result in results:
+        print(_row(result))
+    print()
+    for concurrency, ratio in report["conveyor_over_mlflow"].items():
+        print(f"Conveyor / MLflow throughput at concurrency {concurrency}: {ratio:.1f}x")
+    print()
+    for line in report["targets"]:
+        print(line)
+    for note in report["notes"]:
+        print(f"note: {note}")
+
+
+def ratios(results: list[LoadResult]) -> dict[int, float]:
+    by_server: dict[str, dict[int, float]] = {}
+    for result in results:
+        by_server.setdefault(result.server.split()[0], {})[result.concurrency] = (
+            result.requests_per_second
+        )
+    conveyor, mlflow = by_server.get("Conveyor", {}), by_server.get("MLflow", {})
+    return {c: conveyor[c] / mlflow[c] for c in conveyor if mlflow.get(c)}
+
+
+def target_lines(results: list[LoadResult], found: dict[int, float]) -> list[str]:
+    at_16 = next(
+        (r for r in results if r.server.startswith("Conveyor") and r.concurrency == 16), None
+    )
+    lines = []
+    if at_16 is None:
+        lines.append(
+            f"target: >= {TARGET_RPS_AT_16:g} requests/s with p99 < {TARGET_P99_MS_AT_16:g} ms "
+            "at concurrency 16: not measured (Conveyor at 16 not run)"
+        )
+    else:
+        met = (
+            at_16.requests_per_second >= TARGET_RPS_AT_16
+            and at_16.p99_ms < TARGET_P99_MS_AT_16
+            and at_16.errors == 0
+        )
+        lines.append(
+            f"target: >= {TARGET_RPS_AT_16:g} requests/s with p99 < {TARGET_P99_MS_AT_16:g} ms "
+            f"at concurrency 16: {at_16.requests_per_second:.0f}/s, p99 {at_16.p99_ms:.1f} ms, "
+            f"{at_16.errors} errors -> {'MET' if met else 'NOT MET'}"
+        )
+    if found:
+        worst = min(found.values())
+        verdict = "MET" if worst >= TARGET_OVER_MLFLOW else "NOT MET"
+        lines.append(
+            f"target: >= {TARGET_OVER_MLFLOW:g}x MLflow's throughput at every concurrency: "
+            f"lowest {worst:.1f}x -> {verdict}"
+        )
+    else:
+        lines.append(f"target: >= {TARGET_OVER_MLFLOW:g}x MLflow's throughput: not measured")
+    return lines
+
+
+# -- main ----------------------------------------------------------------------------------
+
+
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--home",
+        type=Path,
+        help="a Conveyor home to reuse (trained there if it has no heart champion); "
+        "default: a fresh temporary home, removed afterwards",
+    )
+    parser.add_argument("--dataset", help="CSV to train on (default: the heart default)")
+    parser.add_argument("--workers", type=int, default=2, help="server workers (default 2)")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per run")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds before each run")
+    parser.add_argument(
+        "--concurrency",
+        type=lambda text: [int(part) for part in text.split(",")],
+        default=[1, 16, 64],
+        help="open connections, comma-separated (default 1,16,64)",
+    )
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
+    parser.add_argument("--skip-mlflow", action="store_true")
+    parser.add_argument("--skip-conveyor", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser.parse_args(argv)
+
+
+def run(arguments: argparse.Namespace) -> None:
+    with conveyor_home(arguments.home, arguments.dataset) as home:
+        version = champion_version(home)
+        assert version is not None
+        logs = home / "bench-logs"
+        logs.mkdir(exist_ok=True)
+        records = heldout_records(home, version, RECORDS)
+        targets = []
+        if not arguments.skip_mlflow:
+            targets.append(mlflow_target(home, version, arguments.workers, logs))
+        results: list[LoadResult] = []
+        answers: dict[str, str] = {}
+        for target in targets:
+            found, answers[target.name] = measure(
+                target, write_bodies(target, records, logs), arguments
+            )
+            results += found
+        found_ratios = ratios(results)
+        report = {
+            "model": f"{MODEL} v{version}",
+            "workers": arguments.workers,
+            "duration": arguments.duration,
+            "warmup": arguments.warmup,
+            "answers": answers,
+            "results": [
+                asdict(r) | {"requests_per_second": round(r.requests_per_second, 1)}
+                for r in results
+            ],
+            "conveyor_over_mlflow": {c: round(v, 2) for c, v in found_ratios.items()},
+            "targets": target_lines(results, found_ratios),
+            "notes": [f"{len(records)} held-out records of {MODEL} v{version}, one per request"],
+        }
+        if arguments.json:
+            print(json.dumps(report))
+        else:
+            print_report(report, results)
+
+
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt  # unwinds through every finally: servers are stopped
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)  # SIGINT too: a background job starts with it ignored
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: apt-get install wrk", file=sys.stderr)
+        return 2
+    try:
+        run(arguments)
+    except BenchmarkError as error:
+        print(f"benchmark failed: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; servers stopped", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
