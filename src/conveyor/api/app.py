@@ -12,7 +12,18 @@ from conveyor import __version__
 from conveyor.api.errors import error_body, error_responses, install_error_handlers
 from conveyor.api.metrics import RequestTimingMiddleware
 from conveyor.api.params import reject_nul_characters
-from conveyor.api.routes import auth, hardware, inbox, items, models, results, stats
+from conveyor.api.routes import (
+    auth,
+    endpoints,
+    experiments,
+    hardware,
+    inbox,
+    items,
+    models,
+    predictions,
+    results,
+    stats,
+)
 from conveyor.auth.ratelimit import SlidingWindowLimiter
 from conveyor.installation import Installation
 from conveyor.web import model_pages
@@ -44,7 +55,10 @@ def create_app(
     api = APIRouter(prefix="/api/v1", responses=error_responses(401, 403, 422))
     for module in (auth, items, results, inbox, stats, hardware, models):
         api.include_router(module.router)
+    for module in (endpoints, predictions, experiments):  # model serving (docs/serving.md)
+        api.include_router(module.router)
     app.include_router(api)
+    endpoints.install(app)
     app.include_router(_operations_router())
     app.include_router(web.router)
     app.include_router(model_pages.router)

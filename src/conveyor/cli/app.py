@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from conveyor.cli import accounts, items, models, monitoring, run, tools
+from conveyor.cli import accounts, items, models, monitoring, run, serve, tools
 from conveyor.cli.state import CliState, error_console
 from conveyor.errors import ConveyorError
 from conveyor.settings import load_settings
@@ -37,6 +37,7 @@ tools.register(app)
 accounts.register(app)
 monitoring.register(app)
 models.register(app)
+serve.register(app)
 
 
 @app.callback()

@@ -1,0 +1,248 @@
+"""/api/v1/endpoints: model serving. Predict (any accepted body format), the list of
+endpoints, their routing (operators change it) and, for a recommender, ``GET /recommend/{user}``
+(plain text, 20 comma-separated movie ids, also mounted at the root) and watch/click events.
+
+The predict route reads raw bytes and answers with orjson: no pydantic on the hot path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Body, FastAPI, Request
+from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import PlainTextResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from conveyor.api.errors import ApiError, error_responses
+from conveyor.api.security import current_principal, operator, viewer
+from conveyor.auth.roles import Role, allows
+from conveyor.auth.service import Principal
+from conveyor.serving.endpoints import read_endpoint, read_endpoints, save_routing
+from conveyor.serving.feedback import record_events
+from conveyor.serving.inputs import BodyTooLargeError, InvalidInputError
+from conveyor.serving.routing import RoutingConfigError, parse_config
+from conveyor.serving.service import (
+    EndpointUnavailableError,
+    ServingService,
+    UnknownEndpointError,
+)
+from conveyor.serving.tokens import TokenCache
+
+router = APIRouter(prefix="/endpoints", tags=["serving"])
+root_router = APIRouter(tags=["serving"])
+EndpointName = Annotated[
+    str, PathParam(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", description="Endpoint name")
+]
+RECOMMENDER_ENDPOINT = "movies"
+_SERVICE_LOCK = threading.Lock()
+JSON = "application/json"
+
+
+def install(app: FastAPI) -> None:
+    """Serving's per-app state, and closing its service (last log flush) on shutdown."""
+    app.state.serving_tokens = TokenCache()
+    app.include_router(root_router)
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
+        async with inner(app) as state:
+            yield state
+        service = getattr(app.state, "serving", None)
+        if service is not None:
+            await run_in_threadpool(service.close)
+
+    app.router.lifespan_context = lifespan
+
+
+def serving_of(app: FastAPI) -> ServingService:
+    """The app's serving service, started on first use (``conveyor serve`` starts it early)."""
+    service = getattr(app.state, "serving", None)
+    if service is None:
+        with _SERVICE_LOCK:
+            service = getattr(app.state, "serving", None)
+            if service is None:
+                service = ServingService(app.state.installation)
+                service.start()
+                app.state.serving = service
+    return service
+
+
+def _caller(request: Request) -> Principal:
+    """The API's usual logins, with bearer tokens cached for a few seconds."""
+    state = request.app.state
+    authorization = request.headers.get("authorization")
+    if state.auth_required and authorization:
+        cache: TokenCache[Principal] = state.serving_tokens
+        principal = cache.get(authorization)
+        if principal is None:
+            principal = current_principal(request)
+            cache.put(authorization, principal)
+    else:
+        principal = current_principal(request)
+    if not allows(principal.role, Role.VIEWER):
+        raise ApiError(403, "forbidden", "this needs the viewer role")
+    return principal
+
+
+async def _answer(request: Request, name: str, body: bytes, key: str | None) -> Any:
+    service = serving_of(request.app)
+    if not service.ready:
+        await run_in_threadpool(service.wait_ready)
+    try:
+        return service.predict(name, body, key)
+    except InvalidInputError as error:
+        raise ApiError(422, error.code, str(error), error.details) from None
+    except BodyTooLargeError as error:
+        raise ApiError(413, error.code, str(error)) from None
+    except UnknownEndpointError as error:
+        raise ApiError(404, error.code, str(error)) from None
+    except EndpointUnavailableError as error:
+        raise ApiError(503, error.code, str(error)) from None
+
+
+@router.post(
+    "/{name}/predict",
+    responses=error_responses(404, 413, 503),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {JSON: {"schema": {"type": ["object", "array"]}}},
+            "description": "one record (a flat object, any key order), a list of records, or "
+            "an MLflow scoring body: dataframe_records, dataframe_split, instances, inputs",
+        }
+    },
+)
+async def predict(name: EndpointName, request: Request) -> Response:
+    """Predictions with the model name, version, arm and a prediction id per record. The
+    request key (sticky A/B assignment) is the ``X-Request-Key`` header, ``?key=``, or the
+    endpoint's ``key_field`` in the first record."""
+    _caller(request)
+    key = request.headers.get("x-request-key") or request.query_params.get("key")
+    answer = await _answer(request, name, await request.body(), key)
+    return Response(answer.body, media_type=JSON)
+
+
+@root_router.get("/recommend/{user_id}", response_class=PlainTextResponse)
+async def recommend(user_id: int, request: Request) -> PlainTextResponse:
+    """20 comma-separated movie ids for a user: the movie-recommendation simulators' contract."""
+    _caller(request)
+    body = orjson.dumps({"userId": user_id})
+    answer = await _answer(request, RECOMMENDER_ENDPOINT, body, str(user_id))
+    output = answer.outputs[0]
+    movies = str(output.get("movieIds", "")) if isinstance(output, dict) else str(output)
+    return PlainTextResponse(",".join(movies.split()))
+
+
+class ArmOut(BaseModel):
+    name: str
+    target: str | int
+    weight: float
+    version: int | None = Field(description="the version this process serves for the arm")
+
+
+class EndpointOut(BaseModel):
+    name: str
+    model: str
+    revision: int
+    updated_by: str
+    routing: dict[str, Any]
+    arms: list[ArmOut]
+
+
+class EndpointList(BaseModel):
+    endpoints: list[EndpointOut]
+
+
+def _endpoint_out(service: ServingService, record: Any) -> EndpointOut:
+    deployment = service.reloader.deployments.get(record.name)
+    versions = deployment.versions if deployment else {}
+    arms = [
+        ArmOut(
+            name=a.name,
+            target=a.target,
+            weight=a.weight,
+            version=versions[a.name].version if a.name in versions else None,
+        )
+        for a in record.config.arms
+    ]
+    return EndpointOut(
+        name=record.name,
+        model=record.config.model,
+        revision=record.revision,
+        updated_by=record.updated_by,
+        routing=record.config.as_dict(),
+        arms=arms,
+    )
+
+
+@router.get("", response_model=EndpointList)
+def list_endpoints(request: Request, _: Principal = viewer) -> EndpointList:
+    service = serving_of(request.app)
+    with service.sessions() as session:
+        records = read_endpoints(session)
+    return EndpointList(endpoints=[_endpoint_out(service, r) for r in records.values()])
+
+
+@router.get("/{name}/routing", response_model=EndpointOut, responses=error_responses(404))
+def get_routing(name: EndpointName, request: Request, _: Principal = viewer) -> EndpointOut:
+    service = serving_of(request.app)
+    with service.sessions() as session:
+        return _endpoint_out(service, read_endpoint(session, name))
+
+
+@router.put("/{name}/routing", response_model=EndpointOut, responses=error_responses(404))
+def put_routing(
+    name: EndpointName,
+    request: Request,
+    config: Annotated[dict[str, Any], Body(description="the routing config (docs/serving.md)")],
+    principal: Principal = operator,
+) -> EndpointOut:
+    """Replace the routing; every replica switches within a few seconds."""
+    try:
+        parsed = parse_config(config)
+    except RoutingConfigError as error:
+        raise ApiError(422, error.code, str(error)) from None
+    service = serving_of(request.app)
+    with service.sessions.begin() as session:
+        save_routing(session, name, parsed, f"{principal.kind}:{principal.name}")
+    with service.sessions() as session:
+        return _endpoint_out(service, read_endpoint(session, name))
+
+
+class EventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str | int = Field(description="the request key the recommendation was made for")
+    movie_id: int = Field(description="the movie watched or clicked")
+    kind: str = Field("watch", pattern="^(watch|click)$")
+
+
+class EventsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[EventIn] = Field(max_length=10_000)
+
+
+class EventsOut(BaseModel):
+    recorded: int
+
+
+@router.post("/{name}/events", response_model=EventsOut, status_code=202)
+def post_events(
+    name: EndpointName, events: EventsIn, request: Request, _: Principal = viewer
+) -> EventsOut:
+    """Watch or click events of users, joined to recommendations for click-through."""
+    service = serving_of(request.app)
+    with service.sessions.begin() as session:
+        read_endpoint(session, name)
+        count = record_events(
+            session, name, [(str(e.user_id), e.movie_id, e.kind) for e in events.events]
+        )
+    return EventsOut(recorded=count)

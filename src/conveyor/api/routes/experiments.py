@@ -1,0 +1,119 @@
+"""/api/v1/experiments: A/B experiments on serving endpoints and their per-arm results."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from conveyor.api.errors import ApiError, error_responses
+from conveyor.api.params import utc_naive
+from conveyor.api.routes.endpoints import serving_of
+from conveyor.api.security import operator, viewer
+from conveyor.auth.service import Principal
+from conveyor.serving import experiments as logic
+from conveyor.serving.endpoints import read_endpoint
+
+router = APIRouter(prefix="/experiments", tags=["serving"])
+
+
+class ExperimentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+    name: str = Field(min_length=1, max_length=200)
+    metric: str = Field(description="accuracy (label feedback) or ctr (watch events)")
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+
+class ArmResultOut(BaseModel):
+    arm: str
+    successes: int
+    trials: int
+    value: float | None
+    low: float | None = Field(description="95% Wilson interval, lower bound")
+    high: float | None = Field(description="95% Wilson interval, upper bound")
+
+
+class ExperimentOut(BaseModel):
+    id: int
+    endpoint: str
+    name: str
+    metric: str
+    starts_at: datetime
+    ends_at: datetime | None
+    created_by: str
+    results: list[ArmResultOut] | None = None
+
+
+class ExperimentList(BaseModel):
+    experiments: list[ExperimentOut]
+
+
+def _out(experiment: logic.ServingExperiment, results: list | None = None) -> ExperimentOut:
+    return ExperimentOut(
+        id=experiment.id,
+        endpoint=experiment.endpoint,
+        name=experiment.name,
+        metric=experiment.metric,
+        starts_at=experiment.starts_at,
+        ends_at=experiment.ends_at,
+        created_by=experiment.created_by,
+        results=None if results is None else [ArmResultOut(**vars(r)) for r in results],
+    )
+
+
+@router.post("", response_model=ExperimentOut, status_code=201, responses=error_responses(404))
+def create(body: ExperimentIn, request: Request, principal: Principal = operator) -> ExperimentOut:
+    service = serving_of(request.app)
+    try:
+        with service.sessions.begin() as session:
+            read_endpoint(session, body.endpoint)
+            experiment = logic.create_experiment(
+                session,
+                body.endpoint,
+                body.name,
+                body.metric,
+                utc_naive(body.starts_at, "starts_at"),
+                utc_naive(body.ends_at, "ends_at"),
+                f"{principal.kind}:{principal.name}",
+            )
+            return _out(experiment)
+    except logic.InvalidExperimentError as error:
+        raise ApiError(422, error.code, str(error)) from None
+
+
+@router.get("", response_model=ExperimentList)
+def list_all(
+    request: Request, endpoint: str | None = None, _: Principal = viewer
+) -> ExperimentList:
+    service = serving_of(request.app)
+    with service.sessions() as session:
+        found = logic.list_experiments(session, endpoint)
+        return ExperimentList(experiments=[_out(e) for e in found])
+
+
+@router.get("/{experiment_id}", response_model=ExperimentOut, responses=error_responses(404))
+def show(experiment_id: int, request: Request, _: Principal = viewer) -> ExperimentOut:
+    """The experiment with its results per arm (95% Wilson intervals)."""
+    service = serving_of(request.app)
+    service.log.flush()
+    with service.sessions() as session:
+        experiment = logic.get_experiment(session, experiment_id)
+        return _out(experiment, logic.experiment_results(session, experiment))
+
+
+@router.post("/{experiment_id}/end", response_model=ExperimentOut, responses=error_responses(404))
+def end(experiment_id: int, request: Request, _: Principal = operator) -> ExperimentOut:
+    service = serving_of(request.app)
+    with service.sessions.begin() as session:
+        return _out(logic.end_experiment(session, experiment_id))
+
+
+@router.delete("/{experiment_id}", status_code=204, responses=error_responses(404))
+def delete(experiment_id: int, request: Request, _: Principal = operator) -> None:
+    service = serving_of(request.app)
+    with service.sessions.begin() as session:
+        session.delete(logic.get_experiment(session, experiment_id))

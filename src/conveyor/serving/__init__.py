@@ -1,0 +1,1 @@
+"""Model serving: endpoints, routing, hot reload, prediction logs and online quality."""

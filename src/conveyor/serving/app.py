@@ -1,0 +1,24 @@
+"""The application each ``conveyor serve`` worker process builds (uvicorn imports it by name,
+so its settings come from the environment the command sets: ``CONVEYOR_HOME``, and
+``CONVEYOR_AUTH_REQUIRED=false`` for ``--no-auth``).
+
+It is the same application as ``conveyor up`` serves (API and UI, so feedback and routing work
+on every replica), with the serving endpoints loaded before the first request is accepted.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from conveyor.settings import load_settings
+
+
+def create_serving_app() -> FastAPI:
+    from conveyor.api.app import create_app
+    from conveyor.api.routes.endpoints import serving_of
+    from conveyor.installation import Installation
+
+    installation = Installation(load_settings())
+    app = create_app(installation)
+    serving_of(app).start(wait=True)
+    return app

@@ -1,0 +1,300 @@
+"""Serving in one process: deployments kept fresh by the reloader, the predict path, the
+prediction log and the metrics, for the API routes to call.
+
+The predict path is plain Python on bytes: orjson in and out, no pydantic, one routing
+decision and one ONNX call per request; logging only appends to an in-memory queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import Any
+
+import orjson
+
+from conveyor.errors import ConveyorError
+from conveyor.installation import Installation
+from conveyor.models.registry import ModelRegistry
+from conveyor.serving.endpoints import ensure_endpoints
+from conveyor.serving.inputs import InvalidInputError, parse_records
+from conveyor.serving.metrics import ServingMetrics, serving_metrics
+from conveyor.serving.predictors import LoadedVersion, load_version
+from conveyor.serving.predlog import PredictionLog
+from conveyor.serving.quality import ACCURACY, CTR, Proportion, quality_by
+from conveyor.serving.reload import Deployment, Reloader, start_watcher
+from conveyor.serving.routing import choose_arm
+
+logger = logging.getLogger(__name__)
+FIRST_LOAD_SECONDS = 60.0
+QUALITY_SECONDS = 30.0
+QUALITY_WINDOW = timedelta(hours=1)
+# The request key of a new endpoint: recommendations are per user, which click-through needs.
+DEFAULT_KEY_FIELDS = {"movies": "userId"}
+QUALITY_METRICS = {"movies": CTR}
+
+
+class EndpointUnavailableError(ConveyorError):
+    """The endpoint exists but has no loaded model version (none registered or none loads)."""
+
+    code = "unavailable"
+
+
+class UnknownEndpointError(ConveyorError):
+    code = "not_found"
+
+
+@dataclass(frozen=True)
+class Answer:
+    body: bytes
+    deployment: Deployment
+    version: LoadedVersion
+    arm: str
+    outputs: list[Any]
+    prediction_ids: list[str]
+
+
+class ServingService:
+    def __init__(self, installation: Installation, log_features: bool = True) -> None:
+        self.installation = installation
+        self.sessions = installation.sessions
+        self.log_features = log_features
+        self.metrics: ServingMetrics = serving_metrics(installation.metrics.registry)
+        self.source = f"serving:{socket.gethostname()}:{os.getpid()}"
+        self.log = PredictionLog(self.sessions, self._dropped)
+        self._stop = threading.Event()
+        self._started = False
+        self._start_lock = threading.Lock()
+        self._first_load = threading.Event()
+
+    @cached_property
+    def tracking(self) -> ModelRegistry:
+        settings = self.installation.settings
+        return ModelRegistry.for_home(settings.home, settings.mlflow_tracking_uri)
+
+    @cached_property
+    def reloader(self) -> Reloader:
+        return Reloader(self.sessions, self.tracking, self.metrics, self.source, self._load)
+
+    def _load(self, tracking: ModelRegistry, model: str, version: int) -> LoadedVersion:
+        return load_version(tracking, model, version, self._nullable(model))
+
+    def _nullable(self, model: str) -> frozenset[str]:
+        """Fields the training schema allows to be missing (e.g. heart's ``ca``, ``thal``)."""
+        for pipeline in self.installation.registry:
+            schema = getattr(pipeline, "schema", None)
+            if getattr(pipeline, "model_name", None) == model and schema is not None:
+                return frozenset(c.name for c in schema.columns if c.missing_allowed)
+        return frozenset()
+
+    def default_models(self) -> list[str]:
+        names = (getattr(p, "model_name", None) for p in self.installation.registry)
+        return sorted({name for name in names if isinstance(name, str) and name})
+
+    def start(self, wait: bool = False) -> None:
+        """Create the default endpoints, load what they serve, and keep it fresh."""
+        with self._start_lock:
+            if not self._started:
+                self._started = True
+                ensure_endpoints(self.sessions, self.default_models(), DEFAULT_KEY_FIELDS)
+                self.log.start()
+                threading.Thread(target=self._first_refresh, name="conveyor-serving-load").start()
+        if wait:
+            self._first_load.wait(FIRST_LOAD_SECONDS)
+
+    def _first_refresh(self) -> None:
+        try:
+            self.reloader.refresh()
+        finally:
+            self._first_load.set()
+        start_watcher(self.reloader, self._stop)
+        threading.Thread(
+            target=self._quality_loop, name="conveyor-serving-quality", daemon=True
+        ).start()
+
+    @property
+    def ready(self) -> bool:
+        return self._first_load.is_set()
+
+    def wait_ready(self) -> None:
+        self.start(wait=True)
+
+    def quality_metric(self, endpoint: str) -> str:
+        deployment = self.reloader.deployments.get(endpoint)
+        model = deployment.wanted.model if deployment else endpoint
+        return QUALITY_METRICS.get(model, ACCURACY)
+
+    def quality(
+        self, endpoint: str, since: datetime, until: datetime | None = None, group: str = "version"
+    ) -> dict[Any, Proportion]:
+        """Online quality per version (or arm) of predictions made in [since, until)."""
+        self.log.flush()
+        with self.sessions() as session:
+            return quality_by(session, endpoint, self.quality_metric(endpoint), since, until, group)
+
+    def _quality_loop(self) -> None:
+        while not self._stop.wait(QUALITY_SECONDS):
+            try:
+                self.export_quality()
+            except Exception:
+                logger.exception("serving: computing online quality failed")
+
+    def export_quality(self) -> None:
+        """Set ``conveyor_serving_online_quality`` from the last hour's feedback."""
+        since = datetime.now(UTC).replace(tzinfo=None) - QUALITY_WINDOW
+        for endpoint in list(self.reloader.deployments):
+            for version, proportion in self.quality(endpoint, since).items():
+                if proportion.value is not None:
+                    gauge = self.metrics.online_quality.labels(endpoint, str(version))
+                    gauge.set(proportion.value)
+
+    def close(self) -> None:
+        self._stop.set()
+        self.log.close()
+
+    def deployment(self, name: str) -> Deployment:
+        found = self.reloader.deployments.get(name)
+        if found is None:
+            if not self._first_load.is_set():
+                self.start(wait=True)
+                found = self.reloader.deployments.get(name)
+            if found is None:
+                raise UnknownEndpointError(
+                    f"no serving endpoint named {name!r}; see GET /api/v1/endpoints."
+                )
+        return found
+
+    def predict(self, name: str, body: bytes, key: str | None = None) -> Answer:
+        """Answer a predict request body; raises InvalidInputError (422) with fields named."""
+        started = time.perf_counter()
+        deployment = self.deployment(name)
+        if not deployment.versions:
+            raise EndpointUnavailableError(
+                f"endpoint {name!r} has no model version to serve yet: register one of "
+                f"{deployment.wanted.model!r} (conveyor train {deployment.wanted.model}) or "
+                "fix its routing."
+            )
+        records = parse_records(body)
+        key = self._request_key(deployment, records, key)
+        arm = choose_arm(deployment.routing, records[0], key)
+        version = deployment.versions[arm.name]
+        try:
+            outputs = version.predict(records)
+        except InvalidInputError as error:
+            self._refused(deployment, version, arm.name, key, error, started)
+            raise
+        ids = [uuid.uuid4().hex for _ in outputs]
+        body_out = orjson.dumps(
+            {
+                "endpoint": name,
+                "model": version.model,
+                "version": version.version,
+                "arm": arm.name,
+                "predictions": [
+                    {"id": i, **o} if isinstance(o, dict) else {"id": i, "output": o}
+                    for i, o in zip(ids, outputs, strict=True)
+                ],
+            }
+        )
+        seconds = time.perf_counter() - started
+        self._observe(name, version, "200", seconds)
+        self._log(deployment, version, arm.name, key, records, outputs, ids, seconds)
+        return Answer(body_out, deployment, version, arm.name, outputs, ids)
+
+    def _request_key(
+        self, deployment: Deployment, records: list[dict[str, Any]], key: str | None
+    ) -> str | None:
+        field = deployment.routing.key_field
+        if field is None:
+            return key
+        first = records[0]
+        if key is None and field in first:
+            key = str(first[field])
+        version = next(iter(deployment.versions.values()))
+        if field not in version.signature.names:
+            for record in records:
+                record.pop(field, None)
+        return key
+
+    def _observe(self, name: str, version: LoadedVersion, status: str, seconds: float) -> None:
+        label = str(version.version)
+        self.metrics.latency.labels(name, label).observe(seconds)
+        self.metrics.requests.labels(name, label, status).inc()
+
+    def _log(
+        self,
+        deployment: Deployment,
+        version: LoadedVersion,
+        arm: str,
+        key: str | None,
+        records: list[dict[str, Any]],
+        outputs: list[Any],
+        ids: list[str],
+        seconds: float,
+    ) -> None:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        latency_ms = seconds * 1000
+        capture = deployment.routing.capture_features
+        for prediction_id, record, output in zip(ids, records, outputs, strict=True):
+            row = {
+                "id": prediction_id,
+                "ts": now,
+                "endpoint": deployment.endpoint,
+                "model": version.model,
+                "version": version.version,
+                "dataset_sha256": version.dataset_sha256,
+                "features": record if self.log_features else None,
+                "output": output,
+                "latency_ms": latency_ms,
+                "request_key": key,
+                "arm": arm,
+                "error": None,
+            }
+            captured = None
+            if capture:
+                captured = {
+                    "endpoint": deployment.endpoint,
+                    "model": version.model,
+                    "prediction_id": prediction_id,
+                    "features": record,
+                    "captured_at": now,
+                }
+            self.log.add(row, captured)
+
+    def _refused(
+        self,
+        deployment: Deployment,
+        version: LoadedVersion,
+        arm: str,
+        key: str | None,
+        error: InvalidInputError,
+        started: float,
+    ) -> None:
+        seconds = time.perf_counter() - started
+        self._observe(deployment.endpoint, version, "422", seconds)
+        self.log.add(
+            {
+                "id": uuid.uuid4().hex,
+                "ts": datetime.now(UTC).replace(tzinfo=None),
+                "endpoint": deployment.endpoint,
+                "model": version.model,
+                "version": version.version,
+                "dataset_sha256": version.dataset_sha256,
+                "features": None,
+                "output": None,
+                "latency_ms": seconds * 1000,
+                "request_key": key,
+                "arm": arm,
+                "error": str(error)[:2000],
+            }
+        )
+
+    def _dropped(self, endpoint: str, rows: int) -> None:
+        self.metrics.log_dropped.labels(endpoint).inc(rows)
