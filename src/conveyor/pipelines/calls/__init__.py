@@ -1,0 +1,56 @@
+"""``calls``: call-centre recordings -> who spoke when, a transcript per speaker, agent and
+customer roles, six emotions and a satisfaction rating per speaker, a summary, and a poor-call
+flag with reasons. See docs/calls.md.
+
+DAG: decode -> (diarise, transcribe) -> roles -> (emotions, summarise) -> assess.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conveyor.errors import InputRejectedError, PermanentStepError
+from conveyor.pipeline import Pipeline
+from conveyor.pipelines.calls.steps import (
+    assess,
+    decode,
+    diarise,
+    emotions,
+    roles,
+    summarise,
+    transcribe,
+)
+from conveyor.pipelines.calls.store import store_result
+
+VERSION = "1"
+
+
+def check_audio(path: Path) -> None:
+    """Reject at upload what can never be analysed: empty files and files with no audio."""
+    from conveyor.pipelines.calls import audio
+
+    try:
+        audio.probe(path)
+    except PermanentStepError as error:
+        raise InputRejectedError(str(error)) from None
+
+
+calls = Pipeline(
+    "calls",
+    version=VERSION,
+    dag={
+        decode: [],
+        diarise: [decode],
+        transcribe: [decode],
+        roles: [decode, diarise, transcribe],
+        emotions: [decode, roles],
+        summarise: [roles],
+        assess: [decode, diarise, transcribe, roles, emotions, summarise],
+    },
+    description="Call-centre calls: speakers, transcript, roles, emotions, summary, poor-call flag",
+    accepts=("file",),
+    check_input=check_audio,
+    store_result=store_result,
+)
+
+__all__ = ["calls"]

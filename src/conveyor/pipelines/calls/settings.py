@@ -1,0 +1,40 @@
+"""The ``calls`` settings: one object read from ``CONVEYOR_CALLS_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CallsSettings(BaseSettings):
+    """Every knob of the ``calls`` pipeline, with safe offline defaults (docs/calls.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="CONVEYOR_CALLS_", extra="ignore")
+
+    whisper_model: Path | None = None  # a local faster-whisper model folder; default: base
+    compute_type: str = "int8"
+    cpu_threads: int = 2
+    beam_size: int = 1
+    language: str | None = "en"  # None: detect
+    window_seconds: float = 30.0  # longest audio given to Whisper at once (cut at silences)
+    channel_roles: dict[int, str] = Field(default_factory=dict)  # {"0": "agent", "1": ...}
+    speaker_threshold: float = 0.35  # cosine distance that separates two speakers
+    emotion_model: Path | None = None  # a folder with model.onnx + tokenizer.json
+    summary_url: str | None = None  # an OpenAI-compatible base URL (…/v1)
+    summary_model: str = "gpt-4o-mini"
+    summary_key_env: str = "OPENAI_API_KEY"  # the variable holding the endpoint's key
+    summary_timeout_seconds: float = 30.0
+    anger_threshold: float = 0.35
+    sadness_threshold: float = 0.45
+    satisfaction_threshold: float = 2.5
+    agent_talk_share: float = 0.8
+    long_silence_seconds: float = 8.0
+    interruptions: int = 3
+
+
+@cache
+def calls_settings() -> CallsSettings:
+    return CallsSettings()

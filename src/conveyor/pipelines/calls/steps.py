@@ -1,0 +1,229 @@
+"""The ``calls`` steps: thin wrappers that read artifacts, call the pure modules and write
+artifacts back. Step outputs stay small (they are committed to the database); audio, words
+and the conversation live in the item's work folder and are passed on by name.
+
+Heavy libraries (torch, faster-whisper, resemblyzer) are imported inside the steps, so that
+discovering the pipeline stays cheap; their models load once per worker process.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from typing import Any
+
+from conveyor.pipeline import StepContext, step
+
+AUDIO = "audio.npy"
+TURNS = "turns.json"
+WORDS = "words.json"
+CONVERSATION = "conversation.json"
+EMOTION_DETAIL = "emotions.json"
+RESULT = "result.json"
+logger = logging.getLogger(__name__)
+
+
+def save_json(context: StepContext, name: str, data: Any) -> str:
+    import orjson
+
+    context.save_artifact(name, orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY))
+    return name
+
+
+def load_json(context: StepContext, name: str) -> Any:
+    return json.loads(context.local_path(name).read_bytes())
+
+
+def load_audio(context: StepContext, name: str):  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    pcm = np.load(context.local_path(name))
+    return pcm.astype(np.float32) / 32767.0
+
+
+@step(retries=1, memory_mb=512)
+def decode(context: StepContext) -> dict[str, Any]:
+    import numpy as np
+
+    from conveyor.pipelines.calls import audio
+
+    decoded = audio.decode(context.input_path())
+    samples, note = decoded.samples, None
+    if decoded.channels == 2 and audio.same_channels(samples):
+        samples, note = samples[:1], "both channels are identical: treated as mono"
+    buffer = io.BytesIO()
+    np.save(buffer, (np.clip(samples, -1, 1) * 32767).astype(np.int16))
+    context.save_artifact(AUDIO, buffer.getvalue())
+    warnings = [w for w in (note, decoded.warning) if w]
+    for warning in warnings:
+        context.log.warning("%s", warning)
+    context.log.info(
+        "decoded %s: %.1f s, %d channel(s)", context.input_name, decoded.duration, len(samples)
+    )
+    return {
+        "audio": AUDIO,
+        "duration_s": round(decoded.duration, 3),
+        "channels": len(samples),
+        "source_channels": decoded.source_channels,
+        "warnings": warnings,
+    }
+
+
+@step(retries=1, memory_mb=1024)
+def diarise(context: StepContext, decode: dict[str, Any]) -> dict[str, Any]:
+    from conveyor.pipelines.calls import diarisation, embeddings
+    from conveyor.pipelines.calls.settings import CallsSettings
+
+    samples = load_audio(context, decode["audio"])
+    if samples.shape[0] == 2:
+        turns, channel_speakers = diarisation.stereo_turns(samples)
+        method = "channels"
+    else:
+        threshold = CallsSettings().speaker_threshold
+        turns = diarisation.mono_turns(samples[0], embeddings.embed_windows, threshold)
+        method, channel_speakers = "voice embeddings (resemblyzer)", {}
+    speakers = sorted({t.speaker for t in turns})
+    context.log.info("%d speaker(s) by %s, %d turns", len(speakers), method, len(turns))
+    save_json(context, TURNS, [t.as_list() for t in turns])
+    return {
+        "turns": TURNS,
+        "speakers": speakers,
+        "method": method,
+        "channel_speakers": channel_speakers,
+    }
+
+
+@step(retries=1, memory_mb=1536)
+def transcribe(context: StepContext, decode: dict[str, Any]) -> dict[str, Any]:
+    from conveyor.pipelines.calls import diarisation, models, transcription
+    from conveyor.pipelines.calls.settings import CallsSettings
+
+    settings = CallsSettings()
+    device = "cuda" if _gpu_ids() else "cpu"
+    compute = settings.compute_type if device == "cpu" else "float16"
+    model_path = str(settings.whisper_model) if settings.whisper_model else None
+    model = models.whisper(model_path, device, compute, settings.cpu_threads)
+    mono = load_audio(context, decode["audio"]).mean(axis=0)
+    regions = diarisation.speech_regions(mono)
+    options = transcription.whisper_options(settings.beam_size, settings.language)
+    words, language = transcription.transcribe(
+        model, mono, regions, settings.window_seconds, options
+    )
+    context.log.info("transcribed %d words on %s (%s)", len(words), device, compute)
+    save_json(context, WORDS, [w.as_list() for w in words])
+    return {
+        "words": WORDS,
+        "count": len(words),
+        "language": language,
+        "model": model_path or models.DEFAULT_WHISPER_NAME,
+        "device": device,
+    }
+
+
+def _gpu_ids() -> list:
+    try:
+        import ray
+
+        return list(ray.get_gpu_ids()) if ray.is_initialized() else []
+    except Exception:  # outside a Ray worker (benchmarks, tests) there is no GPU assignment
+        return []
+
+
+@step(retries=1)
+def roles(
+    context: StepContext,
+    decode: dict[str, Any],
+    diarise: dict[str, Any],
+    transcribe: dict[str, Any],
+) -> dict[str, Any]:
+    from conveyor.pipelines.calls import conversation as talk
+    from conveyor.pipelines.calls import speaker_roles as role_rules
+    from conveyor.pipelines.calls.settings import CallsSettings
+
+    words = load_json(context, transcribe["words"])
+    turns = load_json(context, diarise["turns"])
+    if diarise["channel_speakers"]:
+        channel_speakers = diarise["channel_speakers"]
+        order = [channel_speakers[str(c)] for c in range(len(channel_speakers))]
+        speakers = talk.speaker_by_channel(words, load_audio(context, decode["audio"]), order)
+    else:
+        speakers = talk.speaker_by_overlap(words, turns)
+    utterances = talk.utterances(words, speakers)
+    order = talk.speaker_order(utterances, turns)
+    texts = {s: " ".join(u.text for u in utterances if u.speaker == s) for s in order}
+    talk_time = talk.talk_times(turns)
+    mapping = _channel_roles(diarise["channel_speakers"], CallsSettings().channel_roles)
+    assigned = role_rules.assign_roles(texts, order, talk_time, mapping)
+    save_json(
+        context,
+        CONVERSATION,
+        {
+            "utterances": [u.as_dict() | {"words": u.words} for u in utterances],
+            "speakers": [
+                {
+                    "id": s,
+                    "role": assigned[s][0],
+                    "role_confidence": assigned[s][1],
+                    "talk_time_s": round(talk_time.get(s, 0.0), 2),
+                    "words": sum(u.words for u in utterances if u.speaker == s),
+                    "text": texts[s],
+                }
+                for s in order
+            ],
+        },
+    )
+    return {"conversation": CONVERSATION, "roles": {s: list(assigned[s]) for s in order}}
+
+
+def _channel_roles(channel_speakers: dict[str, str], configured: dict[int, str]) -> dict[str, str]:
+    return {
+        speaker: configured[int(channel)]
+        for channel, speaker in channel_speakers.items()
+        if int(channel) in configured
+    }
+
+
+@step(retries=1)
+def emotions(context: StepContext, decode: dict[str, Any], roles: dict[str, Any]) -> dict[str, Any]:
+    from conveyor.pipelines.calls import scoring
+    from conveyor.pipelines.calls.settings import CallsSettings
+
+    conversation = load_json(context, roles["conversation"])
+    model = CallsSettings().emotion_model
+    scored = scoring.score_call(conversation["utterances"], decode["duration_s"], model)
+    save_json(context, EMOTION_DETAIL, scored["utterances"])
+    context.log.info("emotions by %s", scored["method"])
+    return {"speakers": scored["speakers"], "method": scored["method"]}
+
+
+@step(retries=1)
+def summarise(context: StepContext, roles: dict[str, Any]) -> dict[str, Any]:
+    from conveyor.pipelines.calls import scoring
+    from conveyor.pipelines.calls.settings import CallsSettings
+
+    conversation = load_json(context, roles["conversation"])
+    return scoring.summarise_call(conversation, CallsSettings(), context.log)
+
+
+@step(retries=1)
+def assess(
+    context: StepContext,
+    decode: dict[str, Any],
+    diarise: dict[str, Any],
+    transcribe: dict[str, Any],
+    roles: dict[str, Any],
+    emotions: dict[str, Any],
+    summarise: dict[str, Any],
+) -> dict[str, Any]:
+    from conveyor.pipelines.calls import scoring
+    from conveyor.pipelines.calls.settings import CallsSettings
+
+    conversation = load_json(context, roles["conversation"])
+    turns = load_json(context, diarise["turns"])
+    result = scoring.build_result(
+        decode, diarise, transcribe, conversation, turns, emotions, summarise, CallsSettings()
+    )
+    result["pipeline_version"] = context.pipeline_version
+    save_json(context, RESULT, result)
+    return result
