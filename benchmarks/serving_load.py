@@ -31,9 +31,10 @@ import signal
 import socket
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +58,22 @@ FEATURES = (
     *("thalach", "exang", "oldpeak", "slope", "ca", "thal"),
 )
 RECORDS = 20
+LOG_SETTLE_SECONDS = 1.0  # the prediction log writes every ~200 ms
 TARGET_RPS_AT_16 = 3000.0
 TARGET_P99_MS_AT_16 = 20.0
 TARGET_OVER_MLFLOW = 5.0
+LOAD_FIELDS = {field.name for field in fields(LoadResult)}
+
+
+@dataclass
+class Measured:
+    """What one server did: the measured runs, its first answer, every request answered."""
+
+    results: list[LoadResult]
+    answered: str
+    requests: int = 0  # warm-ups and measured runs, plus the first request
+    logged_during_run: int | None = None
+    logged_after_stop: int | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +193,44 @@ def mlflow_target(home: Path, version: int, workers: int, logs: Path) -> Target:
     )
 
 
+# -- Conveyor ------------------------------------------------------------------------------
+
+
+def conveyor_target(home: Path, version: int, workers: int, logs: Path) -> Target:
+    port = free_port()
+    command = [str(CONVEYOR), "--home", str(home), "serve", "--workers", str(workers)]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--no-auth"]
+
+    def check(answer: Any) -> str:
+        predictions = answer.get("predictions", []) if isinstance(answer, dict) else []
+        if len(predictions) != 1 or answer.get("version") != version:
+            raise BenchmarkError(
+                f"Conveyor did not answer with one prediction of v{version}: {answer}"
+            )
+        return f"{answer['model']} v{answer['version']} ({predictions[0]})"
+
+    return Target(
+        name="Conveyor",
+        start=lambda: ServerProcess("conveyor serve", command, logs / "conveyor.log"),
+        url=f"http://127.0.0.1:{port}/api/v1/endpoints/{MODEL}/predict",
+        body=lambda record: record,
+        check=check,
+    )
+
+
+def logged_predictions(home: Path) -> int:
+    """Rows of the heart endpoint in the prediction log (the ``predictions`` table)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(load_settings(home).resolved_database_url)
+    try:
+        with engine.connect() as connection:
+            query = text("SELECT count(*) FROM predictions WHERE endpoint = :endpoint")
+            return int(connection.execute(query, {"endpoint": MODEL}).scalar_one())
+    finally:
+        engine.dispose()
+
+
 def _mlflow_version() -> str:
     from importlib.metadata import version
 
@@ -189,25 +241,51 @@ def _mlflow_version() -> str:
 
 
 def measure(
-    target: Target, bodies: Path, arguments: argparse.Namespace
-) -> tuple[list[LoadResult], str]:
-    """Start the server, check one answer, then warm-up + measured wrk runs; stop it."""
+    target: Target,
+    bodies: Path,
+    arguments: argparse.Namespace,
+    count_logged: Callable[[], int] | None = None,
+) -> Measured:
+    """Start the server, check one answer, then warm-up + measured wrk runs; stop it.
+
+    ``count_logged`` (Conveyor) counts prediction-log rows: the rows added while the server
+    runs (after a short wait for the batched writer) and after it stopped (its last flush)."""
     print(f"starting {target.name} ...", file=sys.stderr, flush=True)
+    before = count_logged() if count_logged else 0
     with target.start() as server:
         first_body = bodies.read_text().splitlines()[0].encode()
         answered = target.check(wait_until_answering(server, target.url, first_body))
         print(f"{target.name} answers: {answered}", file=sys.stderr, flush=True)
-        results = []
+        measured = Measured([], answered, requests=1)
         for concurrency in arguments.concurrency:
-            if arguments.warmup:
-                run_wrk(target.name, target.url, bodies, concurrency, arguments.warmup)
-            result = run_wrk(
-                target.name, target.url, bodies, concurrency, arguments.duration, arguments.threads
-            )
+            measured.results.append(_run_level(target, bodies, arguments, concurrency, measured))
             server.check_alive()
-            print(_row(result), file=sys.stderr, flush=True)
-            results.append(result)
-    return results, answered
+        if count_logged:
+            time.sleep(LOG_SETTLE_SECONDS)
+            measured.logged_during_run = count_logged() - before
+    if count_logged:
+        measured.logged_after_stop = count_logged() - before
+    return measured
+
+
+def _run_level(
+    target: Target,
+    bodies: Path,
+    arguments: argparse.Namespace,
+    concurrency: int,
+    measured: Measured,
+) -> LoadResult:
+    if arguments.warmup:
+        warmup = run_wrk(
+            target.name, target.url, bodies, concurrency, arguments.warmup, arguments.threads
+        )
+        measured.requests += warmup.requests
+    result = run_wrk(
+        target.name, target.url, bodies, concurrency, arguments.duration, arguments.threads
+    )
+    measured.requests += result.requests
+    print(_row(result), file=sys.stderr, flush=True)
+    return result
 
 
 # -- report --------------------------------------------------------------------------------
@@ -220,7 +298,35 @@ def _row(result: LoadResult) -> str:
     )
 
 
-def print_report(report: dict[str, Any], results: list[LoadResult]) -> None:
+def build_report(
+    arguments: argparse.Namespace, version: int, records: int, measured: dict[str, Measured]
+) -> dict[str, Any]:
+    results = [result for server in measured.values() for result in server.results]
+    found_ratios = ratios(results)
+    report: dict[str, Any] = {
+        "model": f"{MODEL} v{version}",
+        "workers": arguments.workers,
+        "duration": arguments.duration,
+        "warmup": arguments.warmup,
+        "answers": {key: server.answered for key, server in measured.items()},
+        "results": [
+            asdict(r) | {"requests_per_second": round(r.requests_per_second, 1)} for r in results
+        ],
+        "conveyor_over_mlflow": {c: round(v, 2) for c, v in found_ratios.items()},
+        "targets": target_lines(results, found_ratios),
+        "notes": [f"{records} held-out records of {MODEL} v{version}, one per request"],
+    }
+    conveyor = measured.get("conveyor")
+    if conveyor is not None:
+        report["prediction_log"] = {
+            "requests_answered": conveyor.requests,
+            "rows_during_run": conveyor.logged_during_run,
+            "rows_after_stop": conveyor.logged_after_stop,
+        }
+    return report
+
+
+def print_report(report: dict[str, Any]) -> None:
     print(
         f"\nheart endpoint, {report['workers']} workers per server, wrk {report['duration']:g} s "
         f"per concurrency after {report['warmup']:g} s warm-up, {os.cpu_count()} CPUs"
@@ -228,9 +334,17 @@ def print_report(report: dict[str, Any], results: list[LoadResult]) -> None:
     print(
         f"{'server':<22} {'conc.':>5} {'requests/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
     )
-    for result in results:
-        print(_row(result))
+    for result in report["results"]:
+        print(_row(LoadResult(**{k: v for k, v in result.items() if k in LOAD_FIELDS})))
     print()
+    log = report.get("prediction_log")
+    if log is not None:
+        print(
+            f"prediction log: {log['rows_during_run']} rows written while Conveyor ran, "
+            f"{log['rows_after_stop']} after it stopped, for {log['requests_answered']} "
+            "requests counted by wrk (it does not count answers still in flight at the end "
+            "of a run)"
+        )
     for concurrency, ratio in report["conveyor_over_mlflow"].items():
         print(f"Conveyor / MLflow throughput at concurrency {concurrency}: {ratio:.1f}x")
     print()
@@ -318,35 +432,21 @@ def run(arguments: argparse.Namespace) -> None:
         logs = home / "bench-logs"
         logs.mkdir(exist_ok=True)
         records = heldout_records(home, version, RECORDS)
-        targets = []
+        measured: dict[str, Measured] = {}
         if not arguments.skip_mlflow:
-            targets.append(mlflow_target(home, version, arguments.workers, logs))
-        results: list[LoadResult] = []
-        answers: dict[str, str] = {}
-        for target in targets:
-            found, answers[target.name] = measure(
-                target, write_bodies(target, records, logs), arguments
+            target = mlflow_target(home, version, arguments.workers, logs)
+            measured["mlflow"] = measure(target, write_bodies(target, records, logs), arguments)
+        if not arguments.skip_conveyor:
+            target = conveyor_target(home, version, arguments.workers, logs)
+            bodies = write_bodies(target, records, logs)
+            measured["conveyor"] = measure(
+                target, bodies, arguments, lambda: logged_predictions(home)
             )
-            results += found
-        found_ratios = ratios(results)
-        report = {
-            "model": f"{MODEL} v{version}",
-            "workers": arguments.workers,
-            "duration": arguments.duration,
-            "warmup": arguments.warmup,
-            "answers": answers,
-            "results": [
-                asdict(r) | {"requests_per_second": round(r.requests_per_second, 1)}
-                for r in results
-            ],
-            "conveyor_over_mlflow": {c: round(v, 2) for c, v in found_ratios.items()},
-            "targets": target_lines(results, found_ratios),
-            "notes": [f"{len(records)} held-out records of {MODEL} v{version}, one per request"],
-        }
+        report = build_report(arguments, version, len(records), measured)
         if arguments.json:
             print(json.dumps(report))
         else:
-            print_report(report, results)
+            print_report(report)
 
 
 def _interrupt(_signum: int, _frame: Any) -> None:
