@@ -20,6 +20,7 @@ BUILTIN_MODULES = (
     "conveyor.pipelines.csv_profile",
     "conveyor.pipelines.heart",
     "conveyor.pipelines.movies",
+    "conveyor.pipelines.wildlife",
     "conveyor.pipelines.calls",
 )
 ENTRY_POINT_GROUP = "conveyor.pipelines"

@@ -6,3 +6,4 @@ imports nothing heavier than SQLAlchemy.
 """
 import conveyor.serving.tables  # noqa: F401  (serving, issue 6)
 import conveyor.pipelines.calls.tables  # noqa: F401  (calls, issue 4)
+import conveyor.pipelines.wildlife.tables  # noqa: F401  (wildlife, issue 8)

@@ -1,0 +1,53 @@
+"""``wildlife``: camera-trap videos and photos -> animals, people and vehicles found, tracks and
+their paths, an annotated video, a trajectory plot and a contact sheet (docs/wildlife.md).
+
+This module is imported by the API, the CLI and every worker: it imports nothing heavy. OpenCV,
+PyAV, ONNX Runtime and torch load inside the steps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conveyor.errors import InputRejectedError
+from conveyor.pipeline import Pipeline
+
+# Steps are reached through the module: the names "pose" and "render" belong to submodules.
+from conveyor.pipelines.wildlife import steps
+from conveyor.pipelines.wildlife.tables import store_result
+
+VERSION = "1"
+
+
+def check_input(path: Path) -> None:
+    """Refuse files that are not a readable video or image, by content, before queueing."""
+    from conveyor.pipelines.wildlife import media
+
+    try:
+        media.check_playable(path)
+    except media.MediaError as error:
+        raise InputRejectedError(str(error)) from None
+
+
+def _store(session, item_id: str, result: dict) -> None:  # type: ignore[no-untyped-def]
+    store_result(session, item_id, {**result, "pipeline_version": VERSION})
+
+
+wildlife = Pipeline(
+    "wildlife",
+    version=VERSION,
+    dag={
+        steps.decode: [],
+        steps.detect: [steps.decode],
+        steps.track: [steps.decode, steps.detect],
+        steps.pose: [steps.decode, steps.track],
+        steps.render: [steps.decode, steps.detect, steps.track],
+        steps.summarise: [steps.decode, steps.detect, steps.track, steps.pose, steps.render],
+    },
+    description="Camera-trap videos and photos: animals found, tracked, counted and drawn",
+    accepts=("file",),
+    check_input=check_input,
+    store_result=_store,
+)
+
+__all__ = ["wildlife"]

@@ -1,0 +1,288 @@
+"""Detectors: boxes with a group (bird, mammal, ..., person, vehicle), a species and a score.
+
+Two implementations behind one interface, :class:`Detector`:
+
+- :class:`MotionClassifierDetector` (the offline default, nothing to download): moving regions
+  from :mod:`.motion`, each labelled by the ImageNet classifier on a padded crop; still images
+  are classified whole and in overlapping windows.
+- :class:`OnnxObjectDetector`: a local YOLO-format ONNX detector such as a MegaDetector v5/v6
+  export (classes animal, person, vehicle), named by ``CONVEYOR_WILDLIFE_DETECTOR``; animal
+  boxes get their group and species from the classifier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from conveyor.pipelines.wildlife import motion, taxonomy
+from conveyor.pipelines.wildlife.classifier import Classifier
+
+Box = tuple[float, float, float, float]
+CONTEXT = 0.2  # crops include this much of the box's size around it on each side
+MIN_CROP = 0.3  # crops are at least this fraction of the frame's shorter side
+
+
+@dataclass
+class Detection:
+    frame: int
+    time_s: float
+    box: Box
+    group: str
+    species: str
+    score: float
+
+    def as_json(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["box"] = [round(v, 1) for v in self.box]
+        values["score"] = round(self.score, 4)
+        values["time_s"] = round(self.time_s, 3)
+        return values
+
+    @classmethod
+    def from_json(cls, values: dict[str, Any]) -> Detection:
+        return cls(**{**values, "box": tuple(values["box"])})
+
+
+class Detector(Protocol):
+    name: str
+    version: str
+
+    def detect_video(self, frames: list[np.ndarray], times: list[float]) -> list[Detection]: ...
+
+    def detect_image(self, image: np.ndarray) -> list[Detection]: ...
+
+
+def crop(
+    frame: np.ndarray, box: Box, context: float = CONTEXT, least: float = MIN_CROP
+) -> np.ndarray:
+    """The box grown by ``context`` and towards a square (how ImageNet photos frame animals),
+    at least ``least`` of the frame's shorter side (a moving beak or leg needs its body)."""
+    height, width = frame.shape[:2]
+    x1, y1, x2, y2 = box
+    side = max(max(x2 - x1, y2 - y1) * (1 + 2 * context), least * min(width, height))
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    left, right = int(max(0, cx - side / 2)), int(min(width, cx + side / 2))
+    top, bottom = int(max(0, cy - side / 2)), int(min(height, cy + side / 2))
+    return frame[top : max(bottom, top + 1), left : max(right, left + 1)]
+
+
+def label_crops(classifier: Classifier, crops: list[np.ndarray]) -> list[tuple[str, str, float]]:
+    return [taxonomy.label_of(row) for row in classifier.probabilities(crops)]
+
+
+class MotionClassifierDetector:
+    """Motion proposals labelled by the ImageNet classifier."""
+
+    name = "motion+efficientnet-lite0"
+    version = "1"
+
+    def __init__(
+        self, classifier: Classifier, settings: motion.MotionSettings, min_score: float
+    ) -> None:
+        self.classifier = classifier
+        self.motion = settings
+        self.min_score = min_score
+        self.best_rejected = 0.0  # highest score of a region that did not count
+
+    def detect_video(self, frames: list[np.ndarray], times: list[float]) -> list[Detection]:
+        regions = motion.propose_regions(frames, self.motion)
+        wanted = [(index, box) for index, boxes in enumerate(regions) for box in boxes]
+        labels = label_crops(self.classifier, [crop(frames[i], box) for i, box in wanted])
+        detections = []
+        for (index, box), (group, species, score) in zip(wanted, labels, strict=True):
+            if score >= self.min_score:
+                detections.append(Detection(index, times[index], box, group, species, score))
+            else:
+                self.best_rejected = max(self.best_rejected, score)
+        return detections
+
+    def detect_image(self, image: np.ndarray) -> list[Detection]:
+        boxes = [(0.0, 0.0, float(image.shape[1]), float(image.shape[0]))]
+        boxes += sliding_windows(image.shape[1], image.shape[0])
+        labels = label_crops(self.classifier, [crop(image, box, 0.0, 0.0) for box in boxes])
+        found = []
+        for box, (group, species, score) in zip(boxes, labels, strict=True):
+            if score >= self.min_score:
+                found.append(Detection(0, 0.0, box, group, species, score))
+            else:
+                self.best_rejected = max(self.best_rejected, score)
+        return suppress_contained(found)
+
+
+def sliding_windows(width: int, height: int, fraction: float = 0.5) -> list[Box]:
+    """Windows of ``fraction`` of the image, overlapping by half: 3x3 for one half."""
+    window_w, window_h = width * fraction, height * fraction
+    steps = round(1 / fraction) * 2 - 1
+    boxes = []
+    for row in range(steps):
+        for column in range(steps):
+            x, y = column * window_w / 2, row * window_h / 2
+            boxes.append((x, y, x + window_w, y + window_h))
+    return boxes
+
+
+def suppress_contained(detections: list[Detection], overlap: float = 0.5) -> list[Detection]:
+    """Keep the best of detections of one group that overlap by more than ``overlap`` of the
+    smaller box: a window inside the whole-image box usually sees the same animal."""
+    kept: list[Detection] = []
+    for detection in sorted(detections, key=lambda d: -d.score):
+        if all(
+            other.group != detection.group
+            or _overlap_of_smaller(other.box, detection.box) < overlap
+            for other in kept
+        ):
+            kept.append(detection)
+    return kept
+
+
+def _overlap_of_smaller(a: Box, b: Box) -> float:
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return width * height / smaller if smaller > 0 else 0.0
+
+
+# --- a local ONNX object detector (MegaDetector v5/v6 and other YOLO exports) ---
+
+
+def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float, tuple[float, float]]:
+    """Resize keeping the aspect ratio and pad to size x size (grey 114, as YOLO trains)."""
+    import cv2
+
+    height, width = image.shape[:2]
+    scale = min(size / width, size / height)
+    new_w, new_h = round(width * scale), round(height * scale)
+    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    pad_x, pad_y = (size - new_w) / 2, (size - new_h) / 2
+    canvas = np.full((size, size, 3), 114, np.uint8)
+    top, left = round(pad_y - 0.1), round(pad_x - 0.1)
+    canvas[top : top + new_h, left : left + new_w] = resized
+    return canvas, scale, (left, top)
+
+
+def decode_yolo(
+    output: np.ndarray,
+    threshold: float,
+    scale: float,
+    pad: tuple[float, float],
+    image_size: tuple[int, int],
+    iou_threshold: float = 0.45,
+) -> list[tuple[Box, int, float]]:
+    """Boxes, class ids and scores from one image's YOLO output, in original image pixels.
+
+    Accepts YOLOv5 rows ``(cx, cy, w, h, objectness, class scores...)`` (MegaDetector v5) and
+    YOLOv8-style ``(4 + classes, anchors)`` without objectness (MegaDetector v6), batch
+    dimension optional. Non-maximum suppression is per class.
+    """
+    import cv2
+
+    rows = output[0] if output.ndim == 3 else output
+    has_objectness = True
+    if rows.shape[0] < rows.shape[1] and rows.shape[0] <= 90:  # (4 + classes, anchors)
+        rows, has_objectness = rows.T, False
+    class_scores = rows[:, 5:] * rows[:, 4:5] if has_objectness else rows[:, 4:]
+    class_ids = class_scores.argmax(axis=1)
+    scores = class_scores[np.arange(len(rows)), class_ids]
+    keep = scores >= threshold
+    rows, class_ids, scores = rows[keep], class_ids[keep], scores[keep]
+    width, height = image_size
+    boxes = []
+    for cx, cy, w, h in rows[:, :4]:
+        x1 = np.clip((cx - w / 2 - pad[0]) / scale, 0, width)
+        y1 = np.clip((cy - h / 2 - pad[1]) / scale, 0, height)
+        x2 = np.clip((cx + w / 2 - pad[0]) / scale, 0, width)
+        y2 = np.clip((cy + h / 2 - pad[1]) / scale, 0, height)
+        boxes.append((float(x1), float(y1), float(x2), float(y2)))
+    found: list[tuple[Box, int, float]] = []
+    for class_id in sorted(set(class_ids.tolist())):
+        members = np.flatnonzero(class_ids == class_id)
+        rects = [
+            [boxes[i][0], boxes[i][1], boxes[i][2] - boxes[i][0], boxes[i][3] - boxes[i][1]]
+            for i in members
+        ]
+        chosen = cv2.dnn.NMSBoxes(rects, scores[members].tolist(), threshold, iou_threshold)
+        for position in np.asarray(chosen).reshape(-1):
+            index = members[int(position)]
+            found.append((boxes[index], int(class_id), float(scores[index])))
+    return sorted(found, key=lambda item: -item[2])
+
+
+class OnnxObjectDetector:
+    """A YOLO-format ONNX detector run with ONNX Runtime (CUDA when Ray gives a GPU)."""
+
+    def __init__(
+        self,
+        model_file: Path,
+        class_names: Sequence[str],
+        classifier: Classifier,
+        threshold: float,
+        device: str = "cpu",
+    ) -> None:
+        import onnxruntime
+
+        providers = ["CPUExecutionProvider"]
+        if device.startswith("cuda"):
+            providers.insert(0, "CUDAExecutionProvider")
+        self.session = onnxruntime.InferenceSession(str(model_file), providers=providers)
+        model_input = self.session.get_inputs()[0]
+        self.input_name = model_input.name
+        side = model_input.shape[-1]
+        self.size = side if isinstance(side, int) else 640
+        self.class_names = list(class_names)
+        self.classifier = classifier
+        self.threshold = threshold
+        self.name = model_file.stem
+        self.version = str(model_file.stat().st_size)
+        self.best_rejected = 0.0
+
+    def detect_video(self, frames: list[np.ndarray], times: list[float]) -> list[Detection]:
+        found = []
+        for index, frame in enumerate(frames):
+            for detection in self.detect_image(frame):
+                detection.frame, detection.time_s = index, times[index]
+                found.append(detection)
+        return found
+
+    def detect_image(self, image: np.ndarray) -> list[Detection]:
+        canvas, scale, pad = letterbox(image, self.size)
+        batch = (canvas[:, :, ::-1].astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
+        output = self.session.run(None, {self.input_name: np.ascontiguousarray(batch)})[0]
+        size = (image.shape[1], image.shape[0])
+        boxes = decode_yolo(output, self.threshold, scale, pad, size)
+        return self._labelled(image, boxes)
+
+    def _labelled(self, image: np.ndarray, boxes: list[tuple[Box, int, float]]) -> list[Detection]:
+        names = [self._class_name(class_id) for _, class_id, _ in boxes]
+        animals = [i for i, name in enumerate(names) if name == "animal"]
+        crops = [crop(image, boxes[i][0]) for i in animals]
+        probabilities = self.classifier.probabilities(crops)
+        detections = []
+        for position, ((box, _, score), name) in enumerate(zip(boxes, names, strict=True)):
+            group, species = name, name
+            if position in animals:
+                group, species = animal_label(probabilities[animals.index(position)])
+            detections.append(Detection(0, 0.0, box, group, species, score))
+        return detections
+
+    def _class_name(self, class_id: int) -> str:
+        if class_id < len(self.class_names):
+            return self.class_names[class_id]
+        return f"class {class_id}"
+
+
+def animal_label(probabilities: np.ndarray) -> tuple[str, str]:
+    """The most likely animal group and species for a box a detector called "animal"."""
+    matrix = taxonomy.group_matrix()
+    masses = probabilities @ matrix
+    groups = [taxonomy.GROUPS.index(g) for g in taxonomy.GROUPS if g in taxonomy.ANIMAL_GROUPS]
+    best = max(groups, key=lambda index: masses[index])
+    members = matrix[:, best] > 0
+    top = int(np.argmax(np.where(members, probabilities, -1.0)))
+    return taxonomy.GROUPS[best], taxonomy.species_name(top)
