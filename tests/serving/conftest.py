@@ -68,3 +68,85 @@ def heart_record() -> dict[str, Any]:
         "restecg": 2.0, "thalach": 120.0, "exang": 1.0, "oldpeak": 2.5, "slope": 2.0,
         "ca": 2.0, "thal": 7.0,
     }  # fmt: skip
+
+
+def register_movies(tracking: ModelRegistry, folder: Path) -> int:
+    """A small SVD recommender on synthetic ratings, logged by the movies flavor."""
+    import io
+
+    import pandas as pd
+
+    from conveyor.pipelines.movies.data import synthetic_ratings
+    from conveyor.pipelines.movies.recommender import fit
+    from conveyor.pipelines.movies.serving import RecommenderFlavor
+
+    ratings = pd.read_csv(
+        io.BytesIO(synthetic_ratings(60, 120, 20, seed=3)),
+        names=["userId", "movieId", "rating", "timestamp"],
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "recommender.npz"
+    fit(ratings, "svd", 8, 42).save(path)
+    item_id = uuid.uuid4().hex
+    run_id = tracking.start_run("movies", item_id, {}, datetime.now(UTC))
+    tracking.log_values(run_id, {"dataset_sha256": "m" * 64}, {})
+    uri = RecommenderFlavor().log(tracking, run_id, {"model": path}, None)  # type: ignore[arg-type]
+    version = tracking.register("movies", uri, run_id, item_id)
+    tracking.set_alias("movies", "champion", version)
+    return version
+
+
+@pytest.fixture(scope="module")
+def model_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An MLflow registry shared by a module's tests: heart v1 (champion) and v2
+    (challenger). Tests that move aliases use their own home."""
+    home = tmp_path_factory.mktemp("serving-home")
+    tracking = ModelRegistry.for_home(home, None)
+    register_heart(tracking, home / "work", seed=1)
+    register_heart(
+        tracking, home / "work", seed=2, candidate="gradient_boosting", alias="challenger"
+    )
+    return home
+
+
+class Serving:
+    """An installation on ``home`` with its API app (no logins) and serving service."""
+
+    def __init__(self, home: Path, database_url: str) -> None:
+        from fastapi.testclient import TestClient
+
+        from conveyor.api.app import create_app
+        from conveyor.installation import Installation
+        from conveyor.settings import load_settings
+
+        self.installation = Installation(load_settings(home, database_url=database_url))
+        self.app = create_app(self.installation, auth_required=False)
+        self.client = TestClient(self.app)
+
+    @property
+    def service(self) -> Any:
+        from conveyor.api.routes.endpoints import serving_of
+
+        return serving_of(self.app)
+
+    def predict(self, body: Any, endpoint: str = HEART, **kwargs: Any) -> Any:
+        return self.client.post(f"/api/v1/endpoints/{endpoint}/predict", json=body, **kwargs)
+
+    def close(self) -> None:
+        served = getattr(self.app.state, "serving", None)
+        if served is not None:
+            served.close()
+        self.installation.close()
+
+
+@pytest.fixture
+def serving(model_home: Path, database_url: str) -> Any:
+    served = Serving(model_home, database_url)
+    served.service.wait_ready()
+    yield served
+    served.close()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'conveyor.db'}"

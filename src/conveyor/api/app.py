@@ -58,12 +58,12 @@ def create_app(
     for module in (endpoints, predictions, experiments):  # model serving (docs/serving.md)
         api.include_router(module.router)
     app.include_router(api)
-    endpoints.install(app)
     app.include_router(_operations_router())
     app.include_router(web.router)
     app.include_router(model_pages.router)
     app.mount("/static", web.static_files(), name="static")
     app.add_middleware(RequestTimingMiddleware, metrics=app.state.metrics)
+    endpoints.install(app)  # serving: last, its predict fast path is the outermost middleware
     return app
 
 

@@ -72,9 +72,9 @@ class PredictionLog:
                 captured.append(capture)
         try:
             with self.sessions.begin() as session:
-                session.execute(insert(Prediction), rows)
+                session.execute(insert(Prediction.__table__), rows)
                 if captured:
-                    session.execute(insert(CapturedRow), captured)
+                    session.execute(insert(CapturedRow.__table__), captured)
         except Exception:
             logger.exception("could not write %d prediction log rows; dropped", len(rows))
             self.on_drop(rows[0]["endpoint"], len(rows))

@@ -12,7 +12,6 @@ import os
 import socket
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -73,6 +72,7 @@ class ServingService:
         self._started = False
         self._start_lock = threading.Lock()
         self._first_load = threading.Event()
+        self._children: dict[tuple[str, int, str], tuple[Any, Any]] = {}
 
     @cached_property
     def tracking(self) -> ModelRegistry:
@@ -190,7 +190,7 @@ class ServingService:
         except InvalidInputError as error:
             self._refused(deployment, version, arm.name, key, error, started)
             raise
-        ids = [uuid.uuid4().hex for _ in outputs]
+        ids = [os.urandom(16).hex() for _ in outputs]
         body_out = orjson.dumps(
             {
                 "endpoint": name,
@@ -224,9 +224,15 @@ class ServingService:
         return key
 
     def _observe(self, name: str, version: LoadedVersion, status: str, seconds: float) -> None:
-        label = str(version.version)
-        self.metrics.latency.labels(name, label).observe(seconds)
-        self.metrics.requests.labels(name, label, status).inc()
+        children = self._children.get((name, version.version, status))
+        if children is None:  # labels() costs more than the observation; keep the children
+            label = str(version.version)
+            children = self._children[(name, version.version, status)] = (
+                self.metrics.latency.labels(name, label),
+                self.metrics.requests.labels(name, label, status),
+            )
+        children[0].observe(seconds)
+        children[1].inc()
 
     def _log(
         self,
@@ -281,7 +287,7 @@ class ServingService:
         self._observe(deployment.endpoint, version, "422", seconds)
         self.log.add(
             {
-                "id": uuid.uuid4().hex,
+                "id": os.urandom(16).hex(),
                 "ts": datetime.now(UTC).replace(tzinfo=None),
                 "endpoint": deployment.endpoint,
                 "model": version.model,

@@ -4,6 +4,7 @@ records into a float32 matrix (or names each field that is missing, extra or wro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -26,9 +27,13 @@ class Feature:
 class Signature:
     features: tuple[Feature, ...]
 
-    @property
+    @cached_property
     def names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.features)
+
+    @cached_property
+    def all_real(self) -> bool:
+        return all(f.kind in ("double", "float") for f in self.features)
 
     def as_dict(self) -> list[dict[str, Any]]:
         return [{"name": f.name, "type": f.kind, "nullable": f.nullable} for f in self.features]
@@ -43,16 +48,22 @@ class Signature:
 
     def _plain_rows(self, records: list[dict[str, Any]]) -> list[list[Any]] | None:
         """The common case, checked cheaply: exactly the fields, every value a number."""
-        names, count = self.names, len(self.features)
-        try:
-            rows = [[record[name] for name in names] for record in records]
-        except KeyError:
+        if not self.all_real:
             return None
-        if any(len(record) != count for record in records):
-            return None
-        if not all(type(value) in PLAIN_NUMBERS for row in rows for value in row):
-            return None
-        return rows if all(f.kind in ("double", "float") for f in self.features) else None
+        names, count = self.names, len(self.names)
+        rows = []
+        for record in records:
+            if len(record) != count:
+                return None
+            try:
+                row = [record[name] for name in names]
+            except KeyError:
+                return None
+            for value in row:
+                if type(value) not in PLAIN_NUMBERS:
+                    return None
+            rows.append(row)
+        return rows
 
     def check(self, records: list[dict[str, Any]]) -> None:
         problems: list[dict[str, Any]] = []

@@ -24,6 +24,7 @@ from conveyor.api.security import current_principal, operator, viewer
 from conveyor.auth.roles import Role, allows
 from conveyor.auth.service import Principal
 from conveyor.serving.endpoints import read_endpoint, read_endpoints, save_routing
+from conveyor.serving.fastpath import Handler, PredictFastPath, error_payload
 from conveyor.serving.feedback import record_events
 from conveyor.serving.inputs import BodyTooLargeError, InvalidInputError
 from conveyor.serving.routing import RoutingConfigError, parse_config
@@ -45,9 +46,11 @@ JSON = "application/json"
 
 
 def install(app: FastAPI) -> None:
-    """Serving's per-app state, and closing its service (last log flush) on shutdown."""
+    """Serving's per-app state, the predict fast path (call last: it must be the outermost
+    middleware), and closing the service (last log flush) on shutdown."""
     app.state.serving_tokens = TokenCache()
     app.include_router(root_router)
+    app.add_middleware(PredictFastPath, handler=_fast_handler(app))
     inner = app.router.lifespan_context
 
     @contextlib.asynccontextmanager
@@ -91,20 +94,35 @@ def _caller(request: Request) -> Principal:
     return principal
 
 
-async def _answer(request: Request, name: str, body: bytes, key: str | None) -> Any:
-    service = serving_of(request.app)
+async def _answer(app: FastAPI, name: str, body: bytes, key: str | None) -> tuple[int, bytes]:
+    """(status, JSON body) of a predict request: the predictions or the error."""
+    service = serving_of(app)
     if not service.ready:
         await run_in_threadpool(service.wait_ready)
     try:
-        return service.predict(name, body, key)
+        return 200, service.predict(name, body, key).body
     except InvalidInputError as error:
-        raise ApiError(422, error.code, str(error), error.details) from None
+        return 422, error_payload(error.code, str(error), error.details)
     except BodyTooLargeError as error:
-        raise ApiError(413, error.code, str(error)) from None
+        return 413, error_payload(error.code, str(error))
     except UnknownEndpointError as error:
-        raise ApiError(404, error.code, str(error)) from None
+        return 404, error_payload(error.code, str(error))
     except EndpointUnavailableError as error:
-        raise ApiError(503, error.code, str(error)) from None
+        return 503, error_payload(error.code, str(error))
+
+
+def _fast_handler(app: FastAPI) -> Handler:
+    async def handle(
+        name: str, body: bytes, key: str | None, authorization: str | None
+    ) -> tuple[int, bytes] | None:
+        state = app.state
+        if state.auth_required and (
+            authorization is None or state.serving_tokens.get(authorization) is None
+        ):
+            return None  # the ordinary route verifies (and caches) or refuses
+        return await _answer(app, name, body, key)
+
+    return handle
 
 
 @router.post(
@@ -125,8 +143,8 @@ async def predict(name: EndpointName, request: Request) -> Response:
     endpoint's ``key_field`` in the first record."""
     _caller(request)
     key = request.headers.get("x-request-key") or request.query_params.get("key")
-    answer = await _answer(request, name, await request.body(), key)
-    return Response(answer.body, media_type=JSON)
+    status, body = await _answer(request.app, name, await request.body(), key)
+    return Response(body, status, media_type=JSON)
 
 
 @root_router.get("/recommend/{user_id}", response_class=PlainTextResponse)
@@ -134,8 +152,10 @@ async def recommend(user_id: int, request: Request) -> PlainTextResponse:
     """20 comma-separated movie ids for a user: the movie-recommendation simulators' contract."""
     _caller(request)
     body = orjson.dumps({"userId": user_id})
-    answer = await _answer(request, RECOMMENDER_ENDPOINT, body, str(user_id))
-    output = answer.outputs[0]
+    status, answer = await _answer(request.app, RECOMMENDER_ENDPOINT, body, str(user_id))
+    if status != 200:
+        return Response(answer, status, media_type=JSON)  # type: ignore[return-value]
+    output = orjson.loads(answer)["predictions"][0]
     movies = str(output.get("movieIds", "")) if isinstance(output, dict) else str(output)
     return PlainTextResponse(",".join(movies.split()))
 
