@@ -21,7 +21,9 @@ def formats(record: dict[str, Any]) -> dict[str, Any]:
         "keys in another order": reordered,
         "list of objects": [record, reordered],
         "dataframe_records": {"dataframe_records": [record]},
-        "dataframe_split": {"dataframe_split": {"columns": columns, "data": [list(record.values())]}},
+        "dataframe_split": {
+            "dataframe_split": {"columns": columns, "data": [list(record.values())]}
+        },
         "instances": {"instances": [record]},
         "inputs as columns": {"inputs": {name: [value] for name, value in record.items()}},
         "with MLflow params": {"dataframe_records": [record], "params": {}},
