@@ -10,10 +10,11 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body, FastAPI, Request
+from fastapi import APIRouter, Body, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, Response
@@ -24,6 +25,7 @@ from conveyor.api.security import current_principal, operator, viewer
 from conveyor.auth.roles import Role, allows
 from conveyor.auth.service import Principal
 from conveyor.serving.endpoints import read_endpoint, read_endpoints, save_routing
+from conveyor.serving.experiments import arm_results
 from conveyor.serving.fastpath import Handler, PredictFastPath, error_payload
 from conveyor.serving.feedback import record_events
 from conveyor.serving.inputs import BodyTooLargeError, InvalidInputError
@@ -33,7 +35,9 @@ from conveyor.serving.service import (
     ServingService,
     UnknownEndpointError,
 )
+from conveyor.serving.stats import endpoint_series
 from conveyor.serving.tokens import TokenCache
+from conveyor.store.models import utcnow
 
 router = APIRouter(prefix="/endpoints", tags=["serving"])
 root_router = APIRouter(tags=["serving"])
@@ -266,3 +270,73 @@ def post_events(
             session, name, [(str(e.user_id), e.movie_id, e.kind) for e in events.events]
         )
     return EventsOut(recorded=count)
+
+
+class QualityOut(BaseModel):
+    version: int
+    successes: int
+    trials: int
+    value: float | None
+    low: float | None = Field(description="95% Wilson interval, lower bound")
+    high: float | None = Field(description="95% Wilson interval, upper bound")
+
+
+class EndpointQuality(BaseModel):
+    endpoint: str
+    metric: str = Field(description="accuracy (label feedback) or ctr (click-through)")
+    since: datetime
+    versions: list[QualityOut]
+
+
+@router.get("/{name}/quality", response_model=EndpointQuality, responses=error_responses(404))
+def get_quality(
+    name: EndpointName,
+    request: Request,
+    hours: Annotated[float, Query(gt=0, le=24 * 90)] = 24.0,
+    _: Principal = viewer,
+) -> EndpointQuality:
+    """Online quality per model version over the last ``hours``, from feedback."""
+    service = serving_of(request.app)
+    with service.sessions() as session:
+        read_endpoint(session, name)
+    since = utcnow() - timedelta(hours=hours)
+    results = arm_results(service.quality(name, since))
+    return EndpointQuality(
+        endpoint=name,
+        metric=service.quality_metric(name),
+        since=since,
+        versions=[QualityOut(**(vars(r) | {"version": int(r.arm)})) for r in results],
+    )
+
+
+class MinuteOut(BaseModel):
+    minute: datetime
+    version: int
+    records: int
+    errors: int
+    error_rate: float
+    p50_ms: float
+    p99_ms: float
+
+
+class EndpointStats(BaseModel):
+    endpoint: str
+    since: datetime
+    minutes: list[MinuteOut]
+
+
+@router.get("/{name}/stats", response_model=EndpointStats, responses=error_responses(404))
+def get_stats(
+    name: EndpointName,
+    request: Request,
+    minutes: Annotated[int, Query(gt=0, le=7 * 24 * 60)] = 60,
+    _: Principal = viewer,
+) -> EndpointStats:
+    """Per minute and version: records answered, errors, p50 and p99 latency (from the log)."""
+    service = serving_of(request.app)
+    service.log.flush()
+    since = utcnow() - timedelta(minutes=minutes)
+    with service.sessions() as session:
+        read_endpoint(session, name)
+        series = endpoint_series(session, name, since)
+    return EndpointStats(endpoint=name, since=since, minutes=[MinuteOut(**m) for m in series])
