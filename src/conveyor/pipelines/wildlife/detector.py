@@ -102,8 +102,10 @@ class MotionClassifierDetector:
         return detections
 
     def detect_image(self, image: np.ndarray) -> list[Detection]:
-        boxes = [(0.0, 0.0, float(image.shape[1]), float(image.shape[0]))]
-        boxes += sliding_windows(image.shape[1], image.shape[0])
+        """Windows first (their union per group and touching cluster is one animal); the whole
+        image only when no window shows anything."""
+        whole = (0.0, 0.0, float(image.shape[1]), float(image.shape[0]))
+        boxes = [whole, *sliding_windows(image.shape[1], image.shape[0])]
         labels = label_crops(self.classifier, [crop(image, box, 0.0, 0.0) for box in boxes])
         found = []
         for box, (group, species, score) in zip(boxes, labels, strict=True):
@@ -111,7 +113,8 @@ class MotionClassifierDetector:
                 found.append(Detection(0, 0.0, box, group, species, score))
             else:
                 self.best_rejected = max(self.best_rejected, score)
-        return suppress_contained(found)
+        windows = merge_touching([d for d in found if d.box != whole])
+        return windows or [d for d in found if d.box == whole]
 
 
 def sliding_windows(width: int, height: int, fraction: float = 0.5) -> list[Box]:
@@ -126,27 +129,38 @@ def sliding_windows(width: int, height: int, fraction: float = 0.5) -> list[Box]
     return boxes
 
 
-def suppress_contained(detections: list[Detection], overlap: float = 0.5) -> list[Detection]:
-    """Keep the best of detections of one group that overlap by more than ``overlap`` of the
-    smaller box: a window inside the whole-image box usually sees the same animal."""
-    kept: list[Detection] = []
+def merge_touching(detections: list[Detection]) -> list[Detection]:
+    """One detection per cluster of overlapping boxes of one group: the union box, labelled
+    like its best member. Overlapping windows that all see an animal see the same animal."""
+    clusters: list[list[Detection]] = []
     for detection in sorted(detections, key=lambda d: -d.score):
-        if all(
-            other.group != detection.group
-            or _overlap_of_smaller(other.box, detection.box) < overlap
-            for other in kept
-        ):
-            kept.append(detection)
-    return kept
+        joined = [c for c in clusters if c[0].group == detection.group and _overlaps(c, detection)]
+        for cluster in joined[1:]:
+            joined[0].extend(cluster)
+            clusters.remove(cluster)
+        if joined:
+            joined[0].append(detection)
+        else:
+            clusters.append([detection])
+    return [_union(cluster) for cluster in clusters]
 
 
-def _overlap_of_smaller(a: Box, b: Box) -> float:
-    width = min(a[2], b[2]) - max(a[0], b[0])
-    height = min(a[3], b[3]) - max(a[1], b[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-    return width * height / smaller if smaller > 0 else 0.0
+def _overlaps(cluster: list[Detection], detection: Detection) -> bool:
+    a = detection.box
+    return any(
+        a[0] < b.box[2] and b.box[0] < a[2] and a[1] < b.box[3] and b.box[1] < a[3] for b in cluster
+    )
+
+
+def _union(cluster: list[Detection]) -> Detection:
+    best = cluster[0]
+    box = (
+        min(d.box[0] for d in cluster),
+        min(d.box[1] for d in cluster),
+        max(d.box[2] for d in cluster),
+        max(d.box[3] for d in cluster),
+    )
+    return Detection(best.frame, best.time_s, box, best.group, best.species, best.score)
 
 
 # --- a local ONNX object detector (MegaDetector v5/v6 and other YOLO exports) ---
@@ -169,6 +183,7 @@ def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float, tuple[fl
 
 def decode_yolo(
     output: np.ndarray,
+    class_count: int,
     threshold: float,
     scale: float,
     pad: tuple[float, float],
@@ -184,9 +199,15 @@ def decode_yolo(
     import cv2
 
     rows = output[0] if output.ndim == 3 else output
-    has_objectness = True
-    if rows.shape[0] < rows.shape[1] and rows.shape[0] <= 90:  # (4 + classes, anchors)
-        rows, has_objectness = rows.T, False
+    has_objectness = rows.shape[1] == 5 + class_count
+    if not has_objectness and rows.shape[0] == 4 + class_count:  # (4 + classes, anchors)
+        rows = rows.T
+    elif not has_objectness:
+        raise ValueError(
+            f"detector output of shape {output.shape} fits neither YOLOv5 (anchors, 5 + "
+            f"{class_count}) nor YOLOv8 (4 + {class_count}, anchors); check "
+            "CONVEYOR_WILDLIFE_DETECTOR_CLASSES."
+        )
     class_scores = rows[:, 5:] * rows[:, 4:5] if has_objectness else rows[:, 4:]
     class_ids = class_scores.argmax(axis=1)
     scores = class_scores[np.arange(len(rows)), class_ids]
@@ -255,7 +276,7 @@ class OnnxObjectDetector:
         batch = (canvas[:, :, ::-1].astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
         output = self.session.run(None, {self.input_name: np.ascontiguousarray(batch)})[0]
         size = (image.shape[1], image.shape[0])
-        boxes = decode_yolo(output, self.threshold, scale, pad, size)
+        boxes = decode_yolo(output, len(self.class_names), self.threshold, scale, pad, size)
         return self._labelled(image, boxes)
 
     def _labelled(self, image: np.ndarray, boxes: list[tuple[Box, int, float]]) -> list[Detection]:

@@ -219,9 +219,9 @@ def scaled_size(width: int, height: int, max_width: int) -> tuple[int, int]:
 def sample_times(duration_s: float, fps: float, max_frames: int) -> list[float]:
     """Wanted sample times: every 1/fps s, spread wider when that would exceed max_frames."""
     count = max(1, math.floor(duration_s * fps + 1e-9))
+    step = 1.0 / fps
     if count > max_frames:
-        count = max_frames
-    step = duration_s / count if count > 1 else 0.0
+        count, step = max_frames, duration_s / max_frames
     return [index * step for index in range(count)]
 
 
@@ -251,6 +251,7 @@ def _decode_at(
     width, height = scaled_size(info.width, info.height, max_width)
     wanted = iter(sample_times(info.duration_s or 1e9, fps, max_frames))
     next_time = next(wanted, None)
+    time_s = 0.0
     with _open_video(path) as media:
         stream = media.streams.video[0]
         stream.thread_type = "AUTO"
@@ -267,7 +268,9 @@ def _decode_at(
                     next_time = next(wanted, None)
         except av.error.FFmpegError as error:
             raise MediaError(
-                f"{path.name!r} is corrupt: decoding failed ({error}). Copy the file again."
+                f"{path.name!r} is truncated or corrupt after {time_s:.1f} s of "
+                f"{info.duration_s:.1f} s: decoding failed ({error.strerror}). Copy the file "
+                "from the card again."
             ) from None
 
 
@@ -282,8 +285,8 @@ def _check_complete(
     reached = times[-1] + 1.0 / fps
     if info.duration_s and reached < 0.8 * info.duration_s:
         raise MediaError(
-            f"{path.name!r} is truncated: its header declares {info.duration_s:.1f} s but the "
-            f"frames end at {times[-1]:.1f} s. Copy the file from the card again."
+            f"{path.name!r} is truncated or corrupt after {times[-1]:.1f} s: its header "
+            f"declares {info.duration_s:.1f} s. Copy the file from the card again."
         )
 
 

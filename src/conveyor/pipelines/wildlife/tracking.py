@@ -7,6 +7,7 @@ was detected.
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -52,13 +53,15 @@ def assign_tracks(
     """A track id (or None) for each detection, running ByteTrack over frames in order."""
     import supervision as sv
 
-    tracker = sv.ByteTrack(
-        track_activation_threshold=max(0.05, min_score - 0.1),
-        lost_track_buffer=max(1, round(LOST_SECONDS * 30)),  # counted in 30 fps frames
-        minimum_matching_threshold=0.9,  # match boxes overlapping by IoU 0.1 or more
-        frame_rate=fps,
-        minimum_consecutive_frames=1,
-    )
+    with warnings.catch_warnings():  # supervision 0.30 says ByteTrack moves to `trackers`
+        warnings.simplefilter("ignore", FutureWarning)
+        tracker = sv.ByteTrack(
+            track_activation_threshold=max(0.05, min_score - 0.1),
+            lost_track_buffer=max(1, round(LOST_SECONDS * 30)),  # counted in 30 fps frames
+            minimum_matching_threshold=0.9,  # match boxes overlapping by IoU 0.1 or more
+            frame_rate=fps,
+            minimum_consecutive_frames=1,
+        )
     by_frame: dict[int, list[int]] = defaultdict(list)
     for position, detection in enumerate(detections):
         by_frame[detection.frame].append(position)
