@@ -8,6 +8,8 @@ on every replica), with the serving endpoints loaded before the first request is
 
 from __future__ import annotations
 
+import gc
+
 from fastapi import FastAPI
 
 from conveyor.settings import load_settings
@@ -21,4 +23,5 @@ def create_serving_app() -> FastAPI:
     installation = Installation(load_settings())
     app = create_app(installation)
     serving_of(app).start(wait=True)
+    gc.freeze()  # what is loaded now lives as long as the process: keep it out of GC passes
     return app

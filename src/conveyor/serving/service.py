@@ -50,6 +50,10 @@ class UnknownEndpointError(ConveyorError):
     code = "not_found"
 
 
+class ModelFailedError(ConveyorError):
+    code = "model_failed"
+
+
 @dataclass(frozen=True)
 class Answer:
     body: bytes
@@ -188,8 +192,15 @@ class ServingService:
         try:
             outputs = version.predict(records)
         except InvalidInputError as error:
-            self._refused(deployment, version, arm.name, key, error, started)
+            self._refused(deployment, version, arm.name, key, error, started, "422")
             raise
+        except Exception as error:  # the model itself failed: a server error, counted
+            logger.exception("serving %s: %s v%d failed", name, version.model, version.version)
+            self._refused(deployment, version, arm.name, key, error, started, "500")
+            raise ModelFailedError(
+                f"{version.model} v{version.version} failed on this request "
+                f"({type(error).__name__}); the error is logged."
+            ) from error
         ids = [os.urandom(16).hex() for _ in outputs]
         body_out = orjson.dumps(
             {
@@ -280,11 +291,12 @@ class ServingService:
         version: LoadedVersion,
         arm: str,
         key: str | None,
-        error: InvalidInputError,
+        error: Exception,
         started: float,
+        status: str,
     ) -> None:
         seconds = time.perf_counter() - started
-        self._observe(deployment.endpoint, version, "422", seconds)
+        self._observe(deployment.endpoint, version, status, seconds)
         self.log.add(
             {
                 "id": os.urandom(16).hex(),

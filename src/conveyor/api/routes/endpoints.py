@@ -32,6 +32,7 @@ from conveyor.serving.inputs import BodyTooLargeError, InvalidInputError
 from conveyor.serving.routing import RoutingConfigError, parse_config
 from conveyor.serving.service import (
     EndpointUnavailableError,
+    ModelFailedError,
     ServingService,
     UnknownEndpointError,
 )
@@ -113,6 +114,8 @@ async def _answer(app: FastAPI, name: str, body: bytes, key: str | None) -> tupl
         return 404, error_payload(error.code, str(error))
     except EndpointUnavailableError as error:
         return 503, error_payload(error.code, str(error))
+    except ModelFailedError as error:
+        return 500, error_payload(error.code, str(error))
 
 
 def _fast_handler(app: FastAPI) -> Handler:
