@@ -26,7 +26,7 @@ from conveyor.api.routes import (
 )
 from conveyor.auth.ratelimit import SlidingWindowLimiter
 from conveyor.installation import Installation
-from conveyor.web import model_pages
+from conveyor.web import model_pages, serving_pages
 from conveyor.web import routes as web
 
 LOGIN_ATTEMPTS = 5
@@ -61,6 +61,7 @@ def create_app(
     app.include_router(_operations_router())
     app.include_router(web.router)
     app.include_router(model_pages.router)
+    app.include_router(serving_pages.router)
     app.mount("/static", web.static_files(), name="static")
     app.add_middleware(RequestTimingMiddleware, metrics=app.state.metrics)
     endpoints.install(app)  # serving: last, its predict fast path is the outermost middleware

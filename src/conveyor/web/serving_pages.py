@@ -1,0 +1,84 @@
+"""The serving pages: every endpoint with its routing, and one endpoint's charts (throughput,
+error rate, latency percentiles, online quality per version) and experiments with per-arm
+results and confidence intervals.
+
+They read through the /api/v1/endpoints and /api/v1/experiments route functions; changing the
+routing or ending an experiment calls those API routes from the browser.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from datetime import UTC
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from conveyor.api.routes import endpoints as endpoints_api
+from conveyor.api.routes import experiments as experiments_api
+from conveyor.auth.service import Principal
+from conveyor.errors import ConveyorError
+from conveyor.web.routes import Viewer, _page
+
+router = APIRouter(include_in_schema=False)
+ENDPOINT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+CHART_MINUTES = 180
+
+
+@router.get("/endpoints", name="web_endpoints")
+def endpoints_page(request: Request, principal: Principal = Viewer) -> Response:
+    listed = endpoints_api.list_endpoints(request).endpoints
+    return _page(request, "endpoints.html", principal, endpoints=listed)
+
+
+@router.get("/endpoints/{name}", name="web_endpoint")
+def endpoint_page(request: Request, name: str, principal: Principal = Viewer) -> Response:
+    if not ENDPOINT_NAME.fullmatch(name):
+        return _page(
+            request, "missing.html", principal, status_code=404, message="no such endpoint"
+        )
+    try:
+        endpoint = endpoints_api.get_routing(name, request)
+    except ConveyorError as error:
+        return _page(request, "missing.html", principal, status_code=404, message=str(error))
+    stats = endpoints_api.get_stats(name, request, CHART_MINUTES)
+    quality = endpoints_api.get_quality(name, request)
+    experiments = [
+        experiments_api.show(e.id, request)
+        for e in experiments_api.list_all(request, name).experiments[:10]
+    ]
+    return _page(
+        request,
+        "endpoint.html",
+        principal,
+        endpoint=endpoint,
+        routing_json=json.dumps(endpoint.routing, indent=2),
+        quality=quality,
+        experiments=experiments,
+        chart=stats_chart(stats.minutes),
+    )
+
+
+def stats_chart(minutes: list[Any]) -> dict[str, Any]:
+    """uPlot data: one x axis (minute, epoch seconds, UTC) and per version the series of
+    records a minute, error rate, p50 and p99 latency (null where a version answered nothing)."""
+    times = sorted({_epoch(m.minute) for m in minutes})
+    position = {t: i for i, t in enumerate(times)}
+    by_version: dict[int, dict[str, list[float | None]]] = defaultdict(
+        lambda: {key: [None] * len(times) for key in ("records", "error_rate", "p50_ms", "p99_ms")}
+    )
+    for m in minutes:
+        series = by_version[m.version]
+        index = position[_epoch(m.minute)]
+        series["records"][index] = m.records
+        series["error_rate"][index] = m.error_rate
+        series["p50_ms"][index] = m.p50_ms
+        series["p99_ms"][index] = m.p99_ms
+    return {"times": times, "versions": {str(v): s for v, s in sorted(by_version.items())}}
+
+
+def _epoch(moment: Any) -> int:
+    return int(moment.replace(tzinfo=UTC).timestamp())  # the store keeps naive UTC
