@@ -88,6 +88,14 @@ def whisper(model_path: str | None, device: str, compute_type: str, cpu_threads:
 
 
 @cache
+def batched_whisper(model_path: str | None, device: str, compute_type: str, threads: int) -> Any:
+    """The Whisper model wrapped for batched decoding of many windows at once."""
+    from faster_whisper import BatchedInferencePipeline
+
+    return BatchedInferencePipeline(whisper(model_path, device, compute_type, threads))
+
+
+@cache
 def voice_encoder() -> Any:
     """Resemblyzer's speaker encoder on the CPU, with torch limited to the step's cores."""
     import torch

@@ -18,6 +18,7 @@ class CallsSettings(BaseSettings):
     compute_type: str = "int8"
     cpu_threads: int = 2
     beam_size: int = 1
+    batch_size: int = 4  # Whisper windows decoded together
     language: str | None = "en"  # None: detect
     window_seconds: float = 30.0  # longest audio given to Whisper at once (cut at silences)
     channel_roles: dict[int, str] = Field(default_factory=dict)  # {"0": "agent", "1": ...}

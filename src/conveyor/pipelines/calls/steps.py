@@ -103,10 +103,12 @@ def transcribe(context: StepContext, decode: dict[str, Any]) -> dict[str, Any]:
     device = "cuda" if _gpu_ids() else "cpu"
     compute = settings.compute_type if device == "cpu" else "float16"
     model_path = str(settings.whisper_model) if settings.whisper_model else None
-    model = models.whisper(model_path, device, compute, settings.cpu_threads)
+    model = models.batched_whisper(model_path, device, compute, settings.cpu_threads)
     mono = load_audio(context, decode["audio"]).mean(axis=0)
     regions = diarisation.speech_regions(mono)
-    options = transcription.whisper_options(settings.beam_size, settings.language)
+    options = transcription.whisper_options(
+        settings.beam_size, settings.language, settings.batch_size
+    )
     words, language = transcription.transcribe(
         model, mono, regions, settings.window_seconds, options
     )

@@ -58,29 +58,45 @@ def _split_long(regions: Sequence[Region], longest_s: float) -> list[Region]:
 def transcribe(
     model: Any, mono: np.ndarray, regions: Sequence[Region], longest_s: float, options: dict
 ) -> tuple[list[Word], str | None]:
-    """All words of ``mono`` with times on the call's clock, and the detected language."""
-    words: list[Word] = []
-    language = options.get("language")
-    for start, end in windows(regions, longest_s):
-        left = max(0.0, start - MARGIN_S)
-        clip = mono[int(left * RATE) : int((end + MARGIN_S) * RATE)]
-        segments, info = model.transcribe(clip, **options)
-        language = language or info.language
-        words.extend(
-            Word(w.word.strip(), left + w.start, left + w.end, w.probability)
-            for segment in segments
-            for w in segment.words or ()
-            if w.word.strip()
-        )
-    return words, language
+    """All words of ``mono`` with times on the call's clock, and the language.
+
+    ``model`` is a faster-whisper ``BatchedInferencePipeline``: the windows go through the
+    encoder ``options["batch_size"]`` at a time, which is faster on a CPU than one by one.
+    """
+    duration = len(mono) / RATE
+    clips = [
+        {"start": max(0.0, start - MARGIN_S), "end": min(duration, end + MARGIN_S)}
+        for start, end in windows(regions, longest_s)
+    ]
+    if not clips:
+        return [], options.get("language")
+    segments, info = model.transcribe(mono, clip_timestamps=clips, **options)
+    words = [
+        Word(w.word.strip(), float(w.start), float(w.end), float(w.probability))
+        for segment in segments
+        for w in segment.words or ()
+        if w.word.strip()
+    ]
+    return drop_repeats(words), options.get("language") or info.language
 
 
-def whisper_options(beam_size: int, language: str | None) -> dict:
+def drop_repeats(words: Sequence[Word]) -> list[Word]:
+    """Words heard twice where two windows' margins overlap (only possible when a monologue
+    had to be cut inside speech): the same word starting within 0.3 s of the last one kept."""
+    kept: list[Word] = []
+    for word in sorted(words, key=lambda w: w.start):
+        last = kept[-1] if kept else None
+        if last and last.text.lower() == word.text.lower() and word.start - last.start < 0.3:
+            continue
+        kept.append(word)
+    return kept
+
+
+def whisper_options(beam_size: int, language: str | None, batch_size: int) -> dict:
     return {
         "language": language,
         "beam_size": beam_size,
-        "best_of": 1,
         "word_timestamps": True,
-        "condition_on_previous_text": False,
         "vad_filter": False,
+        "batch_size": batch_size,
     }
