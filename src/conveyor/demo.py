@@ -1,15 +1,18 @@
-"""The demo job: sample CSV files through the inbox and records through ``noop``."""
+"""The demo job: sample CSV files and sample phone calls through the inbox, and records
+through ``noop``."""
 
 from __future__ import annotations
 
 import csv
 import io
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from importlib import resources
 
 from conveyor.installation import Installation
 
 SAMPLE_FILES = 6
+CALL_PACKAGE = "conveyor.pipelines.calls"
 
 
 def sample_csv(seed: int, rows: int) -> bytes:
@@ -41,6 +44,17 @@ def sample_csv(seed: int, rows: int) -> bytes:
 class DemoInput:
     files: list[str]
     records: int
+    calls: list[str] = field(default_factory=list)
+
+
+def sample_calls() -> dict[str, bytes]:
+    """The bundled sample calls (made by scripts/make_call_samples.py), by file name."""
+    folder = resources.files(CALL_PACKAGE) / "samples"
+    return {
+        entry.name: entry.read_bytes()
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+        if entry.name.endswith(".mp3")
+    }
 
 
 def stage_demo_inputs(installation: Installation, records: int = 200) -> DemoInput:
@@ -55,4 +69,8 @@ def stage_demo_inputs(installation: Installation, records: int = 200) -> DemoInp
     installation.submitter.submit_records(
         "noop", [{"reading": n} for n in range(records)], source="demo"
     )
-    return DemoInput(names, records)
+    calls = [
+        installation.storage.put_in_inbox(name, data, "calls")
+        for name, data in sample_calls().items()
+    ]
+    return DemoInput(names, records, calls)

@@ -124,3 +124,37 @@ def _print_summary(installation: Installation) -> None:
     for failure in failures:
         console.print(f"[red]failed[/] {failure}")
     console.print("export: conveyor results --pipeline csv_profile --format csv -o profile.csv")
+    _print_calls(installation)
+
+
+def _print_calls(installation: Installation) -> None:
+    with installation.sessions() as session:
+        calls = list(iter_results(session, ItemFilter(pipeline="calls")))
+    if not calls:
+        return
+    table = Table(title="calls results")
+    columns = ("file", "duration", "speakers", "customer satisfaction", "top emotion", "flag")
+    for column in columns:
+        table.add_column(column, justify="right" if column in columns[1:4] else "left")
+    for item, result in calls:
+        table.add_row(*calls_row(Path(item.input_name or "").name, item.status, item.error, result))
+    console.print(table)
+    console.print("export: conveyor results --pipeline calls --format json -o calls.json")
+
+
+def calls_row(name: str, status: str, error: str | None, result) -> list[str]:  # type: ignore[no-untyped-def]
+    """One line of the demo's calls table: file, duration, speakers, satisfaction, emotion, flag."""
+    data = result.result if result else None
+    if not data:
+        return [name, "", "", "", "", f"{status}: {error or ''}"]
+    satisfaction = data.get("customer_satisfaction")
+    reasons = data["flag"]["reasons"]
+    flag = ("POOR: " + "; ".join(reasons)) if data["flag"]["poor_call"] else "ok"
+    return [
+        name,
+        f"{data['duration_s']:.1f} s",
+        str(len(data["speakers"])),
+        "" if satisfaction is None else f"{satisfaction:.1f}/5",
+        data.get("top_emotion") or "",
+        flag,
+    ]

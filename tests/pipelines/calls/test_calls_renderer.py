@@ -1,0 +1,53 @@
+"""The item page's ``calls`` renderer shows the flag and reasons, the summary, emotion bars per
+speaker and the transcript coloured by speaker."""
+
+from __future__ import annotations
+
+from conveyor.web.templating import renderer_for, templates
+
+RESULT = {
+    "duration_s": 61.0,
+    "channels": 2,
+    "speakers": [
+        {
+            "id": "S1",
+            "role": "agent",
+            "role_confidence": 0.9,
+            "talk_time_s": 30.0,
+            "satisfaction": 3.5,
+            "emotions": {"anger": 0.0, "joy": 0.4},
+        },
+        {
+            "id": "S2",
+            "role": "customer",
+            "role_confidence": 0.9,
+            "talk_time_s": 25.0,
+            "satisfaction": 1.8,
+            "emotions": {"anger": 0.72, "joy": 0.0},
+        },
+    ],
+    "segments": [
+        {"start": 0.0, "end": 2.0, "speaker": "S1", "text": "How can I help?"},
+        {"start": 62.5, "end": 64.0, "speaker": "S2", "text": "<b>It is broken</b>"},
+    ],
+    "summary": "Customer: it is broken.",
+    "customer_issue": "It is broken",
+    "follow_up": True,
+    "customer_satisfaction": 1.8,
+    "flag": {"poor_call": True, "reasons": ["customer anger 0.72 in the last third"]},
+}
+
+
+def test_calls_items_use_their_own_renderer() -> None:
+    assert renderer_for("calls") == "renderers/calls.html"
+    html = templates.env.get_template("renderers/calls.html").render(result=RESULT, item={})
+    assert "poor call" in html and "customer anger 0.72 in the last third" in html
+    assert "Customer: it is broken." in html and "1.8/5" in html
+    assert 'style="width: 72.0%"' in html  # the customer's anger bar
+    assert "1:02" in html and "S2 customer" in html
+    assert "&lt;b&gt;It is broken&lt;/b&gt;" in html  # transcripts are escaped
+
+
+def test_other_results_fall_back_to_the_tree() -> None:
+    html = templates.env.get_template("renderers/calls.html").render(result={"x": 1}, item={})
+    assert "result-tree" in html
