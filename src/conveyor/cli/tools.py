@@ -136,20 +136,27 @@ def _print_calls(installation: Installation) -> None:
     columns = ("file", "duration", "speakers", "customer satisfaction", "top emotion", "flag")
     for column in columns:
         table.add_column(column, justify="right" if column in columns[1:4] else "left")
+    reasons = []
     for item, result in calls:
-        table.add_row(*calls_row(Path(item.input_name or "").name, item.status, item.error, result))
+        name = Path(item.input_name or "").name
+        table.add_row(*calls_row(name, item.status, result))
+        flag = result.result.get("flag", {}) if result and result.result else {}
+        reasons += [f"[red]poor call[/] {name}: {reason}" for reason in flag.get("reasons", [])]
+        if item.error:
+            reasons.append(f"[red]failed[/] {name}: {item.error}")
     console.print(table)
+    for reason in reasons:
+        console.print(reason)
     console.print("export: conveyor results --pipeline calls --format json -o calls.json")
 
 
-def calls_row(name: str, status: str, error: str | None, result) -> list[str]:  # type: ignore[no-untyped-def]
+def calls_row(name: str, status: str, result) -> list[str]:  # type: ignore[no-untyped-def]
     """One line of the demo's calls table: file, duration, speakers, satisfaction, emotion, flag."""
     data = result.result if result else None
     if not data:
-        return [name, "", "", "", "", f"{status}: {error or ''}"]
+        return [name, "", "", "", "", status]
     satisfaction = data.get("customer_satisfaction")
-    reasons = data["flag"]["reasons"]
-    flag = ("POOR: " + "; ".join(reasons)) if data["flag"]["poor_call"] else "ok"
+    flag = "POOR" if data["flag"]["poor_call"] else "ok"
     return [
         name,
         f"{data['duration_s']:.1f} s",

@@ -62,6 +62,7 @@ LOVE_WORDS = {
     "kind",
 }
 NEGATION_SCOPE = 3
+NEGATED_JOY_SADNESS = 0.3  # "not happy" is disappointment, weaker than "sad"
 LEXICON_WEIGHT = 0.6
 SATURATION = 1.5  # lexicon hits per utterance that make a score of about 0.63
 
@@ -87,7 +88,7 @@ def lexicon_scores(text: str, lexicon: Mapping[str, Sequence[str]]) -> dict[str,
         if NEGATORS & set(before):
             # "not happy" reads as disappointment; "not angry" counts for nothing.
             if found & {"joy", "love"}:
-                raw["sadness"] += 0.5 * weight
+                raw["sadness"] += NEGATED_JOY_SADNESS * weight
             continue
         for emotion in found:
             raw[emotion] += weight
