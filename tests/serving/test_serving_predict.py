@@ -120,3 +120,20 @@ def test_each_prediction_row_names_version_and_dataset_digest(serving, heart_rec
         assert row.request_key == "user-7" and row.latency_ms > 0 and row.error is None
     [error_row] = [row for row in rows if row.error]
     assert "field 'sex'" in error_row.error and error_row.version == 1
+
+
+def test_features_are_captured_as_unlabelled_rows_when_asked(serving, heart_record) -> None:
+    from conveyor.serving.tables import CapturedRow
+
+    config = {"model": "heart", "arms": [{"name": "champion", "target": "champion"}]}
+    serving.client.put("/api/v1/endpoints/heart/routing", json=config)
+    serving.service.reloader.refresh()
+    serving.predict(heart_record)  # not captured: the setting is off
+    serving.client.put("/api/v1/endpoints/heart/routing", json=config | {"capture_features": True})
+    serving.service.reloader.refresh()
+    answer = serving.predict([heart_record, heart_record | {"age": 40}]).json()
+    serving.service.log.flush()
+    with serving.installation.sessions() as session:
+        rows = session.scalars(select(CapturedRow).order_by(CapturedRow.id)).all()
+    assert [r.prediction_id for r in rows] == [p["id"] for p in answer["predictions"]]
+    assert rows[1].features["age"] == 40 and rows[0].model == "heart"

@@ -13,6 +13,7 @@ import uvicorn
 
 from conveyor.cli.run import _refuse_open_without_auth
 from conveyor.cli.state import CliState, console
+from conveyor.serving.app import LOG_LEVEL_VARIABLE
 
 DEFAULT_SERVE_PORT = 8400
 
@@ -40,6 +41,7 @@ def serve(
     state.installation.engine  # noqa: B018  (migrate the store once, before the workers start)
     os.environ["CONVEYOR_HOME"] = str(settings.home.resolve())
     os.environ["CONVEYOR_AUTH_REQUIRED"] = "true" if auth_required else "false"
+    os.environ[LOG_LEVEL_VARIABLE] = log_level
     console.print(
         f"serving models on http://{host}:{port}/api/v1/endpoints with {workers} worker(s); "
         "Ctrl-C stops."

@@ -1,6 +1,7 @@
 """The application each ``conveyor serve`` worker process builds (uvicorn imports it by name,
 so its settings come from the environment the command sets: ``CONVEYOR_HOME``, and
-``CONVEYOR_AUTH_REQUIRED=false`` for ``--no-auth``).
+``CONVEYOR_AUTH_REQUIRED=false`` for ``--no-auth``). Serving's own log lines (a version loaded,
+swapped or refused) are always shown.
 
 It is the same application as ``conveyor up`` serves (API and UI, so feedback and routing work
 on every replica), with the serving endpoints loaded before the first request is accepted.
@@ -9,10 +10,14 @@ on every replica), with the serving endpoints loaded before the first request is
 from __future__ import annotations
 
 import gc
+import logging
+import os
 
 from fastapi import FastAPI
 
 from conveyor.settings import load_settings
+
+LOG_LEVEL_VARIABLE = "CONVEYOR_SERVE_LOG_LEVEL"
 
 
 def create_serving_app() -> FastAPI:
@@ -20,6 +25,11 @@ def create_serving_app() -> FastAPI:
     from conveyor.api.routes.endpoints import serving_of
     from conveyor.installation import Installation
 
+    level = os.environ.get(LOG_LEVEL_VARIABLE, "WARNING").upper()
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
+    )
+    logging.getLogger("conveyor").setLevel(min(logging.getLevelName(level), logging.INFO))
     installation = Installation(load_settings())
     app = create_app(installation)
     serving_of(app).start(wait=True)
