@@ -74,6 +74,7 @@ class Measured:
     requests: int = 0  # warm-ups and measured runs, plus the first request
     logged_during_run: int | None = None
     logged_after_stop: int | None = None
+    load_averages: tuple[float, float] = (0.0, 0.0)  # 1-minute load average, before and after
 
 
 @dataclass(frozen=True)
@@ -257,9 +258,11 @@ def measure(
         answered = target.check(wait_until_answering(server, target.url, first_body))
         print(f"{target.name} answers: {answered}", file=sys.stderr, flush=True)
         measured = Measured([], answered, requests=1)
+        load_before = os.getloadavg()[0]
         for concurrency in arguments.concurrency:
             measured.results.append(_run_level(target, bodies, arguments, concurrency, measured))
             server.check_alive()
+        measured.load_averages = (load_before, os.getloadavg()[0])
         if count_logged:
             time.sleep(LOG_SETTLE_SECONDS)
             measured.logged_during_run = count_logged() - before
@@ -316,6 +319,13 @@ def build_report(
         "targets": target_lines(results, found_ratios),
         "notes": [f"{records} held-out records of {MODEL} v{version}, one per request"],
     }
+    for server in measured.values():
+        name = server.results[0].server if server.results else "?"
+        before, after = server.load_averages
+        report["notes"].append(
+            f"1-minute load average while {name} ran: {before:.1f} before, {after:.1f} after "
+            f"({os.cpu_count()} CPUs; above that, other processes took CPU from the run)"
+        )
     conveyor = measured.get("conveyor")
     if conveyor is not None:
         report["prediction_log"] = {
