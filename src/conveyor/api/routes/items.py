@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy import or_, select
 from starlette.concurrency import run_in_threadpool
@@ -231,19 +231,20 @@ def get_result(request: Request, item_id: str) -> Any:
 
 
 @router.get("/{item_id}/artifacts/{path:path}", dependencies=[viewer], responses=ITEM_NOT_FOUND)
-def get_artifact(request: Request, item_id: str, path: str) -> StreamingResponse:
+def get_artifact(request: Request, item_id: str, path: str) -> Response:
     installation = _installation(request)
     with installation.sessions() as session:
         item = queries.get_item(session, item_id)
     if path not in _artifacts(installation, item):
         raise ApiError(404, "not_found", f"item {item.id} has no artifact {path!r}")
-    stream = installation.storage.open(item.work_dir, path)
     media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
     filename = path.rsplit("/", 1)[-1].replace('"', "")
-    disposition = f"attachment; filename*=UTF-8''{_quote(filename)}"
-    return StreamingResponse(
-        _chunks(stream), media_type=media_type, headers={"Content-Disposition": disposition}
-    )
+    headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(filename)}"}
+    local = installation.storage.local_path(item.work_dir, path)
+    if local is not None:  # FileResponse answers Range requests: browsers seek in videos
+        return FileResponse(local, media_type=media_type, headers=headers)
+    stream = installation.storage.open(item.work_dir, path)
+    return StreamingResponse(_chunks(stream), media_type=media_type, headers=headers)
 
 
 def _quote(name: str) -> str:

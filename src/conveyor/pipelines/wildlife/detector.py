@@ -24,7 +24,7 @@ from conveyor.pipelines.wildlife.classifier import Classifier
 
 Box = tuple[float, float, float, float]
 CONTEXT = 0.2  # crops include this much of the box's size around it on each side
-MIN_CROP = 0.3  # crops are at least this fraction of the frame's shorter side
+MIN_CROP = 0.45  # crops are at least this fraction of the frame's shorter side
 
 
 @dataclass
