@@ -260,7 +260,9 @@ def measure(
         measured = Measured([], answered, requests=1)
         load_before = os.getloadavg()[0]
         for concurrency in arguments.concurrency:
-            measured.results.append(_run_level(target, bodies, arguments, concurrency, measured))
+            measured.results.append(
+                _run_level(target, bodies, arguments, concurrency, measured, server.group)
+            )
             server.check_alive()
         measured.load_averages = (load_before, os.getloadavg()[0])
         if count_logged:
@@ -277,6 +279,7 @@ def _run_level(
     arguments: argparse.Namespace,
     concurrency: int,
     measured: Measured,
+    server_group: int | None,
 ) -> LoadResult:
     if arguments.warmup:
         warmup = run_wrk(
@@ -284,7 +287,13 @@ def _run_level(
         )
         measured.requests += warmup.requests
     result = run_wrk(
-        target.name, target.url, bodies, concurrency, arguments.duration, arguments.threads
+        target.name,
+        target.url,
+        bodies,
+        concurrency,
+        arguments.duration,
+        arguments.threads,
+        server_group,
     )
     measured.requests += result.requests
     print(_row(result), file=sys.stderr, flush=True)
@@ -296,8 +305,9 @@ def _run_level(
 
 def _row(result: LoadResult) -> str:
     return (
-        f"{result.server:<22} {result.concurrency:>5} {result.requests_per_second:>10.1f} "
-        f"{result.p50_ms:>8.2f} {result.p99_ms:>8.2f} {result.errors:>7}"
+        f"{result.server:<15} {result.concurrency:>5} {result.requests_per_second:>10.1f} "
+        f"{result.p50_ms:>8.2f} {result.p99_ms:>8.2f} {result.errors:>7} "
+        f"{result.server_cpu_us_per_request:>12.0f} {result.capacity_per_second:>10.0f}"
     )
 
 
@@ -313,11 +323,22 @@ def build_report(
         "warmup": arguments.warmup,
         "answers": {key: server.answered for key, server in measured.items()},
         "results": [
-            asdict(r) | {"requests_per_second": round(r.requests_per_second, 1)} for r in results
+            asdict(r)
+            | {
+                "requests_per_second": round(r.requests_per_second, 1),
+                "server_cpu_us_per_request": round(r.server_cpu_us_per_request),
+                "capacity_per_second": round(r.capacity_per_second),
+            }
+            for r in results
         ],
         "conveyor_over_mlflow": {c: round(v, 2) for c, v in found_ratios.items()},
         "targets": target_lines(results, found_ratios),
-        "notes": [f"{records} held-out records of {MODEL} v{version}, one per request"],
+        "notes": [
+            f"{records} held-out records of {MODEL} v{version}, one per request",
+            "server µs/req: CPU time of all the server's processes per request during the run; "
+            "capacity/s: requests/s if the server and wrk had every CPU to themselves "
+            "(CPUs / their CPU time per request), a figure that other load does not lower much",
+        ],
     }
     for server in measured.values():
         name = server.results[0].server if server.results else "?"
@@ -342,7 +363,8 @@ def print_report(report: dict[str, Any]) -> None:
         f"per concurrency after {report['warmup']:g} s warm-up, {os.cpu_count()} CPUs"
     )
     print(
-        f"{'server':<22} {'conc.':>5} {'requests/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
+        f"{'server':<15} {'conc.':>5} {'requests/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'errors':>7} {'server µs/req':>12} {'capacity/s':>10}"
     )
     for result in report["results"]:
         print(_row(LoadResult(**{k: v for k, v in result.items() if k in LOAD_FIELDS})))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -73,6 +74,10 @@ class ServerProcess:
         finally:
             log.close()
         return self
+
+    @property
+    def group(self) -> int | None:
+        return self.process.pid if self.process is not None else None
 
     def __enter__(self) -> ServerProcess:
         return self.start()
@@ -217,10 +222,23 @@ class LoadResult:
     p50_ms: float
     p99_ms: float
     errors: int  # non-2xx answers + socket errors and timeouts
+    server_cpu_seconds: float = 0.0  # every process of the server's group, during the run
+    wrk_cpu_seconds: float = 0.0
 
     @property
     def requests_per_second(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def server_cpu_us_per_request(self) -> float:
+        return self.server_cpu_seconds / self.requests * 1e6 if self.requests else 0.0
+
+    @property
+    def capacity_per_second(self) -> float:
+        """Requests/s that the machine's CPUs would give if only this server and wrk ran:
+        the CPU time of both per request, against every CPU."""
+        used = self.server_cpu_seconds + self.wrk_cpu_seconds
+        return (os.cpu_count() or 1) * self.requests / used if used else 0.0
 
 
 def run_wrk(
@@ -230,8 +248,10 @@ def run_wrk(
     concurrency: int,
     seconds: float,
     threads: int = 1,
+    server_group: int | None = None,
 ) -> LoadResult:
-    """One wrk run (a separate process on loopback) with ``concurrency`` open connections."""
+    """One wrk run (a separate process on loopback) with ``concurrency`` open connections;
+    with ``server_group``, the CPU time that group and wrk used meanwhile."""
     command = [
         "wrk",
         f"--threads={max(1, min(threads, concurrency))}",
@@ -244,6 +264,8 @@ def run_wrk(
         "--",
         str(bodies),
     ]
+    server_cpu = group_cpu_seconds(server_group) if server_group else 0.0
+    wrk_cpu = _children_cpu_seconds()
     try:
         done = subprocess.run(
             command, capture_output=True, text=True, check=True, timeout=seconds + 60
@@ -258,6 +280,8 @@ def run_wrk(
     if not lines:
         raise BenchmarkError(f"wrk printed no RESULT line:\n{done.stdout}\n{done.stderr}")
     figures = json.loads(lines[-1].removeprefix("RESULT "))
+    server_cpu = group_cpu_seconds(server_group) - server_cpu if server_group else 0.0
+    wrk_cpu = _children_cpu_seconds() - wrk_cpu
     socket_errors = sum(
         figures[key] for key in ("connect_errors", "read_errors", "write_errors", "timeouts")
     )
@@ -269,4 +293,24 @@ def run_wrk(
         p50_ms=figures["p50_us"] / 1000,
         p99_ms=figures["p99_us"] / 1000,
         errors=figures["non_2xx"] + socket_errors,
+        server_cpu_seconds=server_cpu,
+        wrk_cpu_seconds=wrk_cpu,
     )
+
+
+def group_cpu_seconds(group: int) -> float:
+    """User + system CPU seconds of the live processes of a process group (Linux /proc)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[2]) == group:  # after "pid (comm)": state, ppid, pgrp, ...
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
