@@ -44,3 +44,22 @@ def serving(model_home: Path, database_url: str) -> Any:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'conveyor.db'}"
+
+
+@pytest.fixture(scope="module")
+def shared_serving(model_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One SQLite installation for a module's tests that only predict (no routing changes)."""
+    database = tmp_path_factory.mktemp("serving-db") / "conveyor.db"
+    served = Serving(model_home, f"sqlite:///{database}")
+    served.service.wait_ready()
+    yield served
+    served.close()
+
+
+@pytest.fixture
+def sqlite_serving(model_home: Path, sqlite_url: str) -> Any:
+    """Like ``serving``, on SQLite only: for tests whose SQL is covered elsewhere on both."""
+    served = Serving(model_home, sqlite_url)
+    served.service.wait_ready()
+    yield served
+    served.close()

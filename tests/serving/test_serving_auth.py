@@ -22,7 +22,8 @@ def test_token_cache_expires_and_keeps_no_token() -> None:
     assert cache.get("Bearer secret") is None
 
 
-def test_predict_needs_a_valid_token(serving, heart_record) -> None:
+def test_predict_needs_a_valid_token(sqlite_serving, heart_record) -> None:
+    serving = sqlite_serving
     installation = serving.installation
     with installation.sessions.begin() as session:
         token = create_token(session, "app", "viewer")

@@ -6,7 +6,10 @@ import json
 import re
 
 
-def test_endpoint_pages_show_routing_charts_quality_and_experiments(serving, heart_record) -> None:
+def test_endpoint_pages_show_routing_charts_quality_and_experiments(
+    sqlite_serving, heart_record
+) -> None:
+    serving = sqlite_serving
     answer = serving.predict([heart_record] * 2).json()
     for prediction in answer["predictions"]:
         url = f"/api/v1/predictions/{prediction['id']}/feedback"

@@ -10,8 +10,6 @@ from sqlalchemy import select
 
 from conveyor.serving.tables import Prediction
 
-pytestmark = pytest.mark.usefixtures("serving")
-
 
 def formats(record: dict[str, Any]) -> dict[str, Any]:
     columns = list(record)
@@ -30,7 +28,8 @@ def formats(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def test_every_accepted_format_gives_the_same_prediction(serving, heart_record) -> None:
+def test_every_accepted_format_gives_the_same_prediction(shared_serving, heart_record) -> None:
+    serving = shared_serving
     answers = {}
     for name, body in formats(heart_record).items():
         response = serving.predict(body)
@@ -60,8 +59,9 @@ def test_every_accepted_format_gives_the_same_prediction(serving, heart_record) 
     ],
 )
 def test_bad_records_are_refused_with_the_field_named(
-    serving, heart_record, change, field, problem
+    shared_serving, heart_record, change, field, problem
 ) -> None:
+    serving = shared_serving
     good = dict(heart_record)
     change(heart_record)
     response = serving.predict([good, heart_record])
@@ -73,7 +73,8 @@ def test_bad_records_are_refused_with_the_field_named(
     assert problem in error["details"][0]["problem"]
 
 
-def test_missing_allowed_by_the_training_schema_may_be_null(serving, heart_record) -> None:
+def test_missing_allowed_by_the_training_schema_may_be_null(shared_serving, heart_record) -> None:
+    serving = shared_serving
     heart_record.update(ca=None, thal=None)  # heart's schema allows them missing (NaN)
     assert serving.predict(heart_record).status_code == 200
 
@@ -90,13 +91,15 @@ def test_missing_allowed_by_the_training_schema_may_be_null(serving, heart_recor
         (b"[" + b"{}," * 1200 + b"{}]", 413, "at most 1000"),
     ],
 )
-def test_malformed_bodies_say_what_to_send(serving, body, status, text) -> None:
+def test_malformed_bodies_say_what_to_send(shared_serving, body, status, text) -> None:
+    serving = shared_serving
     response = serving.client.post("/api/v1/endpoints/heart/predict", content=body)
     assert response.status_code == status, response.text
     assert text in response.json()["error"]["message"]
 
 
-def test_unknown_and_unserved_endpoints(serving, heart_record) -> None:
+def test_unknown_and_unserved_endpoints(shared_serving, heart_record) -> None:
+    serving = shared_serving
     assert serving.predict(heart_record, endpoint="nope").status_code == 404
     response = serving.predict({"userId": 1}, endpoint="movies")  # no movies version here
     assert response.status_code == 503 and "conveyor train movies" in response.text

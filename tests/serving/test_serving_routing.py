@@ -104,7 +104,8 @@ def test_operator_table_is_fixed() -> None:
     assert set(OPERATORS) == {"==", "!=", "<", "<=", ">", ">=", "in", "not_in"}
 
 
-def test_routing_through_the_api(serving, heart_record) -> None:
+def test_routing_through_the_api(sqlite_serving, heart_record) -> None:
+    serving = sqlite_serving
     rule = {"field": "age", "operator": ">=", "value": 65, "arm": "b"}
     config = AB | {"rules": [rule]}
     response = serving.client.put("/api/v1/endpoints/heart/routing", json=config)
