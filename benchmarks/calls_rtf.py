@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -47,19 +48,22 @@ def warm_up(folder: Path) -> None:
     run_steps(short, folder / "warm")
 
 
-def run_steps(path: Path, root: Path) -> tuple[dict[str, float], dict[str, Any]]:
+def run_steps(path: Path, root: Path) -> tuple[dict[str, float], dict[str, float], dict[str, Any]]:
+    """Wall seconds and CPU seconds (all threads of this process) per step, and the result."""
     work = "work/bench"
     (root / work).mkdir(parents=True, exist_ok=True)
     shutil.copy(path, root / work / path.name)
     outputs: dict[str, Any] = {}
     seconds: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     for name in calls.order:
         context = StepContext("bench", "calls", calls.version, name, 1, str(root), work, path.name)
         arguments = {d: outputs[d] for d in calls.dependencies[name]}
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         outputs[name] = calls.steps[name].function(context, **arguments)
         seconds[name] = time.perf_counter() - started
-    return seconds, outputs["assess"]
+        cpu[name] = time.process_time() - cpu_started
+    return seconds, cpu, outputs["assess"]
 
 
 def run_engine(path: Path, duration: float, concurrent: int, cpus: int) -> float:
@@ -109,12 +113,17 @@ def main() -> None:
         base = Path(folder)
         path, duration = synthetic_call(base, arguments.minutes)
         warm_up(base)
-        seconds, result = run_steps(path, base / "steps")
+        load_before = os.getloadavg()[0]
+        seconds, cpu, result = run_steps(path, base / "steps")
         figures: dict[str, Any] = {
             "audio_seconds": round(duration, 1),
             "speakers": len(result["speakers"]),
+            "load_average_before": round(load_before, 1),
+            "load_average_after": round(os.getloadavg()[0], 1),
             "steps_rtf": {name: round(s / duration, 4) for name, s in seconds.items()},
+            "steps_cpu_seconds": {name: round(s, 1) for name, s in cpu.items()},
             "in_process_total_rtf": round(sum(seconds.values()) / duration, 4),
+            "cpu_seconds_per_audio_second": round(sum(cpu.values()) / duration, 4),
         }
         if not arguments.skip_engine:
             for concurrent in (1, 2):
@@ -128,11 +137,21 @@ def _print(figures: dict[str, Any], as_json: bool) -> None:
         print(json.dumps(figures))
         return
     print(f"calls: {figures['audio_seconds']} s synthetic call, {figures['speakers']} speakers")
-    print(f"{'step':<28}{'seconds':>10}{'RTF':>10}")
+    print(
+        f"load average {figures['load_average_before']} before, "
+        f"{figures['load_average_after']} after (other work on the machine slows every figure)"
+    )
+    print(f"{'step':<28}{'seconds':>10}{'RTF':>10}{'CPU s':>10}")
     for name, rtf in figures["steps_rtf"].items():
-        print(f"{name:<28}{rtf * figures['audio_seconds']:>10.1f}{rtf:>10.4f}")
+        cpu = figures["steps_cpu_seconds"][name]
+        print(f"{name:<28}{rtf * figures['audio_seconds']:>10.1f}{rtf:>10.4f}{cpu:>10.1f}")
     total = figures["in_process_total_rtf"]
-    print(f"{'total (in process)':<28}{total * figures['audio_seconds']:>10.1f}{total:>10.4f}")
+    cpu_total = sum(figures["steps_cpu_seconds"].values())
+    print(
+        f"{'total (in process)':<28}{total * figures['audio_seconds']:>10.1f}{total:>10.4f}"
+        f"{cpu_total:>10.1f}"
+    )
+    print(f"CPU seconds per audio second: {figures['cpu_seconds_per_audio_second']}")
     for concurrent in (1, 2):
         key = f"engine_rtf_{concurrent}_concurrent"
         if key in figures:

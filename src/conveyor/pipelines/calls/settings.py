@@ -16,6 +16,7 @@ class CallsSettings(BaseSettings):
 
     whisper_model: Path | None = None  # a local faster-whisper model folder; default: base
     compute_type: str = "int8"
+    gpus: float = 0.0  # GPUs the transcribe step asks Ray for (read when the module loads)
     cpu_threads: int = 2
     beam_size: int = 1
     batch_size: int = 4  # Whisper windows decoded together

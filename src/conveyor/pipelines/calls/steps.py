@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from conveyor.pipeline import StepContext, step
+from conveyor.pipelines.calls.settings import calls_settings
 
 AUDIO = "audio.npy"
 TURNS = "turns.json"
@@ -94,7 +95,7 @@ def diarise(context: StepContext, decode: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@step(retries=1, memory_mb=1536)
+@step(retries=1, memory_mb=1536, gpus=calls_settings().gpus)
 def transcribe(context: StepContext, decode: dict[str, Any]) -> dict[str, Any]:
     from conveyor.pipelines.calls import diarisation, models, transcription
     from conveyor.pipelines.calls.settings import CallsSettings
