@@ -172,3 +172,11 @@ def test_photo_windows_that_overlap_merge_into_one_animal() -> None:
         ((100, 100, 150, 150), "mammal", 0.7),
         ((25, 25, 75, 75), "bird", 0.5),
     ]
+
+
+def test_a_region_that_stays_put_is_classified_every_few_frames() -> None:
+    still = [(10.0, 10.0, 50.0, 50.0)]
+    regions = [still, still, still, still, [*still, (100.0, 100.0, 140.0, 140.0)]]
+    sources = detector.label_sources(regions, relabel_every=3)
+    assert sources == [[(0, 0)], [(0, 0)], [(0, 0)], [(3, 0)], [(3, 0), (4, 1)]]
+    assert detector.label_sources(regions, relabel_every=1)[2] == [(2, 0)]

@@ -82,23 +82,32 @@ class MotionClassifierDetector:
     version = "1"
 
     def __init__(
-        self, classifier: Classifier, settings: motion.MotionSettings, min_score: float
+        self,
+        classifier: Classifier,
+        settings: motion.MotionSettings,
+        min_score: float,
+        relabel_every: int = 3,
     ) -> None:
         self.classifier = classifier
         self.motion = settings
         self.min_score = min_score
+        self.relabel_every = relabel_every
         self.best_rejected = 0.0  # highest score of a region that did not count
 
     def detect_video(self, frames: list[np.ndarray], times: list[float]) -> list[Detection]:
         regions = motion.propose_regions(frames, self.motion)
-        wanted = [(index, box) for index, boxes in enumerate(regions) for box in boxes]
-        labels = label_crops(self.classifier, [crop(frames[i], box) for i, box in wanted])
+        sources = label_sources(regions, self.relabel_every)
+        wanted = sorted({source for row in sources for source in row})
+        crops = [crop(frames[frame], regions[frame][index]) for frame, index in wanted]
+        labels = dict(zip(wanted, label_crops(self.classifier, crops), strict=True))
         detections = []
-        for (index, box), (group, species, score) in zip(wanted, labels, strict=True):
-            if score >= self.min_score:
-                detections.append(Detection(index, times[index], box, group, species, score))
-            else:
-                self.best_rejected = max(self.best_rejected, score)
+        for frame, boxes in enumerate(regions):
+            for box, source in zip(boxes, sources[frame], strict=True):
+                group, species, score = labels[source]
+                if score >= self.min_score:
+                    detections.append(Detection(frame, times[frame], box, group, species, score))
+                else:
+                    self.best_rejected = max(self.best_rejected, score)
         return detections
 
     def detect_image(self, image: np.ndarray) -> list[Detection]:
@@ -115,6 +124,44 @@ class MotionClassifierDetector:
                 self.best_rejected = max(self.best_rejected, score)
         windows = merge_touching([d for d in found if d.box != whole])
         return windows or [d for d in found if d.box == whole]
+
+
+def label_sources(
+    regions: list[list[Box]], relabel_every: int, overlap: float = 0.5
+) -> list[list[tuple[int, int]]]:
+    """For each region, the (frame, index) of the region whose classification it uses.
+
+    A region that overlaps (IoU >= ``overlap``) a region of the previous frame reuses that
+    region's label while the label is younger than ``relabel_every`` frames: a slowly moving
+    animal is classified every few frames, not in every one (the classifier is most of the
+    detect step's time). ``relabel_every=1`` classifies every region.
+    """
+    sources: list[list[tuple[int, int]]] = []
+    for frame, boxes in enumerate(regions):
+        row = []
+        for index, box in enumerate(boxes):
+            source = (frame, index)
+            if frame > 0:
+                previous = [
+                    (_iou(box, other), sources[frame - 1][position])
+                    for position, other in enumerate(regions[frame - 1])
+                ]
+                best = max(previous, default=(0.0, source))
+                if best[0] >= overlap and frame - best[1][0] < relabel_every:
+                    source = best[1]
+            row.append(source)
+        sources.append(row)
+    return sources
+
+
+def _iou(a: Box, b: Box) -> float:
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    inter = width * height
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def sliding_windows(width: int, height: int, fraction: float = 0.5) -> list[Box]:

@@ -24,7 +24,8 @@ class WildlifeSettings(BaseSettings):
     min_area_fraction: float = 0.002  # smallest moving region, as a fraction of the frame
     motion_threshold: float = 28.0  # grey-level change (after lighting correction) that counts
     max_proposals: int = 6  # motion regions classified per frame
-    empty_threshold: float = 0.5  # a track needs this mean score to make a file non-empty
+    relabel_every: int = 3  # a region that stays put is classified again after this many frames
+    empty_threshold: float = 0.4  # a track needs this mean score to make a file non-empty
     min_track_frames: int = 2  # detections a track needs to be reported
     classifier_threads: int = 2
     gpus: float = 0.0  # GPUs Ray reserves for the detect step (CUDA is used when given one)

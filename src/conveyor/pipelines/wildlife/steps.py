@@ -110,7 +110,9 @@ def build_detector(settings: WildlifeSettings, on: str) -> Any:
         min_area_fraction=settings.min_area_fraction,
         max_regions=settings.max_proposals,
     )
-    return detector.MotionClassifierDetector(classifier, regions, settings.min_score)
+    return detector.MotionClassifierDetector(
+        classifier, regions, settings.min_score, settings.relabel_every
+    )
 
 
 @step(cpus=1, gpus=_SETTINGS.gpus, retries=1, timeout_seconds=_TIMEOUT)
