@@ -140,3 +140,10 @@ def test_features_are_captured_as_unlabelled_rows_when_asked(serving, heart_reco
         rows = session.scalars(select(CapturedRow).order_by(CapturedRow.id)).all()
     assert [r.prediction_id for r in rows] == [p["id"] for p in answer["predictions"]]
     assert rows[1].features["age"] == 40 and rows[0].model == "heart"
+
+
+def test_request_keys_the_log_cannot_store_are_refused(shared_serving, heart_record) -> None:
+    for key in ("a" * 201, "nul\x00key"):
+        response = shared_serving.predict(heart_record, params={"key": key})
+        assert response.status_code == 422 and "request key" in response.text
+    assert shared_serving.predict(heart_record, params={"key": "k" * 200}).status_code == 200

@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from conveyor.serving.inputs import MAX_BODY_BYTES
+
 PREDICT_PATH = re.compile(r"/api/v1/endpoints/([A-Za-z0-9][A-Za-z0-9_.-]{0,99})/predict")
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
@@ -74,11 +76,14 @@ def _query_key(scope: Scope) -> bytes | None:
 
 
 async def _body(receive: Receive) -> bytes:
-    chunks = []
+    """The request body, cut just past the limit (the parser then refuses it as too large)."""
+    chunks, size = [], 0
     while True:
         message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body") or size > MAX_BODY_BYTES:
             return b"".join(chunks)
 
 

@@ -34,10 +34,23 @@ from conveyor.serving.routing import choose_arm
 logger = logging.getLogger(__name__)
 FIRST_LOAD_SECONDS = 60.0
 QUALITY_SECONDS = 30.0
+MAX_KEY_LENGTH = 200  # predictions.request_key
 QUALITY_WINDOW = timedelta(hours=1)
 # The request key of a new endpoint: recommendations are per user, which click-through needs.
 DEFAULT_KEY_FIELDS = {"movies": "userId"}
 QUALITY_METRICS = {"movies": CTR}
+
+
+def checked_key(key: str | None) -> str | None:
+    """A request key as the log can store it (PostgreSQL text refuses NUL)."""
+    if key is None:
+        return None
+    if "\x00" in key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidInputError(
+            f"the request key must be at most {MAX_KEY_LENGTH} characters without NUL.",
+            [{"record": None, "field": "request key", "problem": "too long or contains NUL"}],
+        )
+    return key
 
 
 class EndpointUnavailableError(ConveyorError):
@@ -186,7 +199,7 @@ class ServingService:
                 "fix its routing."
             )
         records = parse_records(body)
-        key = self._request_key(deployment, records, key)
+        key = checked_key(self._request_key(deployment, records, key))
         arm = choose_arm(deployment.routing, records[0], key)
         version = deployment.versions[arm.name]
         try:
