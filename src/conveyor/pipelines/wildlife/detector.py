@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -293,12 +294,7 @@ class OnnxObjectDetector:
         threshold: float,
         device: str = "cpu",
     ) -> None:
-        import onnxruntime
-
-        providers = ["CPUExecutionProvider"]
-        if device.startswith("cuda"):
-            providers.insert(0, "CUDAExecutionProvider")
-        self.session = onnxruntime.InferenceSession(str(model_file), providers=providers)
+        self.session = onnx_session(str(model_file), device)
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
         side = model_input.shape[-1]
@@ -343,6 +339,17 @@ class OnnxObjectDetector:
         if class_id < len(self.class_names):
             return self.class_names[class_id]
         return f"class {class_id}"
+
+
+@cache
+def onnx_session(model_file: str, device: str = "cpu") -> Any:
+    """An ONNX Runtime session per model file and device, once per worker process."""
+    import onnxruntime
+
+    providers = ["CPUExecutionProvider"]
+    if device.startswith("cuda"):
+        providers.insert(0, "CUDAExecutionProvider")
+    return onnxruntime.InferenceSession(model_file, providers=providers)
 
 
 def animal_label(probabilities: np.ndarray) -> tuple[str, str]:

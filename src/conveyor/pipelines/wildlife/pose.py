@@ -39,12 +39,9 @@ def keypoints_from_heatmaps(
 
 class PoseModel:
     def __init__(self, model_file: Path, device: str = "cpu") -> None:
-        import onnxruntime
+        from conveyor.pipelines.wildlife.detector import onnx_session
 
-        providers = ["CPUExecutionProvider"]
-        if device.startswith("cuda"):
-            providers.insert(0, "CUDAExecutionProvider")
-        self.session = onnxruntime.InferenceSession(str(model_file), providers=providers)
+        self.session = onnx_session(str(model_file), device)
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
         height, width = model_input.shape[-2:]

@@ -49,10 +49,9 @@ def annotate(
         cv2.putText(
             image, label, (x1 + 2, top + height + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1
         )
-    stamp = f"{time_s:6.2f} s"
-    cv2.putText(
-        image, stamp, (6, image.shape[0] - 8), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1
-    )
+    stamp, corner = f"{time_s:6.2f} s", (6, image.shape[0] - 8)
+    for colour, width in (((0, 0, 0), thickness + 2), ((255, 255, 255), thickness)):
+        cv2.putText(image, stamp, corner, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, width)
     return image
 
 

@@ -15,7 +15,7 @@ class WildlifeSettings(BaseSettings):
 
     fps: float = 5.0  # frames analysed per second of video
     max_width: int = 960  # analysed frames are scaled down to this width
-    max_frames: int = 3600  # at most this many sampled frames per file (12 min at 5 fps)
+    max_frames: int = 900  # at most this many frames per file (3 min at 5 fps; then sparser)
     detector: Path | None = None  # a local ONNX object detector (MegaDetector v5/v6, YOLO)
     detector_classes: str = "animal,person,vehicle"  # the detector's class names, in order
     detector_threshold: float = 0.2

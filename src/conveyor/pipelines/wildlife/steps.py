@@ -115,7 +115,7 @@ def build_detector(settings: WildlifeSettings, on: str) -> Any:
     )
 
 
-@step(cpus=1, gpus=_SETTINGS.gpus, retries=1, timeout_seconds=_TIMEOUT)
+@step(cpus=1, gpus=_SETTINGS.gpus, memory_mb=1500, retries=1, timeout_seconds=_TIMEOUT)
 def detect(context: StepContext, decode: dict[str, Any]) -> dict[str, Any]:
     from conveyor.pipelines.wildlife import media
 
@@ -192,7 +192,7 @@ def pose(context: StepContext, decode: dict[str, Any], track: dict[str, Any]) ->
     return {"available": True, "model": model.name, "keypoints": keypoints}
 
 
-@step(cpus=1, retries=1, timeout_seconds=_TIMEOUT)
+@step(cpus=1, memory_mb=1500, retries=1, timeout_seconds=_TIMEOUT)
 def render(
     context: StepContext, decode: dict[str, Any], detect: dict[str, Any], track: dict[str, Any]
 ) -> dict[str, Any]:

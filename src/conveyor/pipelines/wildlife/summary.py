@@ -75,7 +75,7 @@ def contact_sheet(frames: list[np.ndarray], tracks: list[Track], columns: int = 
 
     tiles = []
     for track in tracks:
-        picture = crop(frames[track.best_frame], track.best_box, 0.15, 0.0)
+        picture = crop(frames[track.best_frame], track.best_box, 0.15, 0.3)
         tile = _fit(picture, SHEET_TILE)
         label = f"#{track.track_id} {track.species} {track.score:.2f}"
         cv2.rectangle(tile, (0, SHEET_TILE - 22), (SHEET_TILE, SHEET_TILE), (0, 0, 0), -1)
