@@ -30,7 +30,9 @@ def main() -> None:
             call = make_call(SCRIPTS[name], Path(folder), name, stereo=stereo)
             target = SAMPLES / f"{name} call.mp3"
             run(["sox", call.path, "-C", BITRATE_KBPS, target])
-            print(f"{target.relative_to(ROOT)}: {call.duration:.1f} s, {target.stat().st_size} bytes")
+            print(
+                f"{target.relative_to(ROOT)}: {call.duration:.1f} s, {target.stat().st_size} bytes"
+            )
 
 
 if __name__ == "__main__":
