@@ -124,6 +124,15 @@ def _crossing_frames(
             yield frame
 
 
+def still_clip(path: Path, seconds: float = 3.0, size: tuple[int, int] = (320, 240)) -> Clip:
+    """A cat that does not move, in light that slowly brightens: nothing for motion to see."""
+    clip = Clip(path, seconds, {0: []})
+    frames = _crossing_frames(clip, [((0.5, 0.5), (0.5, 0.5))], size, 10, 2.0, 150)
+    ramp = (f * (0.85 + 0.1 * n / (seconds * 10)) for n, f in enumerate(frames))
+    write_video(path, ramp, size, 10)
+    return clip
+
+
 def empty_clip(
     path: Path, seconds: float = 4.0, size: tuple[int, int] = (320, 240), fps: int = 10
 ) -> Clip:

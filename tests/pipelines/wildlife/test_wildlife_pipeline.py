@@ -69,7 +69,8 @@ def test_synthetic_clips_are_found_tracked_drawn_and_stored(installation, tmp_pa
         sprite_width=90,
     )
     empty = wildlife_video.empty_clip(tmp_path / "wind and light.mp4")
-    outcomes = _run(installation, [one.path, two.path, empty.path])
+    still = wildlife_video.still_clip(tmp_path / "still cat.mp4")
+    outcomes = _run(installation, [one.path, two.path, empty.path, still.path])
 
     for clip, expected_tracks in ((one, 1), (two, 2)):
         item, result = outcomes[clip.path.name]
@@ -99,6 +100,11 @@ def test_synthetic_clips_are_found_tracked_drawn_and_stored(installation, tmp_pa
     assert _duration(_artifact(installation, empty_item, "annotated.mp4")) == pytest.approx(
         empty.duration_s, abs=0.05
     )
+
+    still_item, still_result = outcomes[still.path.name]
+    assert still_item.status == "succeeded", still_item.error
+    assert still_result["empty"] is False and still_result["counts"] == {"mammal": 1}
+    assert still_result["tracks"][0]["last_seen_s"] >= 2.5
 
     with installation.sessions() as session:
         files = {f.item_id: f for f in session.scalars(select(WildlifeFile))}

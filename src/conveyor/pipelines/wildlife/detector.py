@@ -26,6 +26,8 @@ from conveyor.pipelines.wildlife.classifier import Classifier
 Box = tuple[float, float, float, float]
 CONTEXT = 0.2  # crops include this much of the box's size around it on each side
 MIN_CROP = 0.45  # crops are at least this fraction of the frame's shorter side
+STILL_KEY_FRAMES = 3  # frames looked at as photos when nothing moved in a clip
+STILL_SCORE = 0.6  # how sure those looks must be: more than for a moving region
 
 
 @dataclass
@@ -109,7 +111,27 @@ class MotionClassifierDetector:
                     detections.append(Detection(frame, times[frame], box, group, species, score))
                 else:
                     self.best_rejected = max(self.best_rejected, score)
-        return detections
+        return detections or self._still_animal(frames, times)
+
+    def _still_animal(self, frames: list[np.ndarray], times: list[float]) -> list[Detection]:
+        """Nothing moved: look at a few key frames as photos. An animal found with at least
+        ``STILL_SCORE`` in most of them, in overlapping places, stood still the whole clip."""
+        keys = sorted(set(np.linspace(0, len(frames) - 1, STILL_KEY_FRAMES).astype(int)))
+        views = [self.detect_image(frames[index]) for index in keys]
+        best = [max(found, key=lambda d: d.score) for found in views if found]
+        strong = [d for d in best if d.score >= STILL_SCORE]
+        if len(strong) * 2 <= len(keys):
+            return []
+        group = max({d.group for d in strong}, key=lambda g: sum(d.group == g for d in strong))
+        agreeing = [d for d in strong if d.group == group]
+        anchor = max(agreeing, key=lambda d: d.score)
+        if sum(_iou(d.box, anchor.box) > 0 for d in agreeing) * 2 <= len(keys):
+            return []
+        score = float(np.mean([d.score for d in agreeing]))
+        return [
+            Detection(index, times[index], anchor.box, group, anchor.species, score)
+            for index in range(len(frames))
+        ]
 
     def detect_image(self, image: np.ndarray) -> list[Detection]:
         """Windows first (their union per group and touching cluster is one animal); the whole
