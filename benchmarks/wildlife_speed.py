@@ -33,7 +33,15 @@ from conveyor.settings import load_settings  # noqa: E402
 from conveyor.store import queries  # noqa: E402
 from support import wildlife_video  # noqa: E402
 
-DATA = Path(os.environ.get("CONVEYOR_TEST_DATA", "/work/shared/data")) / "wildlife"
+SHARED_DATA = [BENCHMARKS.parent.parent / "shared" / "data", Path("/work/shared/data")]
+# $CONVEYOR_TEST_DATA, else the shared data folder beside the repository (as CI lays it out)
+DATA = (
+    Path(
+        os.environ.get("CONVEYOR_TEST_DATA")
+        or next((p for p in SHARED_DATA if p.is_dir()), SHARED_DATA[-1])
+    )
+    / "wildlife"
+)
 STEPS = ("decode", "detect", "track", "render", "summarise")
 TARGET_SECONDS = 10.0
 

@@ -16,7 +16,18 @@ from conveyor.store import queries
 from support import wildlife_video
 
 pytestmark = pytest.mark.slow
-DATA = Path(os.environ.get("CONVEYOR_TEST_DATA", "/work/shared/data")) / "wildlife"
+SHARED_DATA = [
+    Path(__file__).resolve().parents[3].parent / "shared" / "data",
+    Path("/work/shared/data"),
+]
+# $CONVEYOR_TEST_DATA, else the shared data folder beside the repository (as CI lays it out)
+DATA = (
+    Path(
+        os.environ.get("CONVEYOR_TEST_DATA")
+        or next((p for p in SHARED_DATA if p.is_dir()), SHARED_DATA[-1])
+    )
+    / "wildlife"
+)
 PATH_TOLERANCE = 0.08  # of the frame width
 
 
