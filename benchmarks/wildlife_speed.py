@@ -1,11 +1,11 @@
 """Speed of the ``wildlife`` pipeline: seconds per clip end to end and frames per second per step.
 
-Clips: the two real camera-trap clips (``$CONVEYOR_TEST_DATA/wildlife/*.mp4``, default
-``/work/shared/data``) and a synthetic 60-second 1080p clip made here with PyAV (a cat
-crossing a textured scene). Each clip goes through a fresh embedded installation (SQLite, local
-Ray) as a real item: "end to end" is submit -> succeeded, Ray scheduling and the database
-included. A small warm-up clip runs first so that the workers have loaded the classifier,
-as they have in a running service; the cold start is printed separately.
+Clips: the two real camera-trap clips (``$CONVEYOR_TEST_DATA/wildlife/*.mp4``, default: the
+``shared/data`` folder beside the repository) and a synthetic 60-second 1080p clip made here
+with PyAV (a cat crossing a textured scene). Each clip goes through one embedded installation
+(SQLite, local Ray) as a real item: "end to end" is submit -> succeeded, Ray scheduling and
+the database included. Three small warm-up clips run first so that the workers have loaded
+the classifier, as they have in a running service; the cold start is printed separately.
 
 Per step, "frames/s" is analysed frames (``fps`` per second of video, 5 by default) divided by
 that step's own seconds, as the step measured them.
