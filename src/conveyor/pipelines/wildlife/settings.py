@@ -30,7 +30,7 @@ class WildlifeSettings(BaseSettings):
     classifier_threads: int = 2
     gpus: float = 0.0  # GPUs Ray reserves for the detect step (CUDA is used when given one)
     model_cache_dir: Path | None = None  # where the classifier's ONNX export is kept
-    max_detection_rows: int = 20000  # detections kept in the result and the detections table
+    max_detection_rows: int = 5000  # detections kept in the result and the detections table
     step_timeout_seconds: float = 900.0
 
 
