@@ -45,6 +45,7 @@ from serving_processes import (
     mlflow_bin,
     run_wrk,
     wait_until_answering,
+    wait_until_idle,
 )
 
 from conveyor.models.registry import ModelRegistry
@@ -75,6 +76,7 @@ class Measured:
     logged_during_run: int | None = None
     logged_after_stop: int | None = None
     load_averages: tuple[float, float] = (0.0, 0.0)  # 1-minute load average, before and after
+    startup_seconds: float = 0.0  # until it answered quickly and its processes were idle
 
 
 @dataclass(frozen=True)
@@ -253,11 +255,14 @@ def measure(
     runs (after a short wait for the batched writer) and after it stopped (its last flush)."""
     print(f"starting {target.name} ...", file=sys.stderr, flush=True)
     before = count_logged() if count_logged else 0
+    started = time.monotonic()
     with target.start() as server:
         first_body = bodies.read_text().splitlines()[0].encode()
         answered = target.check(wait_until_answering(server, target.url, first_body))
+        wait_until_idle(server)
         print(f"{target.name} answers: {answered}", file=sys.stderr, flush=True)
         measured = Measured([], answered, requests=1)
+        measured.startup_seconds = time.monotonic() - started
         load_before = os.getloadavg()[0]
         for concurrency in arguments.concurrency:
             measured.results.append(
@@ -344,8 +349,9 @@ def build_report(
         name = server.results[0].server if server.results else "?"
         before, after = server.load_averages
         report["notes"].append(
-            f"1-minute load average while {name} ran: {before:.1f} before, {after:.1f} after "
-            f"({os.cpu_count()} CPUs; above that, other processes took CPU from the run)"
+            f"{name}: ready (answering, every worker idle) {server.startup_seconds:.0f} s after "
+            f"its start; 1-minute load average {before:.1f} before its runs, {after:.1f} after "
+            f"({os.cpu_count()} CPUs: above that, other processes took CPU from the runs)"
         )
     conveyor = measured.get("conveyor")
     if conveyor is not None:

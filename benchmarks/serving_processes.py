@@ -41,6 +41,8 @@ MLFLOW_PINNED = (
 PIP_OPTIONS = ("--disable-pip-version-check",)
 SETTLED_ANSWERS = 20
 QUICK_SECONDS = 0.5
+IDLE_WINDOW_SECONDS = 2.0
+IDLE_CPU_SECONDS = 0.2  # CPU time of all its processes in that window: 10% of one CPU
 
 
 class BenchmarkError(RuntimeError):
@@ -173,6 +175,21 @@ def wait_until_answering(
         f"{server.name} did not answer {url} with 200 quickly ({last}); log {server.log_path}:\n"
         f"{server.log_tail()}"
     )
+
+
+def wait_until_idle(server: ServerProcess, timeout: float = 180.0) -> None:
+    """Wait until the server's processes use almost no CPU: every worker has finished
+    starting (a worker still loading its model accepts no connection, so wrk's connections,
+    kept for a whole run, would all go to the workers that are ready)."""
+    assert server.group is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        server.check_alive()
+        before = group_cpu_seconds(server.group)
+        time.sleep(IDLE_WINDOW_SECONDS)
+        if group_cpu_seconds(server.group) - before < IDLE_CPU_SECONDS:
+            return
+    raise BenchmarkError(f"{server.name} kept its CPU busy for {timeout:g} s without load")
 
 
 # -- the MLflow venv -----------------------------------------------------------------------
