@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import colorsys
 from collections import defaultdict
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -29,9 +30,13 @@ def track_colour(track_id: int | None) -> tuple[int, int, int]:
 
 
 def annotate(
-    frame: np.ndarray, detections: list[tuple[Detection, int | None]], time_s: float
+    frame: np.ndarray,
+    detections: list[tuple[Detection, int | None]],
+    time_s: float,
+    track_species: dict[int, str] | None = None,
 ) -> np.ndarray:
-    """A copy of the frame with each detection's box and "#id species score" label."""
+    """A copy of the frame with each detection's box and "#id species score" label; a tracked
+    box shows its track's voted species (one frame's guess can be wrong, the vote rarely)."""
     import cv2
 
     image = frame.copy()
@@ -42,7 +47,8 @@ def annotate(
         x1, y1, x2, y2 = (round(v) for v in detection.box)
         cv2.rectangle(image, (x1, y1), (x2, y2), colour, thickness)
         name = f"#{track_id} " if track_id is not None else ""
-        label = f"{name}{detection.species} {detection.score:.2f}"
+        species = (track_species or {}).get(track_id or 0, detection.species)
+        label = f"{name}{species} {detection.score:.2f}"
         (width, height), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
         top = max(0, y1 - height - base - 2)
         cv2.rectangle(image, (x1, top), (x1 + width + 4, top + height + base + 2), colour, -1)
@@ -71,6 +77,7 @@ def write_video(
     detections: list[Detection],
     track_ids: list[int | None],
     duration_s: float,
+    tracks: Sequence[Track] = (),
 ) -> None:
     """The annotated analysed frames as H.264 (yuv420p, faststart) lasting ``duration_s``."""
     import av
@@ -79,6 +86,7 @@ def write_video(
     duration_ms = max(1, round((duration_s or count) * 1000))
     rate = Fraction(count * 1000, duration_ms).limit_denominator(100000)
     grouped = by_frame(detections, track_ids)
+    species = {track.track_id: track.species for track in tracks}
     height, width = frames[0].shape[:2]
     with av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as output:
         stream = output.add_stream("libx264", rate=rate)
@@ -86,7 +94,7 @@ def write_video(
         stream.pix_fmt = "yuv420p"
         stream.options = {"preset": "veryfast", "crf": "23"}
         for index, frame in enumerate(frames):
-            picture = annotate(frame, grouped.get(index, []), times[index])
+            picture = annotate(frame, grouped.get(index, []), times[index], species)
             picture = picture[: stream.height, : stream.width]
             for packet in stream.encode(av.VideoFrame.from_ndarray(picture, format="bgr24")):
                 output.mux(packet)

@@ -207,7 +207,9 @@ def render(
     outputs: dict[str, Any] = {}
     if decode["kind"] == "video":
         video = context.artifact_path(VIDEO)
-        pictures.write_video(video, frames, times, detections, track_ids, decode["duration_s"])
+        pictures.write_video(
+            video, frames, times, detections, track_ids, decode["duration_s"], tracks
+        )
         outputs["video"] = publish(context, VIDEO, video)
     plot = context.artifact_path(PLOT)
     backdrop = frames[len(frames) // 2]
