@@ -102,6 +102,7 @@ def voice_encoder() -> Any:
     from resemblyzer import VoiceEncoder
 
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    logger.info("loading the resemblyzer voice encoder")
     return VoiceEncoder(device="cpu", verbose=False)
 
 

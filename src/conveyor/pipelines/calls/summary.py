@@ -11,12 +11,14 @@ import re
 from collections.abc import Sequence
 
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+# (pattern, weight): what is wrong counts more than how the customer frames the call
 PROBLEM_CUES = (
-    r"\b(down|broken|not working|doesn'?t work|stopped|problem|issue|fault|error|fix(ed)?)\b",
-    r"\b(wrong|late|missing|never arrived|charged|overcharged|refund|bill(ing)?|cancel)\b",
-    r"\b(i need|i want|i would like|i('d| would) like|i('m| am) calling|can i|how do i)\b",
-    r"\b(third|second) time\b",
-    r"\b(can'?t|cannot|unable)\b",
+    (r"\b(down|broken|not working|doesn'?t work|stopped|problem|issue|fault|error|fix(ed)?)\b", 2),
+    (r"\b(wrong|late|missing|never arrived|charged|overcharged|refund|bill(ing)?|cancel)\b", 2),
+    (r"\b(can'?t|cannot|unable)\b", 2),
+    (r"\bi (only |just |really )?(need|want|would like|'d like)\b", 1),
+    (r"\b(i('m| am) calling|can i|how do i)\b", 1),
+    (r"\b(third|second) time\b", 1),
 )
 FOLLOW_UP_CUES = (
     r"call (you|u) back",
@@ -66,7 +68,7 @@ def customer_issue(customer_lines: Sequence[str]) -> str:
     candidates = [s for line in customer_lines for s in sentences(line) if len(s.split()) > 2]
     if not candidates:
         return ""
-    scored = [(_count(PROBLEM_CUES, s), -index, s) for index, s in enumerate(candidates)]
+    scored = [(_problem_weight(s), -index, s) for index, s in enumerate(candidates)]
     best = max(scored)
     return best[2] if best[0] > 0 else candidates[0]
 
@@ -80,9 +82,9 @@ def follow_up(all_text: str, customer_ending: str) -> tuple[bool, list[str]]:
     return bool(found), found
 
 
-def _count(cues: Sequence[str], text: str) -> int:
+def _problem_weight(text: str) -> int:
     lowered = text.lower()
-    return sum(bool(re.search(cue, lowered)) for cue in cues)
+    return sum(weight * len(re.findall(cue, lowered)) for cue, weight in PROBLEM_CUES)
 
 
 def endpoint_summary(url: str, model: str, key: str | None, transcript: str, timeout: float) -> str:
