@@ -102,7 +102,7 @@ def test_unknown_and_unserved_endpoints(shared_serving, heart_record) -> None:
     serving = shared_serving
     assert serving.predict(heart_record, endpoint="nope").status_code == 404
     response = serving.predict({"userId": 1}, endpoint="movies")  # no movies version here
-    assert response.status_code == 503 and "conveyor train movies" in response.text
+    assert response.status_code == 409 and "conveyor train movies" in response.text
 
 
 def test_each_prediction_row_names_version_and_dataset_digest(serving, heart_record) -> None:

@@ -32,6 +32,6 @@ def create_serving_app() -> FastAPI:
     logging.getLogger("conveyor").setLevel(min(logging.getLevelName(level), logging.INFO))
     installation = Installation(load_settings())
     app = create_app(installation)
-    serving_of(app).start(wait=True)
+    serving_of(app)  # loads the endpoints before the first request
     gc.freeze()  # what is loaded now lives as long as the process: keep it out of GC passes
     return app

@@ -177,7 +177,10 @@ def start_watcher(
 ) -> threading.Thread:
     def loop() -> None:
         while not stop.wait(seconds):
-            reloader.refresh()
+            try:
+                reloader.refresh()
+            except Exception:  # e.g. the store is down: keep serving, try again
+                logger.exception("serving: polling for changes failed")
 
     thread = threading.Thread(target=loop, name="conveyor-serving-reload", daemon=True)
     thread.start()

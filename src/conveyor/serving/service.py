@@ -86,7 +86,6 @@ class ServingService:
         self.source = f"serving:{socket.gethostname()}:{os.getpid()}"
         self.log = PredictionLog(self.sessions, self._dropped)
         self._stop = threading.Event()
-        self._started = False
         self._start_lock = threading.Lock()
         self._first_load = threading.Event()
         self._children: dict[tuple[str, int, str], tuple[Any, Any]] = {}
@@ -115,33 +114,33 @@ class ServingService:
         names = (getattr(p, "model_name", None) for p in self.installation.registry)
         return sorted({name for name in names if isinstance(name, str) and name})
 
-    def start(self, wait: bool = False) -> None:
-        """Create the default endpoints, load what they serve, and keep it fresh."""
+    def start(self) -> None:
+        """Create the default endpoints, load what they serve, and keep it fresh. Blocks until
+        the first load is done (in the caller's thread: MLflow migrates its store on first use
+        and Alembic's migration context is process-global, so this never runs in the
+        background of a request that has already returned); later calls return at once."""
+        if self._first_load.is_set():
+            return
         with self._start_lock:
-            if not self._started:
-                self._started = True
-                ensure_endpoints(self.sessions, self.default_models(), DEFAULT_KEY_FIELDS)
-                self.log.start()
-                threading.Thread(target=self._first_refresh, name="conveyor-serving-load").start()
-        if wait:
-            self._first_load.wait(FIRST_LOAD_SECONDS)
-
-    def _first_refresh(self) -> None:
-        try:
-            self.reloader.refresh()
-        finally:
-            self._first_load.set()
-        start_watcher(self.reloader, self._stop)
-        threading.Thread(
-            target=self._quality_loop, name="conveyor-serving-quality", daemon=True
-        ).start()
+            if self._first_load.is_set():
+                return
+            ensure_endpoints(self.sessions, self.default_models(), DEFAULT_KEY_FIELDS)
+            self.log.start()
+            try:
+                self.reloader.refresh()
+            finally:
+                self._first_load.set()
+            start_watcher(self.reloader, self._stop)
+            threading.Thread(
+                target=self._quality_loop, name="conveyor-serving-quality", daemon=True
+            ).start()
 
     @property
     def ready(self) -> bool:
         return self._first_load.is_set()
 
     def wait_ready(self) -> None:
-        self.start(wait=True)
+        self.start()
 
     def quality_metric(self, endpoint: str) -> str:
         deployment = self.reloader.deployments.get(endpoint)
@@ -180,7 +179,7 @@ class ServingService:
         found = self.reloader.deployments.get(name)
         if found is None:
             if not self._first_load.is_set():
-                self.start(wait=True)
+                self.start()
                 found = self.reloader.deployments.get(name)
             if found is None:
                 raise UnknownEndpointError(

@@ -70,15 +70,19 @@ def install(app: FastAPI) -> None:
 
 
 def serving_of(app: FastAPI) -> ServingService:
-    """The app's serving service, started on first use (``conveyor serve`` starts it early)."""
+    """The app's serving service, loaded (the first call waits for the first load)."""
+    service = _service(app)
+    service.start()
+    return service
+
+
+def _service(app: FastAPI) -> ServingService:
     service = getattr(app.state, "serving", None)
     if service is None:
         with _SERVICE_LOCK:
             service = getattr(app.state, "serving", None)
             if service is None:
-                service = ServingService(app.state.installation)
-                service.start()
-                app.state.serving = service
+                service = app.state.serving = ServingService(app.state.installation)
     return service
 
 
@@ -101,9 +105,9 @@ def _caller(request: Request) -> Principal:
 
 async def _answer(app: FastAPI, name: str, body: bytes, key: str | None) -> tuple[int, bytes]:
     """(status, JSON body) of a predict request: the predictions or the error."""
-    service = serving_of(app)
-    if not service.ready:
-        await run_in_threadpool(service.wait_ready)
+    service = _service(app)
+    if not service.ready:  # the first request waits for the first load, off the event loop
+        await run_in_threadpool(service.start)
     try:
         return 200, service.predict(name, body, key).body
     except InvalidInputError as error:
@@ -113,7 +117,7 @@ async def _answer(app: FastAPI, name: str, body: bytes, key: str | None) -> tupl
     except UnknownEndpointError as error:
         return 404, error_payload(error.code, str(error))
     except EndpointUnavailableError as error:
-        return 503, error_payload(error.code, str(error))
+        return 409, error_payload(error.code, str(error))
     except ModelFailedError as error:
         return 500, error_payload(error.code, str(error))
 
@@ -134,7 +138,7 @@ def _fast_handler(app: FastAPI) -> Handler:
 
 @router.post(
     "/{name}/predict",
-    responses=error_responses(404, 413, 503),
+    responses=error_responses(404, 409, 413),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -154,8 +158,14 @@ async def predict(name: EndpointName, request: Request) -> Response:
     return Response(body, status, media_type=JSON)
 
 
-@root_router.get("/recommend/{user_id}", response_class=PlainTextResponse)
-async def recommend(user_id: int, request: Request) -> PlainTextResponse:
+@root_router.get(
+    "/recommend/{user_id}",
+    response_class=PlainTextResponse,
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+async def recommend(
+    user_id: Annotated[int, PathParam(ge=0, le=2**63 - 1)], request: Request
+) -> PlainTextResponse:
     """20 comma-separated movie ids for a user: the movie-recommendation simulators' contract."""
     _caller(request)
     body = orjson.dumps({"userId": user_id})

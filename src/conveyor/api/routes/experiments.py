@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Request
+from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
 from conveyor.api.errors import ApiError, error_responses
@@ -16,6 +18,7 @@ from conveyor.serving import experiments as logic
 from conveyor.serving.endpoints import read_endpoint
 
 router = APIRouter(prefix="/experiments", tags=["serving"])
+ExperimentId = Annotated[int, PathParam(ge=1, le=2**31 - 1, description="Experiment id")]
 
 
 class ExperimentIn(BaseModel):
@@ -96,7 +99,7 @@ def list_all(
 
 
 @router.get("/{experiment_id}", response_model=ExperimentOut, responses=error_responses(404))
-def show(experiment_id: int, request: Request, _: Principal = viewer) -> ExperimentOut:
+def show(experiment_id: ExperimentId, request: Request, _: Principal = viewer) -> ExperimentOut:
     """The experiment with its results per arm (95% Wilson intervals)."""
     service = serving_of(request.app)
     service.log.flush()
@@ -106,14 +109,14 @@ def show(experiment_id: int, request: Request, _: Principal = viewer) -> Experim
 
 
 @router.post("/{experiment_id}/end", response_model=ExperimentOut, responses=error_responses(404))
-def end(experiment_id: int, request: Request, _: Principal = operator) -> ExperimentOut:
+def end(experiment_id: ExperimentId, request: Request, _: Principal = operator) -> ExperimentOut:
     service = serving_of(request.app)
     with service.sessions.begin() as session:
         return _out(logic.end_experiment(session, experiment_id))
 
 
 @router.delete("/{experiment_id}", status_code=204, responses=error_responses(404))
-def delete(experiment_id: int, request: Request, _: Principal = operator) -> None:
+def delete(experiment_id: ExperimentId, request: Request, _: Principal = operator) -> None:
     service = serving_of(request.app)
     with service.sessions.begin() as session:
         session.delete(logic.get_experiment(session, experiment_id))
