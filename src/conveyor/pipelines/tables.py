@@ -4,6 +4,7 @@ autogenerate and the schema test see every table the migrations create.
 Each scenario keeps its tables in a light module (``conveyor.pipelines.<name>.tables``) that
 imports nothing heavier than SQLAlchemy.
 """
+
+import conveyor.pipelines.calls.tables
+import conveyor.pipelines.wildlife.tables
 import conveyor.serving.tables  # noqa: F401  (serving, issue 6)
-import conveyor.pipelines.calls.tables  # noqa: F401  (calls, issue 4)
-import conveyor.pipelines.wildlife.tables  # noqa: F401  (wildlife, issue 8)
