@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import shutil
 import signal
@@ -72,7 +73,8 @@ class Measured:
 
     results: list[LoadResult]
     answered: str
-    requests: int = 0  # warm-ups and measured runs, plus the first request
+    requests: int = 0  # 200s while starting, plus what wrk counted in warm-ups and runs
+    in_flight: int = 0  # at most this many more answered: still in flight when a wrk run ended
     logged_during_run: int | None = None
     logged_after_stop: int | None = None
     load_averages: tuple[float, float] = (0.0, 0.0)  # 1-minute load average, before and after
@@ -258,10 +260,11 @@ def measure(
     started = time.monotonic()
     with target.start() as server:
         first_body = bodies.read_text().splitlines()[0].encode()
-        answered = target.check(wait_until_answering(server, target.url, first_body))
+        first_answer, answered_while_starting = wait_until_answering(server, target.url, first_body)
+        answered = target.check(first_answer)
         wait_until_idle(server)
         print(f"{target.name} answers: {answered}", file=sys.stderr, flush=True)
-        measured = Measured([], answered, requests=1)
+        measured = Measured([], answered, requests=answered_while_starting)
         measured.startup_seconds = time.monotonic() - started
         load_before = os.getloadavg()[0]
         for concurrency in arguments.concurrency:
@@ -301,6 +304,7 @@ def _run_level(
         server_group,
     )
     measured.requests += result.requests
+    measured.in_flight += concurrency * (2 if arguments.warmup else 1)
     print(_row(result), file=sys.stderr, flush=True)
     return result
 
@@ -312,8 +316,21 @@ def _row(result: LoadResult) -> str:
     return (
         f"{result.server:<15} {result.concurrency:>5} {result.requests_per_second:>10.1f} "
         f"{result.p50_ms:>8.2f} {result.p99_ms:>8.2f} {result.errors:>7} "
-        f"{result.server_cpu_us_per_request:>12.0f} {result.capacity_per_second:>10.0f}"
+        f"{_figure(result.server_cpu_us_per_request):>12} {_figure(result.capacity_per_second):>10}"
+        + (
+            "  (a server process died or was replaced during the run)"
+            if result.processes_changed
+            else ""
+        )
     )
+
+
+def _figure(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.0f}"
+
+
+def _whole(value: float) -> int | None:
+    return None if math.isnan(value) else round(value)
 
 
 def build_report(
@@ -331,8 +348,8 @@ def build_report(
             asdict(r)
             | {
                 "requests_per_second": round(r.requests_per_second, 1),
-                "server_cpu_us_per_request": round(r.server_cpu_us_per_request),
-                "capacity_per_second": round(r.capacity_per_second),
+                "server_cpu_us_per_request": _whole(r.server_cpu_us_per_request),
+                "capacity_per_second": _whole(r.capacity_per_second),
             }
             for r in results
         ],
@@ -355,10 +372,13 @@ def build_report(
         )
     conveyor = measured.get("conveyor")
     if conveyor is not None:
+        rows = conveyor.logged_after_stop or 0
         report["prediction_log"] = {
             "requests_answered": conveyor.requests,
+            "requests_in_flight_at_most": conveyor.in_flight,
             "rows_during_run": conveyor.logged_during_run,
-            "rows_after_stop": conveyor.logged_after_stop,
+            "rows_after_stop": rows,
+            "complete": conveyor.requests <= rows <= conveyor.requests + conveyor.in_flight,
         }
     return report
 
@@ -377,11 +397,12 @@ def print_report(report: dict[str, Any]) -> None:
     print()
     log = report.get("prediction_log")
     if log is not None:
+        verdict = "every answer logged" if log["complete"] else "ROWS MISSING OR EXTRA"
         print(
             f"prediction log: {log['rows_during_run']} rows written while Conveyor ran, "
-            f"{log['rows_after_stop']} after it stopped, for {log['requests_answered']} "
-            "requests counted by wrk (it does not count answers still in flight at the end "
-            "of a run)"
+            f"{log['rows_after_stop']} after it stopped, for {log['requests_answered']} answers "
+            f"counted (+ at most {log['requests_in_flight_at_most']} still in flight when a wrk "
+            f"run ended): {verdict}"
         )
     for concurrency, ratio in report["conveyor_over_mlflow"].items():
         print(f"Conveyor / MLflow throughput at concurrency {concurrency}: {ratio:.1f}x")

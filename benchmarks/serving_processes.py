@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import resource
 import signal
@@ -43,6 +44,7 @@ SETTLED_ANSWERS = 20
 QUICK_SECONDS = 0.5
 IDLE_WINDOW_SECONDS = 2.0
 IDLE_CPU_SECONDS = 0.2  # CPU time of all its processes in that window: 10% of one CPU
+IDLE_WINDOWS = 3
 
 
 class BenchmarkError(RuntimeError):
@@ -148,11 +150,11 @@ def post_json(url: str, body: bytes, timeout: float = 10.0) -> tuple[int, Any]:
 
 def wait_until_answering(
     server: ServerProcess, url: str, body: bytes, timeout: float = 180.0
-) -> Any:
+) -> tuple[Any, int]:
     """Poll ``url`` with ``body`` until it answers 200 quickly ``SETTLED_ANSWERS`` times in a
-    row, each on a new connection (so every worker has loaded its model); the first answer."""
+    row, each on a new connection; the first answer and how many 200s it took."""
     deadline = time.monotonic() + timeout
-    last, first, quick = "no answer yet", None, 0
+    last, first, quick, answered = "no answer yet", None, 0, 0
     while time.monotonic() < deadline and quick < SETTLED_ANSWERS:
         server.check_alive()
         started = time.monotonic()
@@ -163,6 +165,7 @@ def wait_until_answering(
         else:
             if status == 200:
                 first = answer if first is None else first
+                answered += 1
                 quick = quick + 1 if time.monotonic() - started < QUICK_SECONDS else 0
                 continue
             last, quick = f"HTTP {status}: {answer}", 0
@@ -170,26 +173,33 @@ def wait_until_answering(
                 break  # a wrong request, not a server still starting
         time.sleep(0.5)
     if quick >= SETTLED_ANSWERS:
-        return first
+        return first, answered
     raise BenchmarkError(
         f"{server.name} did not answer {url} with 200 quickly ({last}); log {server.log_path}:\n"
         f"{server.log_tail()}"
     )
 
 
-def wait_until_idle(server: ServerProcess, timeout: float = 180.0) -> None:
-    """Wait until the server's processes use almost no CPU: every worker has finished
-    starting (a worker still loading its model accepts no connection, so wrk's connections,
-    kept for a whole run, would all go to the workers that are ready)."""
+def wait_until_idle(server: ServerProcess, timeout: float = 240.0) -> None:
+    """Wait until the server's processes are the same and use almost no CPU for
+    ``IDLE_WINDOWS`` windows in a row: every worker has finished starting. A worker still
+    loading accepts no connection, so wrk's connections, kept for a whole run, would all go to
+    the workers already up; and uvicorn replaces a worker that has not answered its health
+    check within 5 s of being spawned, which on a busy machine can go on for a while."""
     assert server.group is not None
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    calm = 0
+    while time.monotonic() < deadline and calm < IDLE_WINDOWS:
         server.check_alive()
-        before = group_cpu_seconds(server.group)
+        before = group_usage(server.group)
         time.sleep(IDLE_WINDOW_SECONDS)
-        if group_cpu_seconds(server.group) - before < IDLE_CPU_SECONDS:
-            return
-    raise BenchmarkError(f"{server.name} kept its CPU busy for {timeout:g} s without load")
+        after = group_usage(server.group)
+        steady = after.pids == before.pids and after.cpu - before.cpu < IDLE_CPU_SECONDS
+        calm = calm + 1 if steady else 0
+    if calm < IDLE_WINDOWS:
+        raise BenchmarkError(
+            f"{server.name} did not settle (idle, same processes) in {timeout:g} s"
+        )
 
 
 # -- the MLflow venv -----------------------------------------------------------------------
@@ -241,6 +251,7 @@ class LoadResult:
     errors: int  # non-2xx answers + socket errors and timeouts
     server_cpu_seconds: float = 0.0  # every process of the server's group, during the run
     wrk_cpu_seconds: float = 0.0
+    processes_changed: bool = False  # a worker died or was replaced: the CPU figures are off
 
     @property
     def requests_per_second(self) -> float:
@@ -248,14 +259,18 @@ class LoadResult:
 
     @property
     def server_cpu_us_per_request(self) -> float:
-        return self.server_cpu_seconds / self.requests * 1e6 if self.requests else 0.0
+        if self.processes_changed or not self.requests:
+            return math.nan
+        return self.server_cpu_seconds / self.requests * 1e6
 
     @property
     def capacity_per_second(self) -> float:
         """Requests/s that the machine's CPUs would give if only this server and wrk ran:
         the CPU time of both per request, against every CPU."""
         used = self.server_cpu_seconds + self.wrk_cpu_seconds
-        return (os.cpu_count() or 1) * self.requests / used if used else 0.0
+        if self.processes_changed or used <= 0:
+            return math.nan
+        return (os.cpu_count() or 1) * self.requests / used
 
 
 def run_wrk(
@@ -281,7 +296,7 @@ def run_wrk(
         "--",
         str(bodies),
     ]
-    server_cpu = group_cpu_seconds(server_group) if server_group else 0.0
+    server_before = group_usage(server_group) if server_group else None
     wrk_cpu = _children_cpu_seconds()
     try:
         done = subprocess.run(
@@ -297,7 +312,11 @@ def run_wrk(
     if not lines:
         raise BenchmarkError(f"wrk printed no RESULT line:\n{done.stdout}\n{done.stderr}")
     figures = json.loads(lines[-1].removeprefix("RESULT "))
-    server_cpu = group_cpu_seconds(server_group) - server_cpu if server_group else 0.0
+    server_cpu, restarted = 0.0, False
+    if server_group and server_before:
+        server_after = group_usage(server_group)
+        server_cpu = server_after.cpu - server_before.cpu
+        restarted = server_after.pids != server_before.pids
     wrk_cpu = _children_cpu_seconds() - wrk_cpu
     socket_errors = sum(
         figures[key] for key in ("connect_errors", "read_errors", "write_errors", "timeouts")
@@ -312,20 +331,28 @@ def run_wrk(
         errors=figures["non_2xx"] + socket_errors,
         server_cpu_seconds=server_cpu,
         wrk_cpu_seconds=wrk_cpu,
+        processes_changed=restarted,
     )
 
 
-def group_cpu_seconds(group: int) -> float:
-    """User + system CPU seconds of the live processes of a process group (Linux /proc)."""
-    total = 0
+@dataclass(frozen=True)
+class GroupUsage:
+    pids: frozenset[int]
+    cpu: float  # user + system seconds of those processes
+
+
+def group_usage(group: int) -> GroupUsage:
+    """The live processes of a process group and their CPU time (Linux /proc)."""
+    pids, ticks = set(), 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rpartition(")")[2].split()
         except OSError:  # gone meanwhile
             continue
         if int(fields[2]) == group:  # after "pid (comm)": state, ppid, pgrp, ...
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
+            pids.add(int(stat.parent.name))
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return GroupUsage(frozenset(pids), ticks / os.sysconf("SC_CLK_TCK"))
 
 
 def _children_cpu_seconds() -> float:
