@@ -27,6 +27,10 @@ def test_endpoint_pages_show_routing_charts_quality_and_experiments(
         re.search(r'id="endpoint-chart-data">(.*?)</script>', page.text, re.S).group(1)
     )
     assert chart["versions"]["1"]["records"] == [2] and len(chart["times"]) == 1
+    quality = json.loads(
+        re.search(r'id="quality-chart-data">(.*?)</script>', page.text, re.S).group(1)
+    )
+    assert quality["versions"]["1"]["quality"] == [1.0] and len(quality["times"]) == 1
     assert "first look" in page.text and "2 / 2" in page.text  # experiment arm and quality
     assert 'id="routing-config"' in page.text  # no logins here: an admin may edit
     assert serving.client.get("/endpoints/nope").status_code == 404

@@ -105,10 +105,10 @@ def _movie(value: Any) -> int:
 def accuracy_by(
     session: Session, endpoint: str, since: datetime, until: datetime | None, group: str
 ) -> dict[Any, Proportion]:
-    """Accuracy per ``group`` ("version" or "arm") of predictions made in [since, until)."""
-    column = getattr(Prediction, group)
+    """Accuracy per ``group`` of predictions made in [since, until)."""
+    columns = _group_columns(group)
     query = (
-        select(column, Prediction.output, PredictionFeedback.value, PredictionFeedback.id)
+        select(*columns, Prediction.output, PredictionFeedback.value, PredictionFeedback.id)
         .join(PredictionFeedback, PredictionFeedback.prediction_id == Prediction.id)
         .where(
             Prediction.endpoint == endpoint,
@@ -120,15 +120,30 @@ def accuracy_by(
     )
     if until is not None:
         query = query.where(Prediction.ts < until)
-    return accuracy_counts(_latest_labels(session, query))
+    return accuracy_counts(_latest_labels(session, query, len(columns)))
 
 
-def _latest_labels(session: Session, query: Any) -> list[tuple[Any, Any, Any]]:
+def _latest_labels(session: Session, query: Any, width: int) -> list[tuple[Any, Any, Any]]:
     rows = session.execute(query.add_columns(Prediction.id)).all()
     latest: dict[str, tuple[Any, Any, Any]] = {}
-    for key, output, label, _feedback_id, prediction_id in rows:
-        latest[prediction_id] = (key, output, label)  # ordered by feedback id: last wins
+    for row in rows:
+        output, label, prediction_id = row[width], row[width + 1], row[width + 3]
+        latest[prediction_id] = (_group_key(row[:width]), output, label)  # last label wins
     return list(latest.values())
+
+
+def _group_columns(group: str) -> list[Any]:
+    """``version``, ``arm``, or ``version_hour`` (version and the hour of the prediction)."""
+    if group == "version_hour":
+        return [Prediction.version, Prediction.ts]
+    return [getattr(Prediction, group)]
+
+
+def _group_key(values: Any) -> Any:
+    if len(values) == 1:
+        return values[0]
+    version, moment = values
+    return version, moment.replace(minute=0, second=0, microsecond=0)
 
 
 def click_through_by(
@@ -139,9 +154,9 @@ def click_through_by(
     group: str,
     window: timedelta = CTR_WINDOW,
 ) -> dict[Any, Proportion]:
-    column = getattr(Prediction, group)
+    columns = _group_columns(group)
     query = (
-        select(column, Prediction.request_key, Prediction.ts, Prediction.output)
+        select(*columns, Prediction.request_key, Prediction.ts, Prediction.output)
         .where(Prediction.endpoint == endpoint, Prediction.ts >= since, Prediction.error.is_(None))
         .order_by(Prediction.ts.desc())
         .limit(MAX_ROWS)
@@ -160,7 +175,9 @@ def click_through_by(
         )
         .limit(MAX_ROWS)
     ).all()
-    return click_through_counts([tuple(r) for r in responses], [tuple(e) for e in events], window)
+    width = len(columns)
+    keyed = [(_group_key(r[:width]), *r[width:]) for r in responses]
+    return click_through_counts(keyed, [tuple(e) for e in events], window)
 
 
 def quality_by(

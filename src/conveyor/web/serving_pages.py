@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from datetime import UTC
+from datetime import UTC, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -21,11 +21,13 @@ from conveyor.api.routes import endpoints as endpoints_api
 from conveyor.api.routes import experiments as experiments_api
 from conveyor.auth.service import Principal
 from conveyor.errors import ConveyorError
+from conveyor.store.models import utcnow
 from conveyor.web.routes import Viewer, _page
 
 router = APIRouter(include_in_schema=False)
 ENDPOINT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 CHART_MINUTES = 180
+QUALITY_HOURS = 24
 
 
 @router.get("/endpoints", name="web_endpoints")
@@ -46,6 +48,8 @@ def endpoint_page(request: Request, name: str, principal: Principal = Viewer) ->
         return _page(request, "missing.html", principal, status_code=404, message=str(error))
     stats = endpoints_api.get_stats(name, request, CHART_MINUTES)
     quality = endpoints_api.get_quality(name, request)
+    service = endpoints_api.serving_of(request.app)
+    hourly = service.quality(name, utcnow() - timedelta(hours=QUALITY_HOURS), group="version_hour")
     experiments = [
         experiments_api.show(e.id, request)
         for e in experiments_api.list_all(request, name).experiments[:10]
@@ -59,6 +63,7 @@ def endpoint_page(request: Request, name: str, principal: Principal = Viewer) ->
         quality=quality,
         experiments=experiments,
         chart=stats_chart(stats.minutes),
+        quality_chart=quality_chart(hourly),
     )
 
 
@@ -78,6 +83,17 @@ def stats_chart(minutes: list[Any]) -> dict[str, Any]:
         series["p50_ms"][index] = m.p50_ms
         series["p99_ms"][index] = m.p99_ms
     return {"times": times, "versions": {str(v): s for v, s in sorted(by_version.items())}}
+
+
+def quality_chart(hourly: dict[Any, Any]) -> dict[str, Any]:
+    """uPlot data of online quality per version and hour (null where no outcome)."""
+    times = sorted({_epoch(hour) for _, hour in hourly})
+    position = {t: i for i, t in enumerate(times)}
+    versions: dict[str, dict[str, list[float | None]]] = {}
+    for (version, hour), proportion in sorted(hourly.items()):
+        series = versions.setdefault(str(version), {"quality": [None] * len(times)})
+        series["quality"][position[_epoch(hour)]] = proportion.value
+    return {"times": times, "versions": versions}
 
 
 def _epoch(moment: Any) -> int:

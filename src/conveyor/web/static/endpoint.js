@@ -7,11 +7,12 @@ const PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2
 const endpointCharts = [];
 
 function drawEndpointCharts() {
-  const node = document.getElementById("endpoint-chart-data");
-  if (!node || !window.uPlot) return;
-  const data = JSON.parse(node.textContent);
-  const versions = Object.keys(data.versions);
+  if (!window.uPlot) return;
   for (const box of document.querySelectorAll(".chart[data-series]")) {
+    const node = document.getElementById(box.dataset.source || "endpoint-chart-data");
+    if (!node) continue;
+    const data = JSON.parse(node.textContent);
+    const versions = Object.keys(data.versions);
     const key = box.dataset.series;
     const series = [{}, ...versions.map((v, i) => ({
       label: `v${v}`, stroke: PALETTE[i % PALETTE.length], width: 2, spanGaps: false, points: { show: true, size: 4 },
