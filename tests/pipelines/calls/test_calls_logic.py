@@ -95,7 +95,7 @@ def test_poor_call_reasons_are_readable() -> None:
 
 def test_silences_and_interruptions() -> None:
     turns = [[0, 5, "S1"], [4.2, 8, "S2"], [20, 25, "S1"]]
-    assert assessment.silences(turns, 25, 8.0) == [12]
+    assert assessment.silences(turns, 8.0) == [12]
     assert assessment.interruptions(turns, "S2", "S1") == 1
 
 

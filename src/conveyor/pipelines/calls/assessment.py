@@ -16,7 +16,7 @@ class Thresholds:
     interruptions: int = 3
 
 
-def silences(turns: Sequence[Sequence], duration: float, longest: float) -> list[float]:
+def silences(turns: Sequence[Sequence], longest: float) -> list[float]:
     """Gaps longer than ``longest`` seconds in which nobody speaks (between first and last
     speech, where a silence means someone is waiting)."""
     spans = sorted((t[0], t[1]) for t in turns)

@@ -123,7 +123,7 @@ def build_result(
     by_role = {s["role"]: s for s in reversed(speakers)}
     customer, agent = by_role.get("customer"), by_role.get("agent")
     talk_total = sum(s["talk_time_s"] for s in speakers)
-    gaps = assessment.silences(turns, decode["duration_s"], settings.long_silence_seconds)
+    gaps = assessment.silences(turns, settings.long_silence_seconds)
     interrupted = (
         assessment.interruptions(turns, customer["id"], agent["id"]) if customer and agent else 0
     )
@@ -145,7 +145,7 @@ def build_result(
         "flag": {"poor_call": poor, "reasons": reasons},
         "customer_satisfaction": customer["satisfaction"] if customer else None,
         "top_emotion": customer["top_emotion"] if customer else None,
-        "warnings": decode["warnings"],
+        "warnings": decode["warnings"] + ([] if speakers else ["no speech found"]),
         "models": {
             "transcription": transcribe["model"],
             "diarisation": diarise["method"],

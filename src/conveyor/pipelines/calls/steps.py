@@ -108,7 +108,7 @@ def transcribe(context: StepContext, decode: dict[str, Any]) -> dict[str, Any]:
     mono = load_audio(context, decode["audio"]).mean(axis=0)
     regions = diarisation.speech_regions(mono)
     options = transcription.whisper_options(
-        settings.beam_size, settings.language, settings.batch_size
+        settings.beam_size, settings.language or None, settings.batch_size
     )
     words, language = transcription.transcribe(
         model, mono, regions, settings.window_seconds, options
