@@ -151,5 +151,14 @@ def test_recommendations_and_click_through(movies_home, sqlite_url) -> None:
         [v1] = quality["versions"]
         # user 1 had two recommendations (GET and POST), both followed by the watch
         assert (v1["successes"], v1["trials"]) == (2, 5)
+        third = serving.predict({"userId": 3}, endpoint="movies").json()["predictions"][0]
+        watched = int(third["movieIds"].split()[0])
+        feedback = serving.client.post(
+            f"/api/v1/predictions/{third['id']}/feedback", json={"event": "watch", "value": watched}
+        )
+        assert feedback.status_code == 201, feedback.text
+        [v1] = serving.client.get("/api/v1/endpoints/movies/quality").json()["versions"]
+        # both of user 3's recommendations (GET and POST) held the watched movie
+        assert (v1["successes"], v1["trials"]) == (4, 6)
     finally:
         serving.close()
