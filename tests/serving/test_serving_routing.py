@@ -100,6 +100,14 @@ def test_bad_configs_are_refused_with_the_setting_named(change, message) -> None
         parse_config(AB | change)
 
 
+def test_only_zero_weight_arms_left_still_answer() -> None:
+    from dataclasses import replace
+
+    config = parse_config(AB)
+    zero = replace(config, arms=(replace(config.arms[0], weight=0.0),))
+    assert choose_arm(zero, None, "anyone").name == "a"
+
+
 def test_operator_table_is_fixed() -> None:
     assert set(OPERATORS) == {"==", "!=", "<", "<=", ">", ">=", "in", "not_in"}
 

@@ -124,13 +124,15 @@ def choose_arm(
 
 def weighted_pick(arms: tuple[Arm, ...], point: float) -> Arm:
     total = sum(a.weight for a in arms)
+    if total <= 0:  # only zero-weight arms are loaded (the weighted ones failed): serve anyway
+        return arms[0]
     threshold = point * total
     running = 0.0
     for arm in arms:
         running += arm.weight
         if threshold < running:
             return arm
-    return next(a for a in reversed(arms) if a.weight > 0)
+    return next(a for a in reversed(arms) if a.weight > 0)  # point * total rounded up to total
 
 
 def parse_config(data: Any) -> RoutingConfig:
