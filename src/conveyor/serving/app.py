@@ -13,14 +13,15 @@ import gc
 import logging
 import os
 
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
+from conveyor.serving.fastpath import PredictFastPath
 from conveyor.settings import load_settings
 
 LOG_LEVEL_VARIABLE = "CONVEYOR_SERVE_LOG_LEVEL"
 
 
-def create_serving_app() -> FastAPI:
+def create_serving_app() -> ASGIApp:
     from conveyor.api.app import create_app
     from conveyor.api.routes.endpoints import serving_of
     from conveyor.installation import Installation
@@ -34,4 +35,6 @@ def create_serving_app() -> FastAPI:
     app = create_app(installation)
     serving_of(app)  # loads the endpoints before the first request
     gc.freeze()  # what is loaded now lives as long as the process: keep it out of GC passes
-    return app
+    # The predict fast path also in front of FastAPI's own wrapping (its telemetry check and
+    # Starlette's error middleware): about 25 µs less per prediction.
+    return PredictFastPath(app, app.state.serving_fast_handler)

@@ -55,7 +55,8 @@ def install(app: FastAPI) -> None:
     middleware), and closing the service (last log flush) on shutdown."""
     app.state.serving_tokens = TokenCache()
     app.include_router(root_router)
-    app.add_middleware(PredictFastPath, handler=_fast_handler(app))
+    app.state.serving_fast_handler = _fast_handler(app)
+    app.add_middleware(PredictFastPath, handler=app.state.serving_fast_handler)
     inner = app.router.lifespan_context
 
     @contextlib.asynccontextmanager
