@@ -7,6 +7,7 @@ decision and one ONNX call per request; logging only appends to an in-memory que
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import socket
@@ -89,6 +90,10 @@ class ServingService:
         self._start_lock = threading.Lock()
         self._first_load = threading.Event()
         self._children: dict[tuple[str, int, str], tuple[Any, Any]] = {}
+        # Prediction ids: a random per-process prefix and a counter (unique across replicas
+        # without a system call per prediction, which os.urandom and uuid4 make).
+        self._id_prefix = os.urandom(8).hex()
+        self._id_counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
 
     @cached_property
     def tracking(self) -> ModelRegistry:
@@ -213,7 +218,7 @@ class ServingService:
                 f"{version.model} v{version.version} failed on this request "
                 f"({type(error).__name__}); the error is logged."
             ) from error
-        ids = [os.urandom(16).hex() for _ in outputs]
+        ids = [self._next_id() for _ in outputs]
         body_out = orjson.dumps(
             {
                 "endpoint": name,
@@ -230,6 +235,9 @@ class ServingService:
         self._observe(name, version, "200", seconds)
         self._log(deployment, version, arm.name, key, records, outputs, ids, seconds)
         return Answer(body_out, deployment, version, arm.name, outputs, ids)
+
+    def _next_id(self) -> str:
+        return f"{self._id_prefix}{next(self._id_counter) & 0xFFFFFFFFFFFFFFFF:016x}"
 
     def _request_key(
         self, deployment: Deployment, records: list[dict[str, Any]], key: str | None
@@ -311,7 +319,7 @@ class ServingService:
         self._observe(deployment.endpoint, version, status, seconds)
         self.log.add(
             {
-                "id": os.urandom(16).hex(),
+                "id": self._next_id(),
                 "ts": datetime.now(UTC).replace(tzinfo=None),
                 "endpoint": deployment.endpoint,
                 "model": version.model,
