@@ -6,7 +6,8 @@ evaluates code from a configuration, only the fixed operator table below.
      "arms": [{"name": "champion", "target": "champion", "weight": 90},
               {"name": "canary", "target": 7, "weight": 10}],
      "rules": [{"field": "age", "operator": ">=", "value": 65, "arm": "champion"}],
-     "key_field": "user_id", "salt": "heart-2026-11", "capture_features": false}
+     "key_field": "user_id", "salt": "heart-2026-11", "capture_features": false,
+     "auto_rollback": false}
 
 A request goes to the arm of the first rule that matches its first record; otherwise the
 hash of (salt, request key) picks an arm by weight, so one key always gets the same arm until
@@ -82,6 +83,7 @@ class RoutingConfig:
     key_field: str | None = None
     salt: str = ""
     capture_features: bool = False
+    auto_rollback: bool = False  # a canary arm that breaches the alert thresholds gets weight 0
 
     def arm(self, name: str) -> Arm:
         return next(a for a in self.arms if a.name == name)
@@ -94,6 +96,7 @@ class RoutingConfig:
             "key_field": self.key_field,
             "salt": self.salt,
             "capture_features": self.capture_features,
+            "auto_rollback": self.auto_rollback,
         }
 
 
@@ -148,7 +151,7 @@ def parse_config(data: Any) -> RoutingConfig:
     key_field = data.get("key_field")
     if key_field is not None and not isinstance(key_field, str):
         raise RoutingConfigError("key_field must be a field name or null.")
-    known = {"model", "arms", "rules", "key_field", "salt", "capture_features"}
+    known = {"model", "arms", "rules", "key_field", "salt", "capture_features", "auto_rollback"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise RoutingConfigError(
@@ -161,6 +164,7 @@ def parse_config(data: Any) -> RoutingConfig:
         key_field,
         str(data.get("salt") or model),
         bool(data.get("capture_features", False)),
+        bool(data.get("auto_rollback", False)),
     )
 
 

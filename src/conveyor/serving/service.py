@@ -24,6 +24,7 @@ from conveyor.errors import ConveyorError
 from conveyor.installation import Installation
 from conveyor.models.registry import ModelRegistry
 from conveyor.serving.endpoints import ensure_endpoints
+from conveyor.serving.guard import Outcomes, breach, guarded_arms, new_window, roll_back_arm
 from conveyor.serving.inputs import InvalidInputError, parse_records
 from conveyor.serving.metrics import ServingMetrics, serving_metrics
 from conveyor.serving.predictors import LoadedVersion, load_version
@@ -35,6 +36,7 @@ from conveyor.serving.routing import choose_arm
 logger = logging.getLogger(__name__)
 FIRST_LOAD_SECONDS = 60.0
 QUALITY_SECONDS = 30.0
+GUARD_SECONDS = 2.0
 MAX_KEY_LENGTH = 200  # predictions.request_key
 QUALITY_WINDOW = timedelta(hours=1)
 # The request key of a new endpoint: recommendations are per user, which click-through needs.
@@ -92,6 +94,7 @@ class ServingService:
         self._children: dict[tuple[str, int, str], tuple[Any, Any]] = {}
         # Prediction ids: a random per-process prefix and a counter (unique across replicas
         # without a system call per prediction, which os.urandom and uuid4 make).
+        self._outcomes: dict[tuple[str, str], Outcomes] = {}  # (endpoint, arm), auto-rollback
         self._id_prefix = os.urandom(8).hex()
         self._id_counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
 
@@ -136,9 +139,10 @@ class ServingService:
             finally:
                 self._first_load.set()
             start_watcher(self.reloader, self._stop)
-            threading.Thread(
-                target=self._quality_loop, name="conveyor-serving-quality", daemon=True
-            ).start()
+            for loop in (self._quality_loop, self._guard_loop):
+                threading.Thread(
+                    target=loop, name=f"conveyor-serving{loop.__name__}", daemon=True
+                ).start()
 
     @property
     def ready(self) -> bool:
@@ -214,6 +218,7 @@ class ServingService:
         except Exception as error:  # the model itself failed: a server error, counted
             logger.exception("serving %s: %s v%d failed", name, version.model, version.version)
             self._refused(deployment, version, arm.name, key, error, started, "500")
+            self._outcome(name, arm.name, time.perf_counter() - started, failed=True)
             raise ModelFailedError(
                 f"{version.model} v{version.version} failed on this request "
                 f"({type(error).__name__}); the error is logged."
@@ -233,8 +238,40 @@ class ServingService:
         )
         seconds = time.perf_counter() - started
         self._observe(name, version, "200", seconds)
+        if deployment.routing.auto_rollback:
+            self._outcome(name, arm.name, seconds, failed=False)
         self._log(deployment, version, arm.name, key, records, outputs, ids, seconds)
         return Answer(body_out, deployment, version, arm.name, outputs, ids)
+
+    def _outcome(self, endpoint: str, arm: str, seconds: float, failed: bool) -> None:
+        window = self._outcomes.get((endpoint, arm))
+        if window is None:
+            window = self._outcomes.setdefault((endpoint, arm), new_window())
+        window.append((seconds, failed))
+
+    def check_canaries(self) -> list[str]:
+        """Give weight 0 to canary arms that breach the thresholds (``auto_rollback``)."""
+        done = []
+        for endpoint, deployment in list(self.reloader.deployments.items()):
+            for arm in guarded_arms(deployment.wanted):
+                window = self._outcomes.get((endpoint, arm))
+                reason = breach(window) if window is not None else None
+                if reason is None:
+                    continue
+                version = deployment.versions.get(arm)
+                number = version.version if version else None
+                if roll_back_arm(self.sessions, endpoint, arm, reason, number):
+                    logger.warning("serving %s: canary %s rolled back: %s", endpoint, arm, reason)
+                    done.append(f"{endpoint}/{arm}: {reason}")
+                window.clear()
+        return done
+
+    def _guard_loop(self) -> None:
+        while not self._stop.wait(GUARD_SECONDS):
+            try:
+                self.check_canaries()
+            except Exception:
+                logger.exception("serving: checking canaries failed")
 
     def _next_id(self) -> str:
         return f"{self._id_prefix}{next(self._id_counter) & 0xFFFFFFFFFFFFFFFF:016x}"
