@@ -30,6 +30,33 @@ def test_wav_and_mp3_decode_to_16_khz_keeping_stereo(
     assert audio.same_channels(mono.samples[[0, 0]])
 
 
+def _m4a(source: Path, target: Path) -> None:
+    """AAC in an MP4 container, written with PyAV (sox cannot write M4A)."""
+    import av
+
+    samples = audio.decode(source).samples
+    with av.open(str(target), "w") as container:
+        stream = container.add_stream("aac", rate=audio.RATE, layout="mono")
+        frame = av.AudioFrame.from_ndarray(samples[:1], format="fltp", layout="mono")
+        frame.sample_rate = audio.RATE
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+@pytest.mark.parametrize("suffix", ["flac", "ogg", "m4a"])
+def test_other_containers_decode_too(tmp_path: Path, angry_mono_wav: Call, suffix: str) -> None:
+    target = tmp_path / f"call.{suffix}"
+    if suffix == "m4a":
+        _m4a(angry_mono_wav.path, target)
+    else:
+        run(["sox", angry_mono_wav.path, target])
+    check_audio(target)
+    decoded = audio.decode(target)
+    assert decoded.channels == 1 and abs(decoded.duration - angry_mono_wav.duration) < 0.2
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
