@@ -122,3 +122,21 @@ def test_bad_inputs_through_the_engine(
         assert _digest(path) == originals[path]  # the user's file is untouched
         stored = installation.storage.local_path(item.work_dir, item.stored_name)
         assert _digest(stored) == originals[path]  # and so is the stored copy
+
+
+def test_stereo_with_identical_channels_is_treated_as_mono(
+    tmp_path: Path, angry_mono_wav: Call
+) -> None:
+    from conveyor.pipeline.context import StepContext
+    from conveyor.pipelines.calls.steps import decode, load_audio
+
+    work = tmp_path / "work" / "item"
+    work.mkdir(parents=True)
+    run(["sox", angry_mono_wav.path, "-c", "2", work / "twice.wav"])  # same signal on both
+    context = StepContext(
+        "item", "calls", "1", "decode", 1, str(tmp_path), "work/item", "twice.wav"
+    )
+    output = decode(context)
+    assert output["channels"] == 1 and output["source_channels"] == 2
+    assert output["warnings"] == ["both channels are identical: treated as mono"]
+    assert load_audio(context, output["audio"]).shape[0] == 1
