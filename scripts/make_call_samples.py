@@ -20,7 +20,7 @@ from support.calls_audio import SCRIPTS, make_call, run  # noqa: E402
 
 SAMPLES = ROOT / "src" / "conveyor" / "pipelines" / "calls" / "samples"
 LAYOUT = {"happy": True, "angry": False, "neutral": True}  # stereo?
-BITRATE_KBPS = "24"
+BITRATE_KBPS = "40"
 
 
 def main() -> None:
