@@ -135,7 +135,8 @@ def _print_calls(installation: Installation) -> None:
     table = Table(title="calls results")
     columns = ("file", "duration", "speakers", "customer satisfaction", "top emotion", "flag")
     for column in columns:
-        table.add_column(column, justify="right" if column in columns[1:4] else "left")
+        justify = "right" if column in columns[1:4] else "left"
+        table.add_column(column, justify=justify, no_wrap=column == "file")
     reasons = []
     for item, result in calls:
         name = Path(item.input_name or "").name
