@@ -135,6 +135,8 @@ def test_recommendations_and_click_through(movies_home, sqlite_url) -> None:
             movies = [int(m) for m in response.text.split(",")]
             assert len(movies) == 20 and len(set(movies)) == 20
             shown[user] = movies
+        under_api = serving.client.get("/api/v1/endpoints/movies/recommend/4")
+        assert under_api.text == ",".join(map(str, shown[4]))
         api = serving.client.get("/api/v1/endpoints/movies/predict")  # only POST
         assert api.status_code == 405
         posted = serving.predict({"userId": 1}, endpoint="movies").json()
@@ -150,7 +152,7 @@ def test_recommendations_and_click_through(movies_home, sqlite_url) -> None:
         assert quality["metric"] == "ctr"
         [v1] = quality["versions"]
         # user 1 had two recommendations (GET and POST), both followed by the watch
-        assert (v1["successes"], v1["trials"]) == (2, 5)
+        assert (v1["successes"], v1["trials"]) == (2, 6)
         third = serving.predict({"userId": 3}, endpoint="movies").json()["predictions"][0]
         watched = int(third["movieIds"].split()[0])
         feedback = serving.client.post(
@@ -159,6 +161,6 @@ def test_recommendations_and_click_through(movies_home, sqlite_url) -> None:
         assert feedback.status_code == 201, feedback.text
         [v1] = serving.client.get("/api/v1/endpoints/movies/quality").json()["versions"]
         # both of user 3's recommendations (GET and POST) held the watched movie
-        assert (v1["successes"], v1["trials"]) == (4, 6)
+        assert (v1["successes"], v1["trials"]) == (4, 7)
     finally:
         serving.close()

@@ -159,23 +159,31 @@ async def predict(name: EndpointName, request: Request) -> Response:
     return Response(body, status, media_type=JSON)
 
 
-@root_router.get(
-    "/recommend/{user_id}",
+UserId = Annotated[int, PathParam(ge=0, le=2**63 - 1, description="User id (request key)")]
+
+
+@router.get(
+    "/{name}/recommend/{user_id}",
     response_class=PlainTextResponse,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(404, 409),
 )
-async def recommend(
-    user_id: Annotated[int, PathParam(ge=0, le=2**63 - 1)], request: Request
-) -> PlainTextResponse:
-    """20 comma-separated movie ids for a user: the movie-recommendation simulators' contract."""
+async def recommend(name: EndpointName, user_id: UserId, request: Request) -> Response:
+    """A recommender endpoint's top movies for a user as plain text, comma-separated (the
+    ``movies`` endpoint also answers at ``/recommend/{user_id}``: the course simulators'
+    contract)."""
     _caller(request)
     body = orjson.dumps({"userId": user_id})
-    status, answer = await _answer(request.app, RECOMMENDER_ENDPOINT, body, str(user_id))
+    status, answer = await _answer(request.app, name, body, str(user_id))
     if status != 200:
-        return Response(answer, status, media_type=JSON)  # type: ignore[return-value]
+        return Response(answer, status, media_type=JSON)
     output = orjson.loads(answer)["predictions"][0]
     movies = str(output.get("movieIds", "")) if isinstance(output, dict) else str(output)
     return PlainTextResponse(",".join(movies.split()))
+
+
+@root_router.get("/recommend/{user_id}", response_class=PlainTextResponse, include_in_schema=False)
+async def recommend_at_root(user_id: UserId, request: Request) -> Response:
+    return await recommend(RECOMMENDER_ENDPOINT, user_id, request)
 
 
 class ArmOut(BaseModel):
