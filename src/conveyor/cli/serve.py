@@ -55,4 +55,7 @@ def serve(
         log_level=log_level.lower(),
         access_log=False,
         timeout_graceful_shutdown=5,
+        # A worker imports the models and loads the endpoints before it answers uvicorn's
+        # health check; the default 5 s kills and respawns workers on a busy machine.
+        timeout_worker_healthcheck=60,
     )
