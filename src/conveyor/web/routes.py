@@ -243,7 +243,12 @@ def item_result_csv(request: Request, item_id: str, principal: Principal = Viewe
 def results_page(request: Request, principal: Principal = Viewer, pipeline: str = "") -> Response:
     installation = request.app.state.installation
     names = installation.registry.names()
-    chosen = pipeline or (names[0] if names else "")
+    chosen = pipeline
+    if not chosen:
+        with installation.sessions() as session:
+            latest_pipeline = _latest_result_pipeline(session)
+        fallback = names[0] if names else ""
+        chosen = latest_pipeline if latest_pipeline in names else fallback
     try:
         found = installation.registry.get(chosen)
     except ConveyorError as error:
@@ -262,6 +267,11 @@ def results_page(request: Request, principal: Principal = Viewer, pipeline: str 
         latest=latest,
         columns=views.preview_columns(row["flat"] for row in latest),
     )
+
+
+def _latest_result_pipeline(session: Any) -> str | None:
+    """The pipeline that produced the newest result: what a visitor most likely came for."""
+    return session.scalar(select(Result.pipeline).order_by(Result.created_at.desc()).limit(1))
 
 
 def _latest_results(session: Any, pipeline: str) -> list[dict[str, Any]]:
