@@ -67,3 +67,29 @@ class StepContext:
     def save_artifact(self, name: str, data: bytes) -> str:
         """Write bytes as an artifact of this item and return its storage-relative path."""
         return self.storage.write_bytes(self.work_dir, name, data)
+
+    def save_json(self, name: str, value: Any) -> str:
+        """Write ``value`` (numpy values allowed) as a JSON artifact; returns ``name``, to pass
+        to dependent steps, which read it back with :meth:`load_json`."""
+        import orjson
+
+        self.save_artifact(
+            name, orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+        )
+        return name
+
+    def load_json(self, name: str) -> Any:
+        """Read a JSON artifact of this item (written by an earlier step)."""
+        import orjson
+
+        return orjson.loads(self.local_path(name).read_bytes())
+
+    @staticmethod
+    def gpu_ids() -> list[Any]:
+        """The GPUs Ray assigned to this step run; empty on a CPU step or outside Ray."""
+        try:
+            import ray
+
+            return list(ray.get_gpu_ids()) if ray.is_initialized() else []
+        except Exception:  # outside a Ray worker (benchmarks, tests) there is no assignment
+            return []

@@ -9,7 +9,6 @@ discovering the pipeline stays cheap; their models load once per worker process.
 from __future__ import annotations
 
 import io
-import json
 import logging
 from typing import Any
 
@@ -23,17 +22,6 @@ CONVERSATION = "conversation.json"
 EMOTION_DETAIL = "emotions.json"
 RESULT = "result.json"
 logger = logging.getLogger(__name__)
-
-
-def save_json(context: StepContext, name: str, data: Any) -> str:
-    import orjson
-
-    context.save_artifact(name, orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY))
-    return name
-
-
-def load_json(context: StepContext, name: str) -> Any:
-    return json.loads(context.local_path(name).read_bytes())
 
 
 def load_audio(context: StepContext, name: str):  # type: ignore[no-untyped-def]
@@ -86,7 +74,7 @@ def diarise(context: StepContext, decode: dict[str, Any]) -> dict[str, Any]:
         method, channel_speakers = "voice embeddings (resemblyzer)", {}
     speakers = sorted({t.speaker for t in turns})
     context.log.info("%d speaker(s) by %s, %d turns", len(speakers), method, len(turns))
-    save_json(context, TURNS, [t.as_list() for t in turns])
+    context.save_json(TURNS, [t.as_list() for t in turns])
     return {
         "turns": TURNS,
         "speakers": speakers,
@@ -101,7 +89,7 @@ def transcribe(context: StepContext, decode: dict[str, Any]) -> dict[str, Any]:
     from conveyor.pipelines.calls.settings import CallsSettings
 
     settings = CallsSettings()
-    device = "cuda" if _gpu_ids() else "cpu"
+    device = "cuda" if context.gpu_ids() else "cpu"
     compute = settings.compute_type if device == "cpu" else "float16"
     model_path = str(settings.whisper_model) if settings.whisper_model else None
     model = models.batched_whisper(model_path, device, compute, settings.cpu_threads)
@@ -114,7 +102,7 @@ def transcribe(context: StepContext, decode: dict[str, Any]) -> dict[str, Any]:
         model, mono, regions, settings.window_seconds, options
     )
     context.log.info("transcribed %d words on %s (%s)", len(words), device, compute)
-    save_json(context, WORDS, [w.as_list() for w in words])
+    context.save_json(WORDS, [w.as_list() for w in words])
     return {
         "words": WORDS,
         "count": len(words),
@@ -122,15 +110,6 @@ def transcribe(context: StepContext, decode: dict[str, Any]) -> dict[str, Any]:
         "model": model_path or models.DEFAULT_WHISPER_NAME,
         "device": device,
     }
-
-
-def _gpu_ids() -> list:
-    try:
-        import ray
-
-        return list(ray.get_gpu_ids()) if ray.is_initialized() else []
-    except Exception:  # outside a Ray worker (benchmarks, tests) there is no GPU assignment
-        return []
 
 
 @step(retries=1)
@@ -144,8 +123,8 @@ def roles(
     from conveyor.pipelines.calls import speaker_roles as role_rules
     from conveyor.pipelines.calls.settings import CallsSettings
 
-    words = load_json(context, transcribe["words"])
-    turns = load_json(context, diarise["turns"])
+    words = context.load_json(transcribe["words"])
+    turns = context.load_json(diarise["turns"])
     if diarise["channel_speakers"]:
         channel_speakers = diarise["channel_speakers"]
         order = [channel_speakers[str(c)] for c in range(len(channel_speakers))]
@@ -158,8 +137,7 @@ def roles(
     talk_time = talk.talk_times(turns)
     mapping = _channel_roles(diarise["channel_speakers"], CallsSettings().channel_roles)
     assigned = role_rules.assign_roles(texts, order, talk_time, mapping)
-    save_json(
-        context,
+    context.save_json(
         CONVERSATION,
         {
             "utterances": [u.as_dict() | {"words": u.words} for u in utterances],
@@ -192,10 +170,10 @@ def emotions(context: StepContext, decode: dict[str, Any], roles: dict[str, Any]
     from conveyor.pipelines.calls import scoring
     from conveyor.pipelines.calls.settings import CallsSettings
 
-    conversation = load_json(context, roles["conversation"])
+    conversation = context.load_json(roles["conversation"])
     model = CallsSettings().emotion_model
     scored = scoring.score_call(conversation["utterances"], decode["duration_s"], model)
-    save_json(context, EMOTION_DETAIL, scored["utterances"])
+    context.save_json(EMOTION_DETAIL, scored["utterances"])
     context.log.info("emotions by %s", scored["method"])
     return {"speakers": scored["speakers"], "method": scored["method"]}
 
@@ -205,7 +183,7 @@ def summarise(context: StepContext, roles: dict[str, Any]) -> dict[str, Any]:
     from conveyor.pipelines.calls import scoring
     from conveyor.pipelines.calls.settings import CallsSettings
 
-    conversation = load_json(context, roles["conversation"])
+    conversation = context.load_json(roles["conversation"])
     return scoring.summarise_call(conversation, CallsSettings(), context.log)
 
 
@@ -222,11 +200,11 @@ def assess(
     from conveyor.pipelines.calls import scoring
     from conveyor.pipelines.calls.settings import CallsSettings
 
-    conversation = load_json(context, roles["conversation"])
-    turns = load_json(context, diarise["turns"])
+    conversation = context.load_json(roles["conversation"])
+    turns = context.load_json(diarise["turns"])
     result = scoring.build_result(
         decode, diarise, transcribe, conversation, turns, emotions, summarise, CallsSettings()
     )
     result["pipeline_version"] = context.pipeline_version
-    save_json(context, RESULT, result)
+    context.save_json(RESULT, result)
     return result

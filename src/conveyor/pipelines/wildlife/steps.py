@@ -8,7 +8,6 @@ once per worker process.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -26,13 +25,11 @@ _SETTINGS = wildlife_settings()
 _TIMEOUT = _SETTINGS.step_timeout_seconds
 
 
-def device() -> str:
+def device(context: StepContext) -> str:
     """ "cuda" when Ray gave this step a GPU and torch can use it, else "cpu"."""
+    if not context.gpu_ids():
+        return "cpu"
     try:
-        import ray
-
-        if not ray.is_initialized() or not ray.get_gpu_ids():
-            return "cpu"
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -45,15 +42,6 @@ def publish(context: StepContext, name: str, local: Path) -> str:
     if context.storage.local_path(context.work_dir, name) != local:
         context.save_artifact(name, local.read_bytes())
     return name
-
-
-def write_json(context: StepContext, name: str, value: Any) -> str:
-    context.save_artifact(name, json.dumps(value, separators=(",", ":")).encode())
-    return name
-
-
-def read_json(context: StepContext, name: str) -> Any:
-    return json.loads(context.local_path(name).read_text())
 
 
 @step(cpus=1, retries=1, timeout_seconds=_TIMEOUT)
@@ -122,7 +110,7 @@ def detect(context: StepContext, decode: dict[str, Any]) -> dict[str, Any]:
     settings = wildlife_settings()
     started = time.perf_counter()
     frames, times = media.load_frames(context.local_path(decode["frames_file"]))
-    on = device()
+    on = device(context)
     found = build_detector(settings, on)
     if decode["kind"] == "image":
         detections = found.detect_image(frames[0])
@@ -135,7 +123,7 @@ def detect(context: StepContext, decode: dict[str, Any]) -> dict[str, Any]:
         "device": on,
         "detections": len(detections),
         "best_rejected": round(found.best_rejected, 4),
-        "detections_file": write_json(context, DETECTIONS, [d.as_json() for d in detections]),
+        "detections_file": context.save_json(DETECTIONS, [d.as_json() for d in detections]),
         "seconds": round(time.perf_counter() - started, 3),
     }
 
@@ -147,7 +135,7 @@ def track(context: StepContext, decode: dict[str, Any], detect: dict[str, Any]) 
 
     settings = wildlife_settings()
     started = time.perf_counter()
-    detections = [Detection.from_json(d) for d in read_json(context, detect["detections_file"])]
+    detections = [Detection.from_json(d) for d in context.load_json(detect["detections_file"])]
     if decode["kind"] == "image":
         track_ids, tracks = tracking.image_tracks(detections)
     else:
@@ -158,7 +146,7 @@ def track(context: StepContext, decode: dict[str, Any], detect: dict[str, Any]) 
     payload = {"track_ids": track_ids, "tracks": [t.as_json() for t in tracks]}
     return {
         "tracks": len(tracks),
-        "tracks_file": write_json(context, TRACKS, payload),
+        "tracks_file": context.save_json(TRACKS, payload),
         "seconds": round(time.perf_counter() - started, 3),
     }
 
@@ -166,7 +154,7 @@ def track(context: StepContext, decode: dict[str, Any], detect: dict[str, Any]) 
 def load_tracks(context: StepContext, track: dict[str, Any]) -> tuple[list[int | None], list[Any]]:
     from conveyor.pipelines.wildlife.tracking import Track
 
-    stored = read_json(context, track["tracks_file"])
+    stored = context.load_json(track["tracks_file"])
     tracks = [
         Track(**{**t, "best_box": tuple(t["best_box"]), "path": [tuple(p) for p in t["path"]]})
         for t in stored["tracks"]
@@ -185,7 +173,7 @@ def pose(context: StepContext, decode: dict[str, Any], track: dict[str, Any]) ->
         return {"available": False, "reason": f"pose model {settings.pose_model} not found"}
     from conveyor.pipelines.wildlife import media
 
-    model = pose_models.load_pose_model(str(settings.pose_model), device())
+    model = pose_models.load_pose_model(str(settings.pose_model), device(context))
     frames, _ = media.load_frames(context.local_path(decode["frames_file"]))
     _, tracks = load_tracks(context, track)
     keypoints = {str(t.track_id): model.keypoints(frames[t.best_frame], t.best_box) for t in tracks}
@@ -202,7 +190,7 @@ def render(
 
     started = time.perf_counter()
     frames, times = media.load_frames(context.local_path(decode["frames_file"]))
-    detections = [Detection.from_json(d) for d in read_json(context, detect["detections_file"])]
+    detections = [Detection.from_json(d) for d in context.load_json(detect["detections_file"])]
     track_ids, tracks = load_tracks(context, track)
     outputs: dict[str, Any] = {}
     if decode["kind"] == "video":
@@ -235,7 +223,7 @@ def summarise(
 
     settings = wildlife_settings()
     started = time.perf_counter()
-    detections = [Detection.from_json(d) for d in read_json(context, detect["detections_file"])]
+    detections = [Detection.from_json(d) for d in context.load_json(detect["detections_file"])]
     track_ids, tracks = load_tracks(context, track)
     verdict = summary.summarise(
         tracks, detections, track_ids, detect["best_rejected"], settings.empty_threshold
