@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     max_inflight_items: int = 2000
     default_inbox_pipeline: str | None = None
     max_upload_bytes: int = 4 * 1024**3
+    max_request_body_bytes: int = Field(1024**2, ge=1024)  # every body except streamed uploads (docs/security)
+    login_concurrency: int | None = Field(None, ge=1)  # argon2 hashes at once (default: CPUs, at most 4)
+    login_wait_seconds: float = 2.0  # a login waits this long for a hashing slot, then 503
+    login_attempts_per_user: int = 5  # per client address and user name, per window
+    login_attempts_per_address: int = 30  # per client address, whatever the user names
+    login_window_seconds: float = 60.0
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_host: str = "127.0.0.1"
     api_port: int = 8321
     auth_required: bool = True
@@ -59,7 +66,7 @@ class Settings(BaseSettings):
     mlflow_ui_url: str | None = None  # an MLflow UI to link to from the model pages
     models: dict[str, ModelSettings] = Field(default_factory=dict)
 
-    @field_validator("pipelines", mode="before")
+    @field_validator("pipelines", "forwarded_allow_ips", mode="before")
     @classmethod
     def _split_modules(cls, value: Any) -> Any:
         if isinstance(value, str):
