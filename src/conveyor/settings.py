@@ -52,8 +52,8 @@ class Settings(BaseSettings):
     max_inflight_items: int = 2000
     default_inbox_pipeline: str | None = None
     max_upload_bytes: int = 4 * 1024**3
-    max_request_body_bytes: int = Field(1024**2, ge=1024)  # every body except streamed uploads (docs/security)
-    login_concurrency: int | None = Field(None, ge=1)  # argon2 hashes at once (default: CPUs, at most 4)
+    max_request_body_bytes: int = Field(1024**2, ge=1024)  # every body but streamed uploads
+    login_concurrency: int | None = Field(None, ge=1)  # argon2 hashes at once (CPUs, max 4)
     login_wait_seconds: float = 2.0  # a login waits this long for a hashing slot, then 503
     login_attempts_per_user: int = 5  # per client address and user name, per window
     login_attempts_per_address: int = 30  # per client address, whatever the user names
