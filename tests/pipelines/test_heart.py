@@ -10,8 +10,14 @@ import pytest
 from conveyor.models.schema import DatasetError, parse_table
 from conveyor.models.service import ModelOps
 from conveyor.models.tabular import FAMILIES
-from conveyor.pipelines.heart.data import HEART_SCHEMA, synthetic_csv, synthetic_rows
-from conveyor.pipelines.heart.steps import CANDIDATE_NAMES
+from conveyor.pipelines.heart.data import (
+    CLEVELAND_SOURCE,
+    HEART_SCHEMA,
+    cleveland_csv,
+    synthetic_csv,
+    synthetic_rows,
+)
+from conveyor.pipelines.heart.steps import CANDIDATE_NAMES, heart
 from conveyor.store import queries
 
 GOOD = "63,1,1,145,233,1,2,150,0,2.3,3,0,6,0"
@@ -23,6 +29,14 @@ def test_synthetic_data_fits_the_schema_with_missing_markers() -> None:
     assert table[["ca", "thal"]].isna().sum().sum() > 0
     assert set(table["num"]) <= {0, 1, 2, 3, 4} and 0.3 < (table["num"] > 0).mean() < 0.6
     assert synthetic_rows(5, seed=3) == synthetic_rows(5, seed=3)
+
+
+def test_the_shipped_cleveland_table_is_the_default_and_fits_the_schema() -> None:
+    table = parse_table(HEART_SCHEMA, cleveland_csv(), "cleveland.csv")
+    assert len(table) == 303 and (table["num"] > 0).sum() == 139  # 139 with disease (UCI)
+    assert table[["ca", "thal"]].isna().sum().sum() == 6
+    assert heart.default_dataset is cleveland_csv
+    assert heart.default_dataset_source == CLEVELAND_SOURCE
 
 
 def test_question_mark_and_empty_cells_are_missing_only_where_allowed() -> None:

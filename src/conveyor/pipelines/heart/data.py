@@ -1,11 +1,13 @@
 """The heart-disease table (UCI Cleveland layout) and a synthetic generator with its schema.
 
-Files have no header and 14 columns; '?' (or an empty cell) marks a missing value, allowed only
-in ``ca`` and ``thal``; ``num`` 0 means healthy and 1-4 grades of disease.
+The real table (UCI Cleveland, 303 rows) ships in ``datasets/``. Files have no header and 14
+columns; '?' (or an empty cell) marks a missing value, allowed only in ``ca`` and ``thal``;
+``num`` 0 means healthy and 1-4 grades of disease.
 """
 
 from __future__ import annotations
 
+from importlib import resources
 from typing import TYPE_CHECKING
 
 from conveyor.models.schema import Column, TableSchema
@@ -32,6 +34,13 @@ HEART_SCHEMA = TableSchema(
         Column("num", "target", 0, 4, allowed=(0, 1, 2, 3, 4)),
     ),
 )
+# Ships with the package (datasets/README.md), so a pip install or a container trains as is.
+CLEVELAND_SOURCE = "conveyor:heart/datasets/cleveland.csv (UCI Heart Disease, CC BY 4.0)"
+
+
+def cleveland_csv() -> bytes:
+    """The UCI Cleveland table (303 rows): the default dataset of ``conveyor train heart``."""
+    return resources.files(__package__).joinpath("datasets", "cleveland.csv").read_bytes()
 
 
 def synthetic_rows(rows: int, seed: int = 0, missing_rate: float = 0.02) -> list[list[str]]:

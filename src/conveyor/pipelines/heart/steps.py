@@ -11,7 +11,7 @@ from typing import Any
 from conveyor.errors import InputRejectedError
 from conveyor.models.training import TrainingPipeline
 from conveyor.pipeline import StepContext, step
-from conveyor.pipelines.heart.data import HEART_SCHEMA
+from conveyor.pipelines.heart.data import CLEVELAND_SOURCE, HEART_SCHEMA, cleveland_csv
 
 CANDIDATE_NAMES = ("logistic_regression", "svm", "gradient_boosting", "baseline")
 METRIC_NAMES = ("accuracy", "roc_auc", "f1", "brier")
@@ -23,8 +23,6 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "selection_metric": "roc_auc",
     "onnx_tolerance": 1e-4,
 }
-# The shared data folder beside the repository (docs/models.md); override with dataset=PATH.
-DEFAULT_DATASET = "../shared/data/heart/cleveland.csv"
 
 
 def check_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -114,7 +112,8 @@ heart = TrainingPipeline(
         summarize: [prepare, compare, fit, export_onnx],
     },
     default_params=DEFAULT_PARAMS,
-    default_dataset=DEFAULT_DATASET,
+    default_dataset=cleveland_csv,
+    default_dataset_source=CLEVELAND_SOURCE,
     check_params=check_params,
     schema=HEART_SCHEMA,
     description="Heart-disease classifier: validate, compare LR/SVM/GB by CV, fit, ONNX.",
