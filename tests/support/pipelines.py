@@ -100,3 +100,50 @@ def store_doubled(session: Session, item_id: str, result: dict[str, Any]) -> Non
 tabled = Pipeline(
     "tabled", version="1", dag={double: []}, accepts=("record",), store_result=store_doubled
 )
+
+
+def _count_run(context: StepContext) -> int:
+    """Append this run to ``runs-<step>.txt`` in the work folder; returns how many ran before."""
+    marker = context.local_path(f"runs-{context.step}.txt")
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    earlier = len(marker.read_text().splitlines()) if marker.exists() else 0
+    with marker.open("a") as out:
+        out.write(f"{context.attempt}\n")
+    return earlier
+
+
+@step(retries=0)
+def first(context: StepContext) -> int:
+    _count_run(context)
+    return int(context.record.get("n", 0))
+
+
+@step(retries=0)
+def second(context: StepContext, first: int) -> int:
+    _count_run(context)
+    return first + 1
+
+
+@step(retries=1, backoff_seconds=0.05)
+def flaky(context: StepContext, second: int) -> int:
+    """Fails its first ``fail_runs`` runs (counted in the work folder, across retries)."""
+    if _count_run(context) < int(context.record.get("fail_runs", 0)):
+        raise RuntimeError("flaky: failing on purpose (record field fail_runs)")
+    return second + 1
+
+
+@step(retries=0)
+def last(context: StepContext, flaky: int) -> dict[str, int]:
+    _count_run(context)
+    return {"n": int(context.record.get("n", 0)), "total": flaky}
+
+
+chain = Pipeline(
+    "chain",
+    version="1",
+    dag={first: [], second: [first], flaky: [second], last: [flaky]},
+    accepts=("record",),
+)
+
+
+single = Pipeline("single", version="1", dag={first: []}, accepts=("record",))
