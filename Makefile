@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench bench-serving clean services
+.PHONY: demo test lint format bench bench-serving clean services image lock compose-up compose-down
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,21 @@ bench: $(STAMP)
 
 bench-serving: $(STAMP)
 	$(BIN)/python benchmarks/serving_load.py
+
+# Cluster deployment (docs/deploy.md): the image, its lock file, the compose stack.
+image:
+	deploy/docker/build.sh conveyor:latest
+
+lock: $(STAMP)
+	$(BIN)/python deploy/docker/lock.py > deploy/docker/requirements.lock
+
+COMPOSE := docker-compose -p conveyor -f deploy/compose/docker-compose.yml
+WORKERS ?= 2
+compose-up:
+	$(COMPOSE) up -d --scale worker=$(WORKERS)
+
+compose-down:
+	$(COMPOSE) down
 
 clean:
 	rm -rf $(VENV) conveyor-data .pytest_cache

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from conveyor.cli import accounts, items, models, monitoring, run, serve, tools
+from conveyor.cli import accounts, deploy, items, models, monitoring, run, serve, tools
 from conveyor.cli.state import CliState, error_console
 from conveyor.errors import ConveyorError
 from conveyor.settings import load_settings
@@ -38,6 +38,7 @@ accounts.register(app)
 monitoring.register(app)
 models.register(app)
 serve.register(app)
+deploy.register(app)
 
 
 @app.callback()

@@ -1,0 +1,44 @@
+#!/bin/bash
+# Build the Conveyor image from the repository root (make image).
+#   deploy/docker/build.sh [--print-tag] [EXTRA_TAG...]
+# BASE=...        base image (default python:3.11-slim-bookworm; must have python3.11 + venv)
+# IMAGE=conveyor  repository name. The image is always tagged IMAGE:<content hash> as well,
+#                 so a build whose inputs did not change is found and reused.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+context=deploy/docker
+BASE=${BASE:-python:3.11-slim-bookworm}
+IMAGE=${IMAGE:-conveyor}
+
+content_hash() {  # Dockerfile, scripts, lock files, project and base image name
+    {
+        find src "$context" pyproject.toml README.md -type f \
+            ! -path '*/__pycache__/*' ! -name '*.pyc' \
+            ! -path "$context/certs/*" ! -path "$context/wheels/*" -print0 |
+            sort -z | xargs -0 sha256sum
+        echo "$BASE"
+    } | sha256sum | cut -c1-16
+}
+
+tag="$IMAGE:$(content_hash)"
+if [ "${1:-}" = "--print-tag" ]; then
+    echo "$tag"
+    exit 0
+fi
+# The host's CA bundle and the CPU torch wheel, when this machine's pip uses them.
+if [ -n "${PIP_CERT:-}" ] && [ -f "$PIP_CERT" ]; then
+    cp "$PIP_CERT" "$context/certs/ca-bundle.pem"
+fi
+for dir in ${PIP_FIND_LINKS:-}; do
+    for wheel in "$dir"/torch-*+cpu-*.whl; do
+        [ -f "$wheel" ] && cp -u "$wheel" "$context/wheels/"
+    done
+done
+extra_tags=()
+for extra in "$@"; do extra_tags+=(-t "$extra"); done
+DOCKER_BUILDKIT=0 docker build --network host -f "$context/Dockerfile" \
+    --build-arg BASE="$BASE" \
+    --build-arg VERSION="$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)" \
+    --build-arg REVISION="$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
+    -t "$tag" "${extra_tags[@]}" .
+echo "built $tag"
