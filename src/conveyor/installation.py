@@ -18,7 +18,12 @@ from conveyor.monitoring import ConveyorMetrics, create_metrics
 from conveyor.pipeline.registry import PipelineRegistry, discover
 from conveyor.settings import Settings
 from conveyor.storage.files import Storage
-from conveyor.store.database import connect, migrate, session_factory
+from conveyor.store.database import (
+    connect,
+    migrate,
+    read_only_session_factory,
+    session_factory,
+)
 
 
 class Installation:
@@ -36,6 +41,11 @@ class Installation:
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
         return session_factory(self.engine)
+
+    @cached_property
+    def read_sessions(self) -> sessionmaker[Session]:
+        """Sessions that only read: no write lock on SQLite, READ ONLY on PostgreSQL."""
+        return read_only_session_factory(self.engine)
 
     @cached_property
     def storage(self) -> Storage:

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from conveyor import __version__
 from conveyor.api.errors import error_body, error_responses, install_error_handlers
-from conveyor.api.metrics import RequestTimingMiddleware
+from conveyor.api.middleware import install_middleware
 from conveyor.api.params import reject_nul_characters
 from conveyor.api.routes import (
     auth,
@@ -63,8 +63,8 @@ def create_app(
     app.include_router(model_pages.router)
     app.include_router(serving_pages.router)
     app.mount("/static", web.static_files(), name="static")
-    app.add_middleware(RequestTimingMiddleware, metrics=app.state.metrics)
-    endpoints.install(app)  # serving: last, its predict fast path is the outermost middleware
+    endpoints.install(app)  # serving: state, root routes, the predict fast path's handler
+    install_middleware(app)  # all middleware, in the order api/middleware.py explains
     return app
 
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 
 from fastapi import Depends, Request
 
 from conveyor.api.errors import ApiError
 from conveyor.auth.roles import Role, allows
-from conveyor.auth.service import Principal, principal_for_session, principal_for_token
+from conveyor.auth.service import (
+    Principal,
+    find_token,
+    note_token_use,
+    principal_for_session,
+    token_use_due,
+)
+from conveyor.installation import Installation
 
 SESSION_COOKIE = "conveyor_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -21,19 +29,17 @@ def current_principal(request: Request) -> Principal:
     if not state.auth_required:
         return ANONYMOUS_ADMIN
     authorization = request.headers.get("authorization", "")
-    sessions = state.installation.sessions
     if authorization:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise ApiError(401, "unauthenticated", "use 'Authorization: Bearer <token>'")
-        with sessions.begin() as session:
-            principal = principal_for_token(session, token.strip())
+        principal = _token_principal(state.installation, token.strip())
         if principal is None:
             raise ApiError(401, "unauthenticated", "the API token is unknown or revoked")
         return principal
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        with sessions() as session:
+        with state.installation.read_sessions() as session:
             principal = principal_for_session(session, cookie)
         if principal is not None:
             _check_csrf(request, principal)
@@ -45,10 +51,27 @@ def current_principal(request: Request) -> Principal:
     )
 
 
+def _token_principal(installation: Installation, token: str) -> Principal | None:
+    """Reads in a read-only session; writes (the last use) only for a known token, and then at
+    most once a minute, so anonymous guesses never queue for SQLite's write lock."""
+    with installation.read_sessions() as session:
+        row = find_token(session, token)
+        if row is None:
+            return None
+        principal = Principal(row.name, Role(row.role), "token")
+        due, token_id = token_use_due(row), row.id
+    if due:
+        with installation.sessions.begin() as session:
+            note_token_use(session, token_id)
+    return principal
+
+
 def _check_csrf(request: Request, principal: Principal) -> None:
     if request.method in SAFE_METHODS:
         return
-    if request.headers.get(CSRF_HEADER) != principal.csrf_token:
+    sent = request.headers.get(CSRF_HEADER, "").encode()
+    expected = (principal.csrf_token or "").encode()
+    if not expected or not hmac.compare_digest(sent, expected):
         raise ApiError(
             403, "csrf_failed", f"missing or wrong {CSRF_HEADER} header for this session"
         )

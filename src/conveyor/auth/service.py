@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from conveyor.auth.roles import Role, parse_role
@@ -17,6 +17,7 @@ from conveyor.errors import ConveyorError
 from conveyor.store.models import ApiToken, User, WebSession, utcnow
 
 SESSION_LIFETIME = timedelta(hours=12)
+LAST_USED_RESOLUTION = timedelta(minutes=1)  # a token's last use is written at most this often
 TOKEN_PREFIX = "cvy_"
 _hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 10
@@ -92,14 +93,25 @@ def create_token(session: Session, name: str, role: str) -> str:
     return token
 
 
-def principal_for_token(session: Session, token: str) -> Principal | None:
-    row = session.scalar(
+def find_token(session: Session, token: str) -> ApiToken | None:
+    """The valid API token ``token``, or None. Only reads: a guessed token takes no lock."""
+    return session.scalar(
         select(ApiToken).where(ApiToken.token_hash == _digest(token), ApiToken.revoked.is_(False))
     )
-    if row is None:
-        return None
-    row.last_used_at = utcnow()
-    return Principal(row.name, Role(row.role), "token")
+
+
+def principal_for_token(session: Session, token: str) -> Principal | None:
+    row = find_token(session, token)
+    return None if row is None else Principal(row.name, Role(row.role), "token")
+
+
+def token_use_due(row: ApiToken) -> bool:
+    """Whether the token's last use is worth writing (at most once per resolution)."""
+    return row.last_used_at is None or row.last_used_at < utcnow() - LAST_USED_RESOLUTION
+
+
+def note_token_use(session: Session, token_id: int) -> None:
+    session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow()))
 
 
 def start_session(session: Session, user: User) -> tuple[str, str]:

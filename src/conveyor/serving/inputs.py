@@ -33,7 +33,8 @@ class BodyTooLargeError(InputTooLargeError):
 
 
 def parse_records(body: bytes) -> list[dict[str, Any]]:
-    """The records of a request body, in order; raises with what to send instead."""
+    """The records of a request body, in order; raises with what to send instead. Counts are
+    checked before any record is built, so an oversized batch costs no more than its parsing."""
     if len(body) > MAX_BODY_BYTES:
         raise BodyTooLargeError(
             f"the body has {len(body)} bytes; send at most {MAX_BODY_BYTES} (split the batch)."
@@ -45,11 +46,14 @@ def parse_records(body: bytes) -> list[dict[str, Any]]:
     records = _records(data)
     if not records:
         raise InvalidInputError("the body holds no record; send at least one.")
-    if len(records) > MAX_RECORDS:
-        raise BodyTooLargeError(
-            f"{len(records)} records in one request; send at most {MAX_RECORDS}."
-        )
     return records
+
+
+def _check_count(count: int, where: str) -> None:
+    if count > MAX_RECORDS:
+        raise BodyTooLargeError(
+            f"{count} records in {where}; send at most {MAX_RECORDS} per request (split the batch)."
+        )
 
 
 def _records(data: Any) -> list[dict[str, Any]]:
@@ -78,6 +82,7 @@ def _records(data: Any) -> list[dict[str, Any]]:
 def _objects(values: Any, where: str) -> list[dict[str, Any]]:
     if not isinstance(values, list):
         raise InvalidInputError(f"{where} must be a list of objects.")
+    _check_count(len(values), where)
     for index, value in enumerate(values):
         if not isinstance(value, dict):
             raise InvalidInputError(
@@ -90,9 +95,10 @@ def _objects(values: Any, where: str) -> list[dict[str, Any]]:
 def _split(value: Any) -> list[dict[str, Any]]:
     if not isinstance(value, dict) or not isinstance(value.get("columns"), list):
         raise InvalidInputError('dataframe_split must be {"columns": [...], "data": [[...]]}.')
-    columns, rows = value["columns"], value.get("data")
+    columns, rows = _column_names(value["columns"]), value.get("data")
     if not isinstance(rows, list):
         raise InvalidInputError("dataframe_split.data must be a list of rows.")
+    _check_count(len(rows), "dataframe_split.data")
     records = []
     for index, row in enumerate(rows):
         if not isinstance(row, list) or len(row) != len(columns):
@@ -105,9 +111,25 @@ def _split(value: Any) -> list[dict[str, Any]]:
     return records
 
 
+def _column_names(columns: list[Any]) -> list[str]:
+    for index, name in enumerate(columns):
+        if not isinstance(name, str):
+            raise InvalidInputError(
+                f"dataframe_split.columns[{index}] is {name!r}; every column name must be a "
+                "string.",
+                [{"record": None, "field": f"columns[{index}]", "problem": "not a string"}],
+            )
+    if len(set(columns)) != len(columns):
+        raise InvalidInputError("dataframe_split.columns names a column more than once.")
+    return columns
+
+
 def _columns(value: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    if not value:
+        raise InvalidInputError(f"{where} has no column; send {{name: [values]}}.")
     lengths = {len(v) if isinstance(v, list) else -1 for v in value.values()}
     if len(lengths) != 1 or -1 in lengths:
         raise InvalidInputError(f"every column of {where} must be a list of the same length.")
+    _check_count(lengths.pop(), where)
     names = list(value)
     return [dict(zip(names, row, strict=True)) for row in zip(*value.values(), strict=True)]

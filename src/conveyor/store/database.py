@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+READ_ONLY = "conveyor_read_only"  # execution option of read_only_session_factory's sessions
 
 
 def connect(url: str, create_folder: bool = True) -> Engine:
@@ -42,8 +43,10 @@ def _sqlite_engine(url: str, database: str | None, create_folder: bool) -> Engin
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         # IMMEDIATE takes the write lock up front, so a read-then-write transaction never
-        # fails half-way with "database is locked" when another process writes.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # fails half-way with "database is locked" when another process writes. Read-only
+        # sessions take no lock: WAL readers neither wait for nor block the writer.
+        read_only = connection.get_execution_options().get(READ_ONLY)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -59,3 +62,12 @@ def migrate(engine: Engine) -> None:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def read_only_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for lookups that never write (e.g. every API request's token check): SQLite
+    begins them without the write lock, PostgreSQL as READ ONLY transactions."""
+    options = {READ_ONLY: True}
+    if engine.dialect.name == "postgresql":
+        options["postgresql_readonly"] = True
+    return sessionmaker(engine.execution_options(**options), expire_on_commit=False)

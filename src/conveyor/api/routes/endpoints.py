@@ -26,9 +26,10 @@ from conveyor.auth.roles import Role, allows
 from conveyor.auth.service import Principal
 from conveyor.serving.endpoints import read_endpoint, read_endpoints, save_routing
 from conveyor.serving.experiments import arm_results
-from conveyor.serving.fastpath import Handler, PredictFastPath, error_payload
+from conveyor.serving.fastpath import Handler, error_payload
 from conveyor.serving.feedback import record_events
 from conveyor.serving.inputs import BodyTooLargeError, InvalidInputError
+from conveyor.serving.offload import PredictThreads
 from conveyor.serving.routing import RoutingConfigError, parse_config
 from conveyor.serving.service import (
     EndpointUnavailableError,
@@ -51,12 +52,12 @@ JSON = "application/json"
 
 
 def install(app: FastAPI) -> None:
-    """Serving's per-app state, the predict fast path (call last: it must be the outermost
-    middleware), and closing the service (last log flush) on shutdown."""
+    """Serving's per-app state, the predict fast path's handler (api/middleware.py installs
+    the fast path), and closing the service (last log flush) on shutdown."""
     app.state.serving_tokens = TokenCache()
+    app.state.predict_threads = PredictThreads()
     app.include_router(root_router)
     app.state.serving_fast_handler = _fast_handler(app)
-    app.add_middleware(PredictFastPath, handler=app.state.serving_fast_handler)
     inner = app.router.lifespan_context
 
     @contextlib.asynccontextmanager
@@ -110,7 +111,8 @@ async def _answer(app: FastAPI, name: str, body: bytes, key: str | None) -> tupl
     if not service.ready:  # the first request waits for the first load, off the event loop
         await run_in_threadpool(service.start)
     try:
-        return 200, service.predict(name, body, key).body
+        answer = await app.state.predict_threads.run(service.predict, name, body, key)
+        return 200, answer.body
     except InvalidInputError as error:
         return 422, error_payload(error.code, str(error), error.details)
     except BodyTooLargeError as error:
