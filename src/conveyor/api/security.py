@@ -77,14 +77,18 @@ def _check_csrf(request: Request, principal: Principal) -> None:
         )
 
 
+def check_role(principal: Principal, role: Role, why: str = "") -> None:
+    """403 unless ``principal`` holds ``role``; ``why`` says what about the request needs it."""
+    if not allows(principal.role, role):
+        what = f"this {why}" if why else "this"
+        raise ApiError(
+            403, "forbidden", f"{what} needs the {role.value} role; you are {principal.role.value}"
+        )
+
+
 def require(role: Role) -> Callable[[Principal], Principal]:
     def dependency(principal: Principal = Depends(current_principal)) -> Principal:
-        if not allows(principal.role, role):
-            raise ApiError(
-                403,
-                "forbidden",
-                f"this needs the {role.value} role; you are {principal.role.value}",
-            )
+        check_role(principal, role)
         return principal
 
     return dependency

@@ -15,6 +15,7 @@ from conveyor.api.schemas import ItemOut, StepRunOut
 from conveyor.cli.progress import wait_for_items
 from conveyor.cli.state import CliState, console
 from conveyor.errors import InputRejectedError
+from conveyor.models.training import refuse_training_records
 from conveyor.results.export import iter_rows, write_csv, write_json
 from conveyor.store import actions, queries
 from conveyor.store.queries import ItemFilter
@@ -46,7 +47,7 @@ def submit(
     """Submit files or records to a pipeline."""
     state: CliState = context.obj
     submitter = state.installation.submitter
-    submitter.registry.get(pipeline)
+    refuse_training_records(submitter.registry.get(pipeline))
     if not paths and records is None:
         raise InputRejectedError("give files to submit, or --records FILE.jsonl")
     submissions = [submitter.submit_file(pipeline, path, force=force) for path in paths or []]

@@ -7,6 +7,7 @@ names, so a run can be repeated on exactly the same bytes even after the source 
 from __future__ import annotations
 
 import getpass
+import posixpath
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 from conveyor.errors import InputRejectedError
 from conveyor.ingest.submit import Submission, Submitter
 from conveyor.models.provenance import sha256_hex
-from conveyor.models.training import DATASETS_FOLDER, TrainingPipeline, TrainingRequest
+from conveyor.models.training import TrainingPipeline, TrainingRequest, snapshot_path
 from conveyor.pipeline.registry import PipelineRegistry
 from conveyor.settings import Settings
 from conveyor.storage.files import Storage
@@ -62,11 +63,11 @@ def load_dataset(
 def snapshot_dataset(storage: Storage, model: str, data: bytes) -> tuple[str, str]:
     """Store ``data`` once under its digest; returns (storage path, sha256)."""
     digest = sha256_hex(data)
-    folder, name = f"{DATASETS_FOLDER}/{model}", f"{digest}.csv"
+    folder, name = posixpath.split(snapshot_path(model, digest))
     local = storage.local_path(folder, name)
     if local is None or not local.exists():
         storage.write_bytes(folder, name, data)
-    return f"{folder}/{name}", digest
+    return snapshot_path(model, digest), digest
 
 
 def build_training_item(

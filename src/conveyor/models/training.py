@@ -10,6 +10,7 @@ logs the run to MLflow, registers the version and applies the promotion gate.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -100,7 +101,9 @@ class TrainingRequest:
         return asdict(self)
 
     @classmethod
-    def from_record(cls, record: Any) -> TrainingRequest:
+    def from_record(cls, record: Any, model: str) -> TrainingRequest:
+        """The request of a training item of ``model``; its dataset must be that model's
+        snapshot named by its digest, ``datasets/<model>/<sha256>.csv``, nothing else."""
         if not isinstance(record, dict):
             raise PermanentStepError("a training item's record must be a JSON object")
         try:
@@ -109,12 +112,50 @@ class TrainingRequest:
             raise PermanentStepError(
                 f"not a training request ({error}); submit training with `conveyor train`."
             ) from error
-        if not request.dataset.startswith(f"{DATASETS_FOLDER}/"):
+        if request.model != model:
             raise PermanentStepError(
-                f"dataset {request.dataset!r} is not a snapshot under {DATASETS_FOLDER}/ in "
-                "storage; submit training with `conveyor train`, which stores the dataset."
+                f"this pipeline trains {model!r}, not {request.model!r}; submit training "
+                "with `conveyor train` or POST /api/v1/models/{name}/train."
             )
+        check_snapshot_path(model, request.dataset, request.dataset_sha256)
         return request
+
+
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def snapshot_path(model: str, digest: str) -> str:
+    """Where the dataset snapshot of ``model`` with content digest ``digest`` is stored."""
+    return f"{DATASETS_FOLDER}/{model}/{digest}.csv"
+
+
+def check_snapshot_path(model: str, path: Any, digest: Any) -> None:
+    """Refuse every dataset path but ``datasets/<model>/<sha256>.csv`` (no ``..``, no other
+    folder, no other name): a training item reads only snapshots the server stored."""
+    valid = isinstance(digest, str) and SHA256_HEX.fullmatch(digest) is not None
+    if not valid or path != snapshot_path(model, digest):
+        raise PermanentStepError(
+            f"dataset {str(path)[:200]!r} is not a dataset snapshot of model {model!r} "
+            f"(it must be {DATASETS_FOLDER}/{model}/<sha256>.csv, with the digest of "
+            "dataset_sha256); submit training with `conveyor train` or "
+            "POST /api/v1/models/{name}/train, which store the dataset."
+        )
+
+
+class TrainingThroughItemsError(InputRejectedError):
+    """Training items are made by the server (dataset snapshot, provenance), never sent."""
+
+    code = "training_pipeline"
+
+
+def refuse_training_records(pipeline: Pipeline) -> None:
+    if isinstance(pipeline, TrainingPipeline):
+        raise TrainingThroughItemsError(
+            f"pipeline {pipeline.name!r} trains the model {pipeline.model_name!r}: its items "
+            "are made by the server, not submitted as records. Start a run with "
+            f"POST /api/v1/models/{pipeline.model_name}/train or `conveyor train "
+            f"{pipeline.model_name}`."
+        )
 
 
 @dataclass(frozen=True)

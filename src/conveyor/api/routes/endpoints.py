@@ -1,5 +1,6 @@
 """/api/v1/endpoints: model serving. Predict (any accepted body format), the list of
-endpoints, their routing (operators change it) and, for a recommender, ``GET /recommend/{user}``
+endpoints, their routing (operators move traffic toward the champion; anything else is an
+admin's: serving/routing_policy.py) and, for a recommender, ``GET /recommend/{user}``
 (plain text, 20 comma-separated movie ids, also mounted at the root) and watch/click events.
 
 The predict route reads raw bytes and answers with orjson: no pydantic on the hot path.
@@ -21,16 +22,22 @@ from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from conveyor.api.errors import ApiError, error_responses
-from conveyor.api.security import current_principal, operator, viewer
+from conveyor.api.security import check_role, current_principal, operator, viewer
 from conveyor.auth.roles import Role, allows
 from conveyor.auth.service import Principal
-from conveyor.serving.endpoints import read_endpoint, read_endpoints, save_routing
+from conveyor.serving.endpoints import (
+    EndpointRecord,
+    read_endpoint,
+    read_endpoints,
+    save_routing,
+)
 from conveyor.serving.experiments import arm_results
 from conveyor.serving.fastpath import Handler, error_payload
 from conveyor.serving.feedback import record_events
 from conveyor.serving.inputs import BodyTooLargeError, InvalidInputError
 from conveyor.serving.offload import PredictThreads
-from conveyor.serving.routing import RoutingConfigError, parse_config
+from conveyor.serving.routing import RoutingConfig, RoutingConfigError, parse_config
+from conveyor.serving.routing_policy import role_for_routing_change
 from conveyor.serving.service import (
     EndpointUnavailableError,
     ModelFailedError,
@@ -259,9 +266,18 @@ def put_routing(
         raise ApiError(422, error.code, str(error)) from None
     service = serving_of(request.app)
     with service.sessions.begin() as session:
+        _check_routing_role(principal, read_endpoints(session).get(name), parsed)
         save_routing(session, name, parsed, f"{principal.kind}:{principal.name}")
     with service.sessions() as session:
         return _endpoint_out(service, read_endpoint(session, name))
+
+
+def _check_routing_role(
+    principal: Principal, current: EndpointRecord | None, new: RoutingConfig
+) -> None:
+    """Operators may only move traffic toward the champion (docs/serving.md, roles)."""
+    needed = role_for_routing_change(current.config if current else None, new)
+    check_role(principal, needed.role, f"routing change ({'; '.join(needed.reasons)})")
 
 
 class EventIn(BaseModel):

@@ -29,6 +29,7 @@ from conveyor.api.security import operator, viewer
 from conveyor.api.uploads import receive_upload
 from conveyor.ingest.submit import Submission
 from conveyor.installation import Installation
+from conveyor.models.training import refuse_training_records
 from conveyor.store import actions, queries
 from conveyor.store.models import Item
 from conveyor.store.queries import ItemFilter
@@ -124,6 +125,7 @@ async def _submit_record(request: Request, installation: Installation) -> Submis
         raise ApiError(
             422, "invalid_request", "the JSON body is not a valid record submission", details
         ) from error
+    refuse_training_records(installation.registry.get(body.pipeline))
     [submission] = await run_in_threadpool(
         installation.submitter.submit_records,
         body.pipeline,

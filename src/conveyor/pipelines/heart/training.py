@@ -24,7 +24,7 @@ ONNX_FILE = "model.onnx"
 
 
 def _request(context: StepContext, pipeline: TrainingPipeline) -> tuple[TrainingRequest, dict]:
-    request = TrainingRequest.from_record(context.record)
+    request = TrainingRequest.from_record(context.record, pipeline.model_name)
     try:
         return request, pipeline.resolve_params(request.params)
     except Exception as error:  # a bad parameter will not get better on retry

@@ -20,7 +20,7 @@ TOP_N = 20
 
 
 def _request(context: StepContext, pipeline: TrainingPipeline) -> tuple[TrainingRequest, dict]:
-    request = TrainingRequest.from_record(context.record)
+    request = TrainingRequest.from_record(context.record, pipeline.model_name)
     try:
         return request, pipeline.resolve_params(request.params)
     except Exception as error:

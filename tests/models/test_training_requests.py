@@ -1,0 +1,59 @@
+"""A training item reads only its model's dataset snapshot: ``datasets/<model>/<sha256>.csv``
+(issue 13, finding 5: ``datasets/../work/<dir>/heart.csv`` was read)."""
+
+from __future__ import annotations
+
+import pytest
+
+from conveyor.errors import PermanentStepError
+from conveyor.models.training import TrainingRequest, snapshot_path
+
+DIGEST = "ab" * 32
+
+
+def _record(**changes: object) -> dict[str, object]:
+    record = {
+        "model": "heart",
+        "dataset": snapshot_path("heart", DIGEST),
+        "dataset_source": "heart.csv",
+        "dataset_sha256": DIGEST,
+    }
+    return record | changes
+
+
+def test_the_snapshot_of_the_model_is_accepted() -> None:
+    request = TrainingRequest.from_record(_record(), "heart")
+    assert request.dataset == f"datasets/heart/{DIGEST}.csv"
+
+
+@pytest.mark.parametrize(
+    "dataset",
+    [
+        "datasets/../work/abc/heart.csv",
+        f"datasets/heart/../../work/{DIGEST}.csv",
+        f"datasets/heart/./{DIGEST}.csv",
+        f"datasets//heart/{DIGEST}.csv",
+        f"/datasets/heart/{DIGEST}.csv",
+        f"datasets/movies/{DIGEST}.csv",
+        f"datasets/heart/{'cd' * 32}.csv",
+        f"datasets/heart/{DIGEST}.csv\x00",
+        f"datasets/heart/{DIGEST.upper()}.csv",
+        "datasets/heart/heart.csv",
+        5,
+    ],
+)
+def test_every_other_dataset_path_is_refused(dataset: object) -> None:
+    with pytest.raises(PermanentStepError, match=r"must be datasets/heart/<sha256>\.csv"):
+        TrainingRequest.from_record(_record(dataset=dataset), "heart")
+
+
+def test_a_digest_that_is_not_sha256_is_refused() -> None:
+    record = _record(dataset="datasets/heart/../x.csv", dataset_sha256="../x")
+    with pytest.raises(PermanentStepError, match="not a dataset snapshot"):
+        TrainingRequest.from_record(record, "heart")
+
+
+def test_a_record_for_another_model_is_refused() -> None:
+    record = _record(model="movies", dataset=snapshot_path("movies", DIGEST))
+    with pytest.raises(PermanentStepError, match="trains 'heart', not 'movies'"):
+        TrainingRequest.from_record(record, "heart")
