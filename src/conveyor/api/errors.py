@@ -41,7 +41,7 @@ ERROR_DESCRIPTIONS = {
     413: "the upload or record is larger than the limit",
     415: "the request body is neither multipart/form-data nor application/json",
     422: "the request is not valid; details name each field and problem",
-    429: "too many login attempts; try again later",
+    429: "too many login attempts; try again later (Retry-After says when)",
     503: "a dependency (store or Ray) is not ready",
 }
 
@@ -57,11 +57,19 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 class ApiError(ConveyorError):
     """An error raised by a route with its own status and code."""
 
-    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.details = details
+        self.headers = headers
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -71,7 +79,8 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, error: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(error.code, str(error), error.details), error.status)
+        body = error_body(error.code, str(error), error.details)
+        return JSONResponse(body, error.status, headers=error.headers)
 
     @app.exception_handler(ConveyorError)
     async def _conveyor_error(_request: Request, error: ConveyorError) -> JSONResponse:
