@@ -24,13 +24,10 @@ from conveyor.api.routes import (
     results,
     stats,
 )
-from conveyor.auth.ratelimit import SlidingWindowLimiter
+from conveyor.auth.limits import LoginLimits
 from conveyor.installation import Installation
 from conveyor.web import model_pages, serving_pages
 from conveyor.web import routes as web
-
-LOGIN_ATTEMPTS = 5
-LOGIN_WINDOW_SECONDS = 60.0
 
 
 def create_app(
@@ -49,7 +46,7 @@ def create_app(
     app.state.auth_required = (
         installation.settings.auth_required if auth_required is None else auth_required
     )
-    app.state.login_limiter = SlidingWindowLimiter(LOGIN_ATTEMPTS, LOGIN_WINDOW_SECONDS)
+    app.state.login_limits = LoginLimits.from_settings(installation.settings)
     app.state.metrics = installation.metrics
     install_error_handlers(app)
     api = APIRouter(prefix="/api/v1", responses=error_responses(401, 403, 422))

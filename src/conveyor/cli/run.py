@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 import uvicorn
@@ -138,8 +139,8 @@ def _start_api(installation: Installation, root_path: str) -> uvicorn.Server:
         host=settings.api_host,
         port=settings.api_port,
         log_level="warning",
-        proxy_headers=True,
         timeout_graceful_shutdown=5,
+        **proxy_options(settings.forwarded_allow_ips),
     )
     server = uvicorn.Server(config)
     threading.Thread(target=server.run, name="conveyor-api", daemon=True).start()
@@ -148,6 +149,15 @@ def _start_api(installation: Installation, root_path: str) -> uvicorn.Server:
         f"(OpenAPI at {root_path}/api/docs)"
     )
     return server
+
+
+def proxy_options(forwarded_allow_ips: list[str]) -> dict[str, Any]:
+    """uvicorn's options for X-Forwarded-For and -Proto: honoured only from the listed proxy
+    addresses, and from nobody by default (else any client could pick its address and so
+    escape the login limits)."""
+    if not forwarded_allow_ips:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": forwarded_allow_ips}
 
 
 def _start_metrics(

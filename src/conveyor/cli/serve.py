@@ -11,7 +11,7 @@ import os
 import typer
 import uvicorn
 
-from conveyor.cli.run import _refuse_open_without_auth
+from conveyor.cli.run import _refuse_open_without_auth, proxy_options
 from conveyor.cli.state import CliState, console
 from conveyor.serving.app import LOG_LEVEL_VARIABLE
 
@@ -55,6 +55,7 @@ def serve(
         log_level=log_level.lower(),
         access_log=False,
         timeout_graceful_shutdown=5,
+        **proxy_options(settings.forwarded_allow_ips),
         # A worker imports the models and loads the endpoints before it answers uvicorn's
         # health check; the default 5 s kills and respawns workers on a busy machine.
         timeout_worker_healthcheck=60,

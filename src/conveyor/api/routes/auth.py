@@ -4,37 +4,64 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from conveyor.api.errors import ApiError
+from conveyor.api.errors import ApiError, error_responses
 from conveyor.api.schemas import Login, Me
 from conveyor.api.security import SESSION_COOKIE, current_principal
+from conveyor.auth.hashing import HashingBusyError
+from conveyor.auth.ratelimit import SlidingWindowLimiter, address_key
 from conveyor.auth.service import Principal, check_password, end_session, start_session
+from conveyor.installation import Installation
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-def client_key(request: Request, name: str) -> str:
-    host = request.client.host if request.client else "unknown"
-    return f"{host}|{name.lower()}"
+def client_address(request: Request) -> str:
+    """The caller's address as the limits count it (a proxy's X-Forwarded-For is honoured only
+    from ``forwarded_allow_ips``, by uvicorn)."""
+    return address_key(request.client.host if request.client else "unknown")
 
 
-@router.post("/login", response_model=Me)
-def login(request: Request, response: Response, body: Login) -> Me:
-    limiter = request.app.state.login_limiter
-    key = client_key(request, body.name)
-    wait = limiter.retry_after(key)
-    if wait > 0:
-        raise ApiError(
-            429, "too_many_attempts", f"too many login attempts; try again in {int(wait) + 1} s"
-        )
-    with request.app.state.installation.sessions.begin() as session:
-        user = check_password(session, body.name, body.password)
-        if user is None:
-            raise ApiError(401, "unauthenticated", "wrong user name or password")
-        session_id, csrf = start_session(session, user)
-        role = user.role
-    limiter.reset(key)
+@router.post("/login", response_model=Me, responses=error_responses(429, 503))
+async def login(request: Request, response: Response, body: Login) -> Me:
+    """Start a browser session. Limited per client address and per address and user name
+    (429), with at most ``login_concurrency`` password checks at once (503 when busy)."""
+    state = request.app.state
+    address = client_address(request)
+    user_key = f"{address}|{body.name.lower()}"
+    _refuse_if_limited(state.login_limits.per_address, address)
+    _refuse_if_limited(state.login_limits.per_user, user_key)
+    try:
+        started = await state.login_limits.hashing.run(_log_in, state.installation, body)
+    except HashingBusyError as error:
+        raise ApiError(503, error.code, str(error), headers={"Retry-After": "1"}) from None
+    if started is None:
+        raise ApiError(401, "unauthenticated", "wrong user name or password")
+    state.login_limits.per_user.reset(user_key)
+    session_id, csrf, role = started
     set_session_cookie(request, response, session_id)
     return Me(name=body.name, role=role, kind="user", csrf_token=csrf)
+
+
+def _refuse_if_limited(limiter: SlidingWindowLimiter, key: str) -> None:
+    wait = limiter.retry_after(key)
+    if wait > 0:
+        seconds = str(int(wait) + 1)
+        raise ApiError(
+            429,
+            "too_many_attempts",
+            f"too many login attempts; try again in {seconds} s",
+            headers={"Retry-After": seconds},
+        )
+
+
+def _log_in(installation: Installation, body: Login) -> tuple[str, str, str] | None:
+    """(session cookie, CSRF token, role) for the right password, else None (a thread)."""
+    with installation.sessions.begin() as session:
+        user = check_password(session, body.name, body.password)
+        if user is None:
+            return None
+        session_id, csrf = start_session(session, user)
+        return session_id, csrf, user.role
 
 
 def set_session_cookie(request: Request, response: Response, session_id: str) -> None:
