@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from conveyor.results.formulas import spreadsheet_safe
 from conveyor.store.models import Item, Result
 from conveyor.store.queries import ItemFilter, iter_results
 
@@ -43,11 +44,12 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def csv_row(row: dict[str, Any]) -> dict[str, Any]:
+    """One CSV row; text that a spreadsheet would run as a formula is neutralised."""
     flat = {key: row[key] for key in BASE_COLUMNS}
     flat["input"] = row["input"] if isinstance(row["input"], str) else json.dumps(row["input"])
     flat["error"] = row["error"]
     flat |= flatten(row["result"], "result") if row["result"] is not None else {}
-    return flat
+    return {key: spreadsheet_safe(value) for key, value in flat.items()}
 
 
 def iter_rows(sessions: sessionmaker[Session], filters: ItemFilter) -> Iterator[dict[str, Any]]:
