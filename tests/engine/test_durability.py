@@ -3,7 +3,10 @@ store and Ray: fencing, a crash between commit and submission, retries, backpres
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,7 +14,8 @@ from sqlalchemy import func, select
 
 from conveyor.engine.controller import Controller
 from conveyor.store import actions, queries
-from conveyor.store.models import Item, Result, utcnow
+from conveyor.store.database import connect, session_factory
+from conveyor.store.models import Item, Result, StepRun, utcnow
 
 
 class Crashed(BaseException):
@@ -52,6 +56,23 @@ def _runs_of_step(installation, item: Item, step: str) -> int:  # type: ignore[n
     """How often the step's code really ran: each run appends a line to a file in the work dir."""
     marker = installation.storage.local_path(item.work_dir, f"runs-{step}.txt")
     return len(marker.read_text().splitlines()) if marker.exists() else 0
+
+
+_SUCCEEDED = select(func.count()).select_from(Item).where(Item.status == "succeeded")
+
+
+def _count(installation, query) -> int:  # type: ignore[no-untyped-def]
+    with installation.sessions() as session:
+        return int(session.scalar(query) or 0)
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def _wait_for_lease_expiry(installation, item_id: str, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
@@ -160,3 +181,46 @@ def test_retry_reruns_only_failed_steps_with_a_fresh_budget(installation) -> Non
     assert ran == {"first": 1, "second": 1, "last": 1}
     assert _runs_of_step(installation, item, "flaky") == 4
     assert _results(installation, item.id) == 1
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_two_controllers_share_one_postgresql_store_under_load(
+    installation, database_url: str
+) -> None:
+    count = 160
+    installation.submitter.submit_records("noop", [{"n": n} for n in range(count)])
+    engines = [connect(database_url) for _ in range(2)]
+    controllers = [
+        Controller(
+            sessions=session_factory(engine),
+            registry=installation.registry,
+            executor=installation.executor,
+            storage_url=installation.storage.url,
+            pipeline_modules=installation.settings.pipelines,
+            poll_interval=0.01,
+            max_inflight=8,
+        )
+        for engine in engines
+    ]
+    stop = threading.Event()
+    threads = [threading.Thread(target=c.run, args=(stop,)) for c in controllers]
+    for thread in threads:
+        thread.start()
+    try:
+        _wait_until(lambda: _count(installation, _SUCCEEDED) == count, 240, "every item")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+        for engine in engines:
+            engine.dispose()
+
+    done = [controller.stats.succeeded for controller in controllers]
+    assert sum(done) == count and min(done) > 0, done
+    with installation.sessions() as session:
+        generations = set(session.scalars(select(Item.lease_generation)))
+        statuses = Counter(session.scalars(select(StepRun.status)))
+        results = sorted(r.result["n"] for r in session.scalars(select(Result)))
+    assert generations == {1}, "an item was claimed more than once"
+    assert statuses == {"succeeded": 4 * count}
+    assert results == list(range(count))
