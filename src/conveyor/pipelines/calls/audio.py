@@ -1,18 +1,26 @@
 """Decoding any audio container with PyAV into 16 kHz float32 samples, one row per channel.
 
 No system ffmpeg is needed, the input file is only read, and every failure names what was
-wrong with the file: not audio, no audio stream, truncated, empty or silent.
+wrong with the file: not audio, no audio stream, truncated, empty, too long or silent. Files
+are recognised by their first bytes and opened only with that demuxer (``safe_media``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from conveyor.errors import PermanentStepError
+from conveyor.pipelines import safe_media
+from conveyor.pipelines.calls.settings import calls_settings
 
+# Containers recognised by their first bytes; anything else (playlists, concat lists, DASH
+# manifests, image sequences...) is refused, because those make FFmpeg read other files.
+ACCEPTED = ("wav", "mp3", "aac", "flac", "ogg", "mp4", "matroska")
+LIMIT_SETTING = "CONVEYOR_CALLS_MAX_DURATION_SECONDS"
 RATE = 16000
 SILENCE_RMS = 1e-3  # about -60 dBFS: quieter than any line noise on a real call
 SILENCE_BLOCK_S = 0.5
@@ -36,37 +44,27 @@ class DecodedAudio:
         return self.samples.mean(axis=0).astype(np.float32)
 
 
-def probe(path: Path) -> None:
-    """Raise :class:`PermanentStepError` when ``path`` holds no decodable audio stream."""
-    import av
-
-    _check_not_empty(path)
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                raise PermanentStepError(_no_audio_stream(path))
-    except av.FFmpegError as error:
-        raise PermanentStepError(_not_audio(path, error)) from error
+def probe(path: Path, max_seconds: float | None = None) -> None:
+    """Raise :class:`PermanentStepError` when ``path`` is not an accepted audio container, has
+    no audio stream or declares more than ``max_seconds`` (default: the setting). Reads
+    headers only."""
+    with _open(path) as container:
+        stream = _audio_stream(container, path)
+        _check_declared_length(path, _declared_seconds(container, stream), _limit(max_seconds))
 
 
-def decode(path: Path, keep_channels: int = 2) -> DecodedAudio:
+def decode(path: Path, keep_channels: int = 2, max_seconds: float | None = None) -> DecodedAudio:
     """All of ``path``'s first audio stream at 16 kHz; stereo stays stereo (up to
-    ``keep_channels`` channels), anything wider is mixed down to mono."""
-    import av
-
-    _check_not_empty(path)
-    try:
-        container = av.open(str(path))
-    except av.FFmpegError as error:
-        raise PermanentStepError(_not_audio(path, error)) from error
-    with container:
-        if not container.streams.audio:
-            raise PermanentStepError(_no_audio_stream(path))
-        stream = container.streams.audio[0]
+    ``keep_channels`` channels), anything wider is mixed down to mono. Decoding stops with an
+    error past ``max_seconds`` (default: the setting), whatever the header declared."""
+    limit = _limit(max_seconds)
+    with _open(path) as container:
+        stream = _audio_stream(container, path)
         channels = stream.codec_context.channels or 1
         layout = "stereo" if channels == 2 and keep_channels >= 2 else "mono"
         declared = _declared_seconds(container, stream)
-        samples = _read_all(container, stream, layout, path)
+        _check_declared_length(path, declared, limit)
+        samples = _read_all(container, stream, layout, path, int(limit * RATE))
     decoded = DecodedAudio(samples, channels, _truncation(declared, samples.shape[1] / RATE))
     if decoded.samples.shape[1] == 0:
         raise PermanentStepError(f"{path.name!r} decodes to no audio samples; check the file.")
@@ -76,6 +74,38 @@ def decode(path: Path, keep_channels: int = 2) -> DecodedAudio:
             "check the recording source."
         )
     return decoded
+
+
+def _open(path: Path):  # type: ignore[no-untyped-def]
+    """The container, opened only with the demuxer its first bytes name (never a playlist)."""
+    import av
+
+    media_format = safe_media.identify(path, ACCEPTED, "an audio file")
+    try:
+        return safe_media.open_container(path, media_format)
+    except av.FFmpegError as error:
+        raise PermanentStepError(
+            f"{path.name!r} starts like {media_format.described} but cannot be opened "
+            f"({error}); it is truncated or corrupt: upload the complete recording again."
+        ) from error
+
+
+def _audio_stream(container, path: Path):  # type: ignore[no-untyped-def]
+    if not container.streams.audio:
+        raise PermanentStepError(_no_audio_stream(path))
+    return container.streams.audio[0]
+
+
+def _limit(max_seconds: float | None) -> float:
+    return calls_settings().max_duration_seconds if max_seconds is None else max_seconds
+
+
+def _check_declared_length(path: Path, declared: float | None, limit: float) -> None:
+    if declared is not None and declared > limit:
+        raise PermanentStepError(
+            f"{path.name!r} lasts {declared:.0f} s, longer than the {limit:g} s limit "
+            f"({LIMIT_SETTING}); split the recording or raise the limit."
+        )
 
 
 def _declared_seconds(container, stream) -> float | None:  # type: ignore[no-untyped-def]
@@ -96,26 +126,40 @@ def _truncation(declared: float | None, decoded: float) -> str | None:
     )
 
 
-def _read_all(container, stream, layout: str, path: Path) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _read_all(container, stream, layout: str, path: Path, max_samples: int) -> np.ndarray:  # type: ignore[no-untyped-def]
+    width = 2 if layout == "stereo" else 1
+    blocks: list[np.ndarray] = []
+    decoded = 0
+    for block in _blocks(container, stream, layout, path):
+        blocks.append(block)
+        decoded += block.shape[1]
+        if decoded > max_samples:  # a header can understate the length: count what comes out
+            raise PermanentStepError(
+                f"{path.name!r} is longer than the {max_samples / RATE:g} s limit "
+                f"({LIMIT_SETTING}): decoding stopped there; split the recording or raise "
+                "the limit."
+            )
+    if not blocks:
+        return np.zeros((width, 0), dtype=np.float32)
+    return np.concatenate(blocks, axis=1)
+
+
+def _blocks(container, stream, layout: str, path: Path) -> Iterator[np.ndarray]:  # type: ignore[no-untyped-def]
     import av
 
     resampler = av.AudioResampler(format="flt", layout=layout, rate=RATE)
     width = 2 if layout == "stereo" else 1
-    blocks: list[np.ndarray] = []
     seconds = 0.0
     try:
         for frame in container.decode(stream):
             seconds = float(frame.time or seconds)
-            blocks.extend(_planar(f, width) for f in resampler.resample(frame))
-        blocks.extend(_planar(f, width) for f in resampler.resample(None))
+            yield from (_planar(f, width) for f in resampler.resample(frame))
+        yield from (_planar(f, width) for f in resampler.resample(None))
     except av.FFmpegError as error:
         raise PermanentStepError(
             f"{path.name!r} is truncated/corrupt at {seconds:.1f} s ({error}); "
             "upload the complete recording again."
         ) from error
-    if not blocks:
-        return np.zeros((width, 0), dtype=np.float32)
-    return np.concatenate(blocks, axis=1)
 
 
 def _planar(frame, width: int) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -147,18 +191,6 @@ def same_channels(samples: np.ndarray, tolerance: float = 1e-3) -> bool:
     difference = float(np.abs(samples[0] - samples[1]).mean())
     level = float(np.abs(samples).mean()) + 1e-9
     return difference / level < tolerance
-
-
-def _check_not_empty(path: Path) -> None:
-    if path.stat().st_size == 0:
-        raise PermanentStepError(f"{path.name!r} is empty (0 bytes); upload the recording again.")
-
-
-def _not_audio(path: Path, error: Exception) -> str:
-    return (
-        f"{path.name!r} is not an audio file ({error}); upload a WAV, MP3, M4A, FLAC or OGG "
-        "recording."
-    )
 
 
 def _no_audio_stream(path: Path) -> str:

@@ -35,6 +35,8 @@ class CallsSettings(BaseSettings):
     agent_talk_share: float = 0.8
     long_silence_seconds: float = 8.0
     interruptions: int = 3
+    max_duration_seconds: float = 7200.0  # longer recordings are refused (memory: 64 KB/s/channel)
+    step_timeout_seconds: float = 3600.0  # every calls step is interrupted after this long
 
 
 @cache
