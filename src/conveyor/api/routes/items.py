@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import mimetypes
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -15,6 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import or_, select
 from starlette.concurrency import run_in_threadpool
 
+from conveyor.api.downloads import download_headers, download_media_type
 from conveyor.api.errors import ApiError, error_responses
 from conveyor.api.params import utc_naive
 from conveyor.api.schemas import (
@@ -239,20 +239,12 @@ def get_artifact(request: Request, item_id: str, path: str) -> Response:
         item = queries.get_item(session, item_id)
     if path not in _artifacts(installation, item):
         raise ApiError(404, "not_found", f"item {item.id} has no artifact {path!r}")
-    media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
-    filename = path.rsplit("/", 1)[-1].replace('"', "")
-    headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(filename)}"}
+    media_type, headers = download_media_type(path), download_headers(path)
     local = installation.storage.local_path(item.work_dir, path)
     if local is not None:  # FileResponse answers Range requests: browsers seek in videos
         return FileResponse(local, media_type=media_type, headers=headers)
     stream = installation.storage.open(item.work_dir, path)
     return StreamingResponse(_chunks(stream), media_type=media_type, headers=headers)
-
-
-def _quote(name: str) -> str:
-    from urllib.parse import quote
-
-    return quote(name, safe="")
 
 
 def _chunks(stream: Any, size: int = 1 << 20) -> Any:
