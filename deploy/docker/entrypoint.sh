@@ -1,5 +1,5 @@
 #!/bin/bash
-# Entry point of the Conveyor image: a role name (head, worker, serve, init, mlflow) or any
+# Entry point of the Conveyor image: a role name (head, worker, serve, init) or any
 # command. Roles read their settings from the environment (deploy/compose/docker-compose.yml).
 set -euo pipefail
 
@@ -66,17 +66,6 @@ run_init() {
     exec conveyor deploy init "$@"
 }
 
-run_mlflow() {
-    require_secret POSTGRES_PASSWORD
-    : "${MLFLOW_BACKEND_STORE_URI:?set MLFLOW_BACKEND_STORE_URI to the PostgreSQL database}"
-    mkdir -p /data/mlflow-artifacts
-    exec mlflow server --host 0.0.0.0 --port "${MLFLOW_PORT:-5000}" \
-        --backend-store-uri "$MLFLOW_BACKEND_STORE_URI" \
-        --artifacts-destination /data/mlflow-artifacts \
-        --allowed-hosts "${MLFLOW_ALLOWED_HOSTS:-mlflow,mlflow:5000,localhost,localhost:5000}" \
-        "$@"
-}
-
 role=${1:-head}
 [ $# -gt 0 ] && shift
 echo "$role" >/tmp/conveyor-role  # read by the HEALTHCHECK (conveyor-healthcheck)
@@ -85,6 +74,5 @@ case "$role" in
     worker) run_worker "$@" ;;
     serve) run_serve "$@" ;;
     init) run_init "$@" ;;
-    mlflow) run_mlflow "$@" ;;
     *) exec "$role" "$@" ;;
 esac

@@ -15,9 +15,8 @@ import psutil
 URLS = {
     "head": "http://127.0.0.1:{CONVEYOR_API_PORT}/readyz",
     "serve": "http://127.0.0.1:{CONVEYOR_SERVE_PORT}/healthz",
-    "mlflow": "http://127.0.0.1:{MLFLOW_PORT}/health",
 }
-PORTS = {"CONVEYOR_API_PORT": "8000", "CONVEYOR_SERVE_PORT": "8400", "MLFLOW_PORT": "5000"}
+PORTS = {"CONVEYOR_API_PORT": "8000", "CONVEYOR_SERVE_PORT": "8400"}
 
 
 def _answers(url: str) -> bool:

@@ -1,0 +1,213 @@
+"""The Kubernetes manifests (deploy/kubernetes) render with kustomize, pass the Kubernetes
+schemas offline in strict mode, and the RayCluster uses only KubeRay fields pinned here.
+
+No package ships KubeRay's CRD schema, so ``RAYCLUSTER_FIELDS`` pins the ray.io/v1 fields the
+manifests use (KubeRay API reference, v1.1 to v1.6); the pod templates inside the RayCluster are
+checked as Kubernetes ``PodTemplate`` objects.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import ray
+import yaml
+
+from conveyor.cli.deploy import new_secrets, write_secrets_file
+
+KUBERNETES = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
+KUBERNETES_VERSION = "1.32.0"  # the kubectl installed here
+RAYCLUSTER_FIELDS = {
+    "apiVersion",
+    "kind",
+    "metadata",
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.labels",
+    "spec",
+    "spec.rayVersion",
+    "spec.enableInTreeAutoscaling",
+    "spec.autoscalerOptions",
+    "spec.autoscalerOptions.upscalingMode",
+    "spec.autoscalerOptions.idleTimeoutSeconds",
+    "spec.autoscalerOptions.env",
+    "spec.headGroupSpec",
+    "spec.workerGroupSpecs",
+    "spec.workerGroupSpecs[].groupName",
+    "spec.workerGroupSpecs[].replicas",
+    "spec.workerGroupSpecs[].minReplicas",
+    "spec.workerGroupSpecs[].maxReplicas",
+    "spec.headGroupSpec.rayStartParams",
+    "spec.headGroupSpec.template",
+    "spec.workerGroupSpecs[].rayStartParams",
+    "spec.workerGroupSpecs[].template",
+}
+UPSCALING_MODES = {"Default", "Aggressive", "Conservative"}
+
+
+def _render(folder: Path) -> list[dict[str, Any]]:
+    done = subprocess.run(
+        ["kubectl", "kustomize", str(folder)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return [document for document in yaml.safe_load_all(done.stdout) if document]
+
+
+@pytest.fixture(scope="module")
+def kubectl() -> None:
+    if shutil.which("kubectl") is None:  # part of this machine kind, not installable here
+        pytest.skip("kubectl is not installed; `kubectl kustomize` renders the manifests")
+
+
+@pytest.fixture(scope="module")
+def base(kubectl: None) -> list[dict[str, Any]]:
+    return _render(KUBERNETES / "base")
+
+
+@pytest.fixture(scope="module")
+def example_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of deploy/kubernetes, so the secrets file never lands in the work tree."""
+    copy = tmp_path_factory.mktemp("kubernetes") / "kubernetes"
+    shutil.copytree(KUBERNETES, copy)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def example(kubectl: None, example_copy: Path) -> list[dict[str, Any]]:
+    write_secrets_file(example_copy / "overlays" / "example" / "secrets.env", new_secrets())
+    return _render(example_copy / "overlays" / "example")
+
+
+def _by_kind(documents: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [document for document in documents if document["kind"] == kind]
+
+
+def _ray_cluster(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    (cluster,) = _by_kind(documents, "RayCluster")
+    return cluster
+
+
+def _groups(cluster: dict[str, Any]) -> list[dict[str, Any]]:
+    return [cluster["spec"]["headGroupSpec"], *cluster["spec"]["workerGroupSpecs"]]
+
+
+def _field_paths(value: Any, prefix: str = "") -> Iterator[str]:
+    """Dotted paths of every key, ``[]`` for list items; stops at pod templates and maps."""
+    if isinstance(value, list):
+        for item in value:
+            yield from _field_paths(item, f"{prefix}[]")
+        return
+    if not isinstance(value, dict):
+        return
+    for key, item in value.items():
+        path = f"{prefix}.{key}" if prefix else key
+        yield path
+        if key not in {"template", "rayStartParams", "labels", "env"}:
+            yield from _field_paths(item, path)
+
+
+def _containers(documents: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for document in documents:
+        templates = [document["spec"].get("template")] if "spec" in document else []
+        if document["kind"] == "RayCluster":
+            templates = [group["template"] for group in _groups(document)]
+        for template in filter(None, templates):
+            yield from template["spec"]["containers"]
+
+
+def test_missing_secrets_file_stops_the_render(kubectl: None, tmp_path: Path) -> None:
+    shutil.copytree(KUBERNETES, tmp_path / "kubernetes")
+    done = subprocess.run(
+        ["kubectl", "kustomize", str(tmp_path / "kubernetes" / "overlays" / "example")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0 and "secrets.env" in done.stderr
+
+
+@pytest.mark.parametrize("rendered", ["base", "example"])
+def test_standard_objects_pass_the_kubernetes_schemas_strictly(
+    rendered: str, request: pytest.FixtureRequest
+) -> None:
+    documents = request.getfixturevalue(rendered)
+    standard = [document for document in documents if document["kind"] != "RayCluster"]
+    kinds = {document["kind"] for document in standard}
+    assert {"Deployment", "Service", "ConfigMap", "Job", "PersistentVolumeClaim"} <= kinds
+    for document in standard:
+        kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+
+
+def test_the_schema_check_rejects_a_bad_object(base: list[dict[str, Any]]) -> None:
+    service = _by_kind(base, "Service")[0]
+    broken = service | {"spec": service["spec"] | {"ports": [{"port": "eighty"}]}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
+
+
+def test_raycluster_pod_templates_pass_as_kubernetes_pod_templates(
+    base: list[dict[str, Any]],
+) -> None:
+    for group in _groups(_ray_cluster(base)):
+        template = {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "t"}}
+        template["template"] = group["template"]
+        kubernetes_validate.validate(template, KUBERNETES_VERSION, strict=True)
+
+
+def test_raycluster_uses_only_pinned_kuberay_fields(example: list[dict[str, Any]]) -> None:
+    cluster = _ray_cluster(example)
+    assert cluster["apiVersion"] == "ray.io/v1"
+    unknown = set(_field_paths(cluster)) - RAYCLUSTER_FIELDS
+    assert unknown == set()
+    assert cluster["spec"]["autoscalerOptions"]["upscalingMode"] in UPSCALING_MODES
+    for group in _groups(cluster):
+        assert all(isinstance(value, str) for value in group["rayStartParams"].values())
+
+
+def test_raycluster_runs_the_tested_ray_with_bounded_cpu_and_gpu_groups(
+    example: list[dict[str, Any]],
+) -> None:
+    spec = _ray_cluster(example)["spec"]
+    assert spec["rayVersion"] == ray.__version__ and spec["enableInTreeAutoscaling"] is True
+    groups = {group["groupName"]: group for group in spec["workerGroupSpecs"]}
+    assert set(groups) == {"cpu", "gpu"}
+    for group in groups.values():
+        assert 0 <= group["minReplicas"] <= group["replicas"] <= group["maxReplicas"]
+    (gpu_container,) = groups["gpu"]["template"]["spec"]["containers"]
+    assert gpu_container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert gpu_container["image"].split(":")[0].endswith("conveyor-cuda")
+    assert groups["gpu"]["minReplicas"] == 0  # no idle GPU machine
+
+
+def test_every_ray_container_carries_the_token(example: list[dict[str, Any]]) -> None:
+    cluster = _ray_cluster(example)
+    containers = [c for group in _groups(cluster) for c in group["template"]["spec"]["containers"]]
+    for container in containers:
+        env = {variable["name"]: variable for variable in container["env"]}
+        assert env["RAY_AUTH_MODE"]["value"] == "token"
+        assert env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "conveyor-secrets"
+
+
+def test_references_resolve_to_secret_and_config_keys(example: list[dict[str, Any]]) -> None:
+    """Every secret key exists in the file `conveyor deploy secrets` writes, and every
+    ``$(NAME)`` in an env value or argument names a variable the container has."""
+    (secret,) = _by_kind(example, "Secret")
+    (config,) = _by_kind(example, "ConfigMap")
+    assert set(secret["data"]) == set(new_secrets())
+    for container in _containers(example):
+        names = set(config["data"]) | {variable["name"] for variable in container.get("env", [])}
+        for variable in container.get("env", []):
+            reference = variable.get("valueFrom", {}).get("secretKeyRef")
+            if reference:
+                assert (
+                    reference["name"] == "conveyor-secrets" and reference["key"] in secret["data"]
+                )
+        texts = [v.get("value", "") for v in container.get("env", [])] + container.get("args", [])
+        used = {name for text in texts for name in re.findall(r"\$\(([A-Z_]+)\)", text)}
+        assert used <= names, (container["name"], used - names)
