@@ -51,8 +51,12 @@ def main_options(
         help="Folder holding this installation's state (default ./conveyor-data).",
     ),
 ) -> None:
-    context.obj = CliState(lambda: load_settings(home))
+    process_entry = context.obj is PROCESS_ENTRY
+    context.obj = CliState(lambda: load_settings(home), private_umask=process_entry)
+
+
+PROCESS_ENTRY = object()  # marks a real `conveyor` process, as opposed to an in-process test
 
 
 def main() -> None:
-    app()
+    app(obj=PROCESS_ENTRY)

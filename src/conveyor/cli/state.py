@@ -7,6 +7,7 @@ from functools import cached_property
 
 from rich.console import Console
 
+from conveyor.filemodes import restrict_umask
 from conveyor.installation import Installation
 from conveyor.settings import Settings
 
@@ -15,12 +16,16 @@ error_console = Console(stderr=True, soft_wrap=True)
 
 
 class CliState:
-    def __init__(self, make_settings: Callable[[], Settings]) -> None:
+    def __init__(self, make_settings: Callable[[], Settings], private_umask: bool = False) -> None:
         self._make_settings = make_settings
+        self._private_umask = private_umask  # the process's umask is ours to set
 
     @cached_property
     def settings(self) -> Settings:
-        return self._make_settings()
+        settings = self._make_settings()
+        if self._private_umask:
+            restrict_umask(settings.home, settings.resolved_storage_url)
+        return settings
 
     @cached_property
     def installation(self) -> Installation:
