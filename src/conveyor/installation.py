@@ -35,7 +35,7 @@ class Installation:
     @cached_property
     def engine(self) -> Engine:
         engine = connect(self.settings.resolved_database_url)
-        migrate(engine)
+        migrate(engine, self.settings.init_lock_timeout_seconds)
         return engine
 
     @cached_property

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     inbox_settle_seconds: float = 1.0
     inflight_per_cpu: int = 16
     max_inflight_items: int = 2000
+    init_lock_timeout_seconds: float = Field(600.0, gt=0)  # wait for another process's migration
     default_inbox_pipeline: str | None = None
     max_upload_bytes: int = 4 * 1024**3
     max_request_body_bytes: int = Field(1024**2, ge=1024)  # every body but streamed uploads

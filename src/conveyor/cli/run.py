@@ -22,6 +22,7 @@ from conveyor.auth.service import add_user, count_users
 from conveyor.cli.state import CliState, console
 from conveyor.engine.presence import remove_pid_file, write_pid_file
 from conveyor.errors import ConfigurationError
+from conveyor.firstuse import database_lock
 from conveyor.ingest.inbox import InboxWatcher
 from conveyor.installation import Installation
 from conveyor.models.service import start_loop as start_model_loop
@@ -116,7 +117,17 @@ def _configure_logging(log_dir, level: str) -> None:  # type: ignore[no-untyped-
 
 
 def _ensure_first_admin(installation: Installation) -> None:
-    with installation.sessions.begin() as session:
+    """Create 'admin' on a store without users, once even when two `up`s start together."""
+    if _has_users(installation):
+        return
+    settings = installation.settings
+    lock = database_lock(
+        settings.resolved_database_url,
+        "first-admin",
+        "creating the first admin user",
+        settings.init_lock_timeout_seconds,
+    )
+    with lock, installation.sessions.begin() as session:
         if count_users(session) > 0:
             return
         password = secrets.token_urlsafe(18)
@@ -127,6 +138,11 @@ def _ensure_first_admin(installation: Installation) -> None:
         "Log in and add your own users (conveyor users add NAME --role admin); this password "
         "is not shown again."
     )
+
+
+def _has_users(installation: Installation) -> bool:
+    with installation.read_sessions() as session:
+        return count_users(session) > 0
 
 
 def _start_api(installation: Installation, root_path: str) -> uvicorn.Server:

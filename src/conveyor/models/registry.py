@@ -25,6 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from conveyor.errors import ConveyorError
+from conveyor.filemodes import private_sqlite_database
+from conveyor.firstuse import DEFAULT_TIMEOUT_SECONDS
+from conveyor.models.tracking_store import prepare_tracking_store
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no network here; no usage pings
 
@@ -56,22 +59,32 @@ def embedded_tracking_uri(home: Path) -> str:
 class ModelRegistry:
     """Runs, versions and aliases of models; ``artifact_root`` applies to new experiments."""
 
-    def __init__(self, tracking_uri: str, artifact_root: str | None = None) -> None:
+    def __init__(
+        self,
+        tracking_uri: str,
+        artifact_root: str | None = None,
+        init_timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> None:
         from mlflow import MlflowClient
 
         logging.getLogger("mlflow").setLevel(logging.WARNING)  # not every table it migrates
         if tracking_uri.startswith("sqlite:///"):
-            Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            database = Path(tracking_uri.removeprefix("sqlite:///"))
+            database.parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_database(database)
+        prepare_tracking_store(tracking_uri, artifact_root, init_timeout)
         self.tracking_uri = tracking_uri
         self.artifact_root = artifact_root
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
     @classmethod
-    def for_home(cls, home: Path, tracking_uri: str | None) -> ModelRegistry:
+    def for_home(
+        cls, home: Path, tracking_uri: str | None, init_timeout: float = DEFAULT_TIMEOUT_SECONDS
+    ) -> ModelRegistry:
         if tracking_uri:
-            return cls(tracking_uri)
+            return cls(tracking_uri, init_timeout=init_timeout)
         artifacts = (home / "mlflow" / "artifacts").resolve()
-        return cls(embedded_tracking_uri(home), artifacts.as_uri())
+        return cls(embedded_tracking_uri(home), artifacts.as_uri(), init_timeout)
 
     # -- runs ---------------------------------------------------------------------------------
 

@@ -51,7 +51,10 @@ class ModelOps:
 
     @cached_property
     def tracking(self) -> ModelRegistry:
-        return ModelRegistry.for_home(self.settings.home, self.settings.mlflow_tracking_uri)
+        settings = self.settings
+        return ModelRegistry.for_home(
+            settings.home, settings.mlflow_tracking_uri, settings.init_lock_timeout_seconds
+        )
 
     @cached_property
     def registrar(self) -> Registrar:

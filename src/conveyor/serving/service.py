@@ -101,7 +101,9 @@ class ServingService:
     @cached_property
     def tracking(self) -> ModelRegistry:
         settings = self.installation.settings
-        return ModelRegistry.for_home(settings.home, settings.mlflow_tracking_uri)
+        return ModelRegistry.for_home(
+            settings.home, settings.mlflow_tracking_uri, settings.init_lock_timeout_seconds
+        )
 
     @cached_property
     def reloader(self) -> Reloader:

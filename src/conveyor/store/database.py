@@ -7,9 +7,13 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from conveyor.firstuse import DEFAULT_TIMEOUT_SECONDS, database_lock
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 READ_ONLY = "conveyor_read_only"  # execution option of read_only_session_factory's sessions
@@ -51,13 +55,26 @@ def _sqlite_engine(url: str, database: str | None, create_folder: bool) -> Engin
     return engine
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revisions (scenario branches fork from the core)."""
+def migrate(engine: Engine, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
+    """Bring the schema to the newest Alembic revisions (scenario branches fork from the core),
+    once across processes: under the store's first-use lock, unless it is already there."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
+    if _at_heads(engine, config):
+        return
+    url = engine.url.render_as_string(hide_password=False)
+    with (
+        database_lock(url, "schema", "migrating the Conveyor store", timeout),
+        engine.begin() as connection,
+    ):
         config.attributes["connection"] = connection
-        command.upgrade(config, "heads")
+        command.upgrade(config, "heads")  # a no-op when the process before us did it
+
+
+def _at_heads(engine: Engine, config: Config) -> bool:
+    heads = set(ScriptDirectory.from_config(config).get_heads())
+    with engine.connect() as connection:
+        return set(MigrationContext.configure(connection).get_current_heads()) == heads
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

