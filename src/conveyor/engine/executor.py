@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import ray
 from ray.exceptions import RayError
 
+from conveyor.engine.embedded_ray import prepare_embedded_ray
 from conveyor.engine.runner import run_step
 from conveyor.pipeline.spec import Step
 
@@ -60,6 +61,7 @@ class RayExecutor:
         if address:
             arguments["address"] = address
         else:
+            prepare_embedded_ray()  # loopback only, token auth on
             arguments["num_cpus"] = num_cpus
         ray.init(**arguments)
 
