@@ -23,11 +23,12 @@ from conveyor.errors import PermanentStepError
 
 HEAD_BYTES = 64
 MP4_ATOMS = (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot")
-# FFmpeg decodes a frame or two while reading stream parameters; the header probe that runs
-# at upload lets it decode frames up to Full HD only, so a hostile frame size costs nothing.
+# FFmpeg decodes a frame or two while reading stream parameters (and forgets a frame size it
+# could not decode). Pipelines that read no video keep that to Full HD frames by default.
 PROBE_FRAME_PIXELS = 1920 * 1088
 JPEG_FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 MAX_JPEG_SEGMENTS = 256
+INT_MAX = 2**31 - 1
 
 
 class MediaError(PermanentStepError):
@@ -159,22 +160,24 @@ def open_container(
     path: Path, media_format: MediaFormat, max_frame_pixels: int = PROBE_FRAME_PIXELS
 ) -> Any:
     """Open ``path`` with PyAV using only ``media_format``'s demuxer and the file protocol;
-    video decoders refuse frames over ``max_frame_pixels``. Raises PyAV's errors."""
+    video decoders refuse frames over ``max_frame_pixels``, both while the stream parameters
+    are read and when decoding later. Raises PyAV's errors."""
     import av
 
     if not media_format.demuxer:
         raise ValueError(f"{media_format.label} is not a container format")
+    max_pixels = str(min(max_frame_pixels, INT_MAX))  # FFmpeg's option is an int
     options = {
         "protocol_whitelist": "file",
         "format_whitelist": media_format.demuxer,
-        "max_pixels": str(max_frame_pixels),  # applies while stream parameters are read
+        "max_pixels": max_pixels,  # applies while stream parameters are read
         **_DEMUXER_OPTIONS.get(media_format.demuxer, {}),
     }
     container = av.open(
         str(path), format=media_format.demuxer, options=options, metadata_errors="ignore"
     )
     for stream in container.streams.video:  # and to the decoder opened later
-        stream.codec_context.options = {"max_pixels": str(max_frame_pixels)}
+        stream.codec_context.options = {"max_pixels": max_pixels}
     return container
 
 

@@ -20,11 +20,12 @@ VERSION = "1"
 
 
 def check_input(path: Path) -> None:
-    """Refuse files that are not a readable video or image, by content, before queueing."""
+    """Refuse files that are not a video or image we read, or are over the size limits, by
+    their headers (nothing is decoded in the submitting process), before queueing."""
     from conveyor.pipelines.wildlife import media
 
     try:
-        media.check_playable(path)
+        media.probe(path)
     except media.MediaError as error:
         raise InputRejectedError(str(error)) from None
 

@@ -2,8 +2,13 @@
 
 Files are recognised by their content, never by their name: the first bytes decide whether a
 file is a video container (MP4/MOV, AVI, MKV/WebM) or an image (JPEG, PNG), and only then is
-it opened with PyAV (videos) or OpenCV (images). A file whose name promises another kind than
-its content is refused, because a renamed file usually means a broken export.
+it opened with PyAV (videos, with that demuxer only: ``safe_media``) or OpenCV (images). A file
+whose name promises another kind than its content is refused, because a renamed file usually
+means a broken export.
+
+Sizes come from headers, so a decompression bomb (a small PNG of 16000x16000 pixels, a video
+of huge frames or of hours) is refused before a pixel is decoded: at upload nothing is
+decoded at all, and the decode step checks again and counts what it decodes.
 """
 
 from __future__ import annotations
@@ -14,20 +19,36 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from conveyor.errors import PermanentStepError
+from conveyor.pipelines import safe_media
+from conveyor.pipelines.safe_media import MediaError, MediaFormat
 
-HEAD_BYTES = 64
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+ACCEPTED = ("mp4", "matroska", "avi", "jpeg", "png")
 SUPPORTED = "videos (MP4, MOV, AVI, MKV) and images (JPEG, PNG)"
-MP4_ATOMS = (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot")
+
+__all__ = ["MediaError", "MediaInfo", "MediaLimits", "SampledFrames", "probe", "sample"]
 
 
-class MediaError(PermanentStepError):
-    """The file is not media this pipeline can read; retrying cannot help."""
+@dataclass(frozen=True)
+class MediaLimits:
+    """The most a file may ask of a decoder: pixels of a photo, of one video frame, and of all
+    of a video's frames together (frame size x frame count)."""
+
+    image_pixels: int
+    frame_pixels: int
+    video_pixels: int
+
+    @classmethod
+    def from_settings(cls) -> MediaLimits:
+        from conveyor.pipelines.wildlife.settings import wildlife_settings
+
+        settings = wildlife_settings()
+        return cls(settings.max_image_pixels, settings.max_frame_pixels, settings.max_video_pixels)
 
 
 @dataclass(frozen=True)
@@ -39,6 +60,7 @@ class MediaInfo:
     duration_s: float  # 0 for images
     frame_rate: float  # 0 for images
     captured_at: datetime | None
+    frame_count: int = 0  # declared or estimated from duration x rate; 0 when unknown
 
 
 @dataclass
@@ -52,39 +74,19 @@ class SampledFrames:
 
 def sniff_container(head: bytes) -> str | None:
     """The container named by a file's first bytes, or None when it is not one we read."""
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head.startswith(b"\x1a\x45\xdf\xa3"):
-        return "matroska"
-    if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
-        return "avi"
-    if head[4:8] in MP4_ATOMS:
-        return "mp4"
-    return None
+    found = safe_media.sniff(head)
+    return found.name if found is not None and found.name in ACCEPTED else None
 
 
 def kind_of(container: str) -> str:
     return "image" if container in {"jpeg", "png"} else "video"
 
 
-def check_file(path: Path) -> str:
-    """Check a file cheaply (size and first bytes only) and return its container name."""
-    size = path.stat().st_size
-    if size == 0:
-        raise MediaError(f"{path.name!r} is empty (0 bytes); upload the file again.")
-    with path.open("rb") as stream:
-        head = stream.read(HEAD_BYTES)
-    container = sniff_container(head)
-    if container is None:
-        described = "only zero bytes" if not head.strip(b"\0") else "unknown content"
-        raise MediaError(
-            f"{path.name!r} is not a video or image this pipeline reads (its first bytes hold "
-            f"{described}); send {SUPPORTED}."
-        )
-    _check_suffix(path, container)
-    return container
+def check_file(path: Path) -> MediaFormat:
+    """Check a file cheaply (size and first bytes only) and return its format."""
+    media_format = safe_media.identify(path, ACCEPTED, "a video or image this pipeline reads")
+    _check_suffix(path, media_format.name)
+    return media_format
 
 
 def _check_suffix(path: Path, container: str) -> None:
@@ -102,48 +104,91 @@ def _check_suffix(path: Path, container: str) -> None:
         )
 
 
-def probe(path: Path) -> MediaInfo:
-    """Open the file (header only) and read its kind, size, duration and capture time."""
-    container = check_file(path)
-    if kind_of(container) == "image":
-        image = read_image(path)
-        height, width = image.shape[:2]
-        return MediaInfo("image", container, width, height, 0.0, 0.0, image_capture_time(path))
-    with _open_video(path) as media:
-        stream = media.streams.video[0]
-        return MediaInfo(
-            kind="video",
-            container=container,
-            width=stream.codec_context.width,
-            height=stream.codec_context.height,
-            duration_s=_duration(media, stream),
-            frame_rate=float(stream.average_rate or stream.guessed_rate or 0),
-            captured_at=video_capture_time(media.metadata, stream.metadata),
-        )
-
-
-def check_playable(path: Path) -> MediaInfo:
-    """:func:`probe`, and for a video the first frame decoded too (seconds at most)."""
-    info = probe(path)
-    if info.kind == "video":
-        import av
-
-        with _open_video(path) as media:
-            try:
-                next(media.decode(media.streams.video[0]), None)
-            except av.error.FFmpegError as error:
-                raise MediaError(
-                    f"{path.name!r} is corrupt: its first frame cannot be decoded ({error}). "
-                    "Copy the file again."
-                ) from None
+def probe(path: Path, limits: MediaLimits | None = None) -> MediaInfo:
+    """Read the file's kind, size, duration and capture time from its headers, decoding no
+    frame, and refuse it when it is over ``limits`` (default: the settings). This is the
+    whole check at upload; the decode step runs it again before decoding."""
+    limits = limits or MediaLimits.from_settings()
+    media_format = check_file(path)
+    if kind_of(media_format.name) == "image":
+        width, height = safe_media.image_size(path, media_format)
+        _check_image(path, width, height, limits)
+        captured = image_capture_time(path)
+        return MediaInfo("image", media_format.name, width, height, 0.0, 0.0, captured)
+    with _open_video(path, media_format, limits.frame_pixels) as media:
+        info = _video_info(media, media_format.name)
+    _check_video(path, info, limits)
     return info
 
 
-def _open_video(path: Path):  # type: ignore[no-untyped-def]
+def _video_info(media: Any, container: str) -> MediaInfo:
+    stream = media.streams.video[0]
+    duration = _duration(media, stream)
+    rate = float(stream.average_rate or stream.guessed_rate or 0)
+    return MediaInfo(
+        kind="video",
+        container=container,
+        width=stream.codec_context.width,
+        height=stream.codec_context.height,
+        duration_s=duration,
+        frame_rate=rate,
+        captured_at=video_capture_time(media.metadata, stream.metadata),
+        frame_count=stream.frames or round(duration * rate),
+    )
+
+
+def _check_image(path: Path, width: int, height: int, limits: MediaLimits) -> None:
+    if width * height > limits.image_pixels:
+        raise MediaError(
+            f"{path.name!r} is an image of {width}x{height} pixels "
+            f"({safe_media.megapixels(width * height)}), more than the "
+            f"{safe_media.megapixels(limits.image_pixels)} limit "
+            "(CONVEYOR_WILDLIFE_MAX_IMAGE_PIXELS); scale it down or raise the limit."
+        )
+
+
+def _check_video(path: Path, info: MediaInfo, limits: MediaLimits) -> None:
+    pixels = info.width * info.height
+    if pixels == 0:  # FFmpeg forgets the size when a frame over the limit could not be decoded
+        raise MediaError(
+            f"{path.name!r} has video frames over the "
+            f"{safe_media.megapixels(limits.frame_pixels)} limit "
+            "(CONVEYOR_WILDLIFE_MAX_FRAME_PIXELS), or frames whose size cannot be read (a "
+            "corrupt file); scale the video down or raise the limit."
+        )
+    if pixels > limits.frame_pixels:
+        raise MediaError(
+            f"{path.name!r} has video frames of {info.width}x{info.height} pixels "
+            f"({safe_media.megapixels(pixels)}), more than the "
+            f"{safe_media.megapixels(limits.frame_pixels)} limit "
+            "(CONVEYOR_WILDLIFE_MAX_FRAME_PIXELS); scale the video down or raise the limit."
+        )
+    if pixels * info.frame_count > limits.video_pixels:
+        raise MediaError(
+            f"{path.name!r} holds {info.frame_count} frames of {info.width}x{info.height} "
+            f"({info.duration_s:.0f} s): {_too_many_pixels(limits)}; cut it into shorter clips "
+            "or raise the limit."
+        )
+
+
+def _too_many_pixels(limits: MediaLimits) -> str:
+    return (
+        f"more than the {safe_media.megapixels(limits.video_pixels)} a video may decode "
+        "(frame size x frames, CONVEYOR_WILDLIFE_MAX_VIDEO_PIXELS)"
+    )
+
+
+def _open_video(
+    path: Path, media_format: MediaFormat | None = None, max_frame_pixels: int | None = None
+) -> Any:
+    """The video container, opened safely; decoders refuse frames over ``max_frame_pixels``
+    (default: the setting), also while FFmpeg reads the stream parameters."""
     import av
 
+    media_format = media_format or check_file(path)
+    max_frame_pixels = max_frame_pixels or MediaLimits.from_settings().frame_pixels
     try:
-        media = av.open(str(path), metadata_errors="ignore")
+        media = safe_media.open_container(path, media_format, max_frame_pixels)
     except av.error.InvalidDataError as error:
         raise MediaError(
             f"{path.name!r} could not be opened as a video ({error.strerror}): it is truncated "
@@ -225,9 +270,13 @@ def sample_times(duration_s: float, fps: float, max_frames: int) -> list[float]:
     return [index * step for index in range(count)]
 
 
-def sample(path: Path, fps: float, max_width: int, max_frames: int) -> SampledFrames:
-    """Decode the file and keep frames at ``fps`` (one frame for an image), scaled down."""
-    info = probe(path)
+def sample(
+    path: Path, fps: float, max_width: int, max_frames: int, limits: MediaLimits | None = None
+) -> SampledFrames:
+    """Decode the file and keep frames at ``fps`` (one frame for an image), scaled down.
+    ``limits`` (default: the settings) are checked on the headers, then on what is decoded."""
+    limits = limits or MediaLimits.from_settings()
+    info = probe(path, limits)
     if info.kind == "image":
         import cv2
 
@@ -236,7 +285,7 @@ def sample(path: Path, fps: float, max_width: int, max_frames: int) -> SampledFr
         return SampledFrames([image], [0.0], info)
     frames: list[np.ndarray] = []
     times: list[float] = []
-    for time_s, frame in _decode_at(path, info, fps, max_width, max_frames):
+    for time_s, frame in _decode_at(path, info, (fps, max_width, max_frames), limits):
         frames.append(frame)
         times.append(time_s)
     _check_complete(path, info, frames, times, fps)
@@ -244,20 +293,21 @@ def sample(path: Path, fps: float, max_width: int, max_frames: int) -> SampledFr
 
 
 def _decode_at(
-    path: Path, info: MediaInfo, fps: float, max_width: int, max_frames: int
+    path: Path, info: MediaInfo, wanted_frames: tuple[float, int, int], limits: MediaLimits
 ) -> Iterator[tuple[float, np.ndarray]]:
     import av
 
+    fps, max_width, max_frames = wanted_frames
     width, height = scaled_size(info.width, info.height, max_width)
     wanted = iter(sample_times(info.duration_s or 1e9, fps, max_frames))
     next_time = next(wanted, None)
     time_s = 0.0
-    with _open_video(path) as media:
+    with _open_video(path, max_frame_pixels=limits.frame_pixels) as media:
         stream = media.streams.video[0]
         stream.thread_type = "AUTO"
         start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
         try:
-            for frame in media.decode(stream):
+            for frame in _within_budget(media.decode(stream), path, limits):
                 if next_time is None:
                     return
                 time_s = (frame.time or 0.0) - start
@@ -272,6 +322,20 @@ def _decode_at(
                 f"{info.duration_s:.1f} s: decoding failed ({error.strerror}). Copy the file "
                 "from the card again."
             ) from None
+
+
+def _within_budget(frames: Iterator[Any], path: Path, limits: MediaLimits) -> Iterator[Any]:
+    """The decoded frames, stopped with an error once they add up to more pixels than a video
+    may decode: a header can understate a video's length."""
+    decoded = 0
+    for count, frame in enumerate(frames, start=1):
+        decoded += frame.width * frame.height
+        if decoded > limits.video_pixels:
+            raise MediaError(
+                f"{path.name!r}: decoding stopped after {count} frames, "
+                f"{_too_many_pixels(limits)}; cut it into shorter clips or raise the limit."
+            )
+        yield frame
 
 
 def _check_complete(

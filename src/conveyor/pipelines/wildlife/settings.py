@@ -32,6 +32,9 @@ class WildlifeSettings(BaseSettings):
     model_cache_dir: Path | None = None  # where the classifier's ONNX export is kept
     max_detection_rows: int = 5000  # detections kept in the result and the detections table
     step_timeout_seconds: float = 900.0
+    max_image_pixels: int = 64_000_000  # width x height of a photo
+    max_frame_pixels: int = 8192 * 4320  # width x height of a video frame (8K)
+    max_video_pixels: int = 1920 * 1080 * 30 * 3600  # frame pixels x frames: 1 h of 1080p30
 
 
 @cache
