@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.engine.controller import Controller
 from conveyor.engine.executor import RayExecutor
+from conveyor.filemodes import create_private_home
 from conveyor.ingest.inbox import Inbox
 from conveyor.ingest.submit import Submitter
 from conveyor.monitoring import ConveyorMetrics, create_metrics
@@ -29,7 +30,7 @@ from conveyor.store.database import (
 class Installation:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        settings.home.mkdir(parents=True, exist_ok=True)
+        create_private_home(settings.home)
         settings.log_dir.mkdir(parents=True, exist_ok=True)
 
     @cached_property

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from conveyor.filemodes import private_sqlite_database
 from conveyor.firstuse import DEFAULT_TIMEOUT_SECONDS, database_lock
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -32,6 +33,7 @@ def connect(url: str, create_folder: bool = True) -> Engine:
 def _sqlite_engine(url: str, database: str | None, create_folder: bool) -> Engine:
     if database and database != ":memory:" and create_folder:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite_database(Path(database))
     engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
