@@ -1,4 +1,4 @@
-"""`conveyor users add` and `conveyor tokens create`, checked by using what they make."""
+"""`conveyor users` and `conveyor tokens`, checked by using what they make."""
 
 from __future__ import annotations
 
@@ -96,7 +96,92 @@ def test_tokens_create_prints_the_token_alone_on_the_last_line(home: Path, api) 
         "role": "viewer",
         "kind": "token",
         "csrf_token": None,
+        "must_change_password": False,
     }
     assert client.get("/api/v1/items").status_code == 200
     record = {"pipeline": "noop", "record": 1}
     assert client.post("/api/v1/items", json=record).status_code == 403
+
+
+def _add(home: Path, name: str, role: str = "viewer") -> None:
+    added = _conveyor(
+        home, "users", "add", name, "--role", role, "--password-stdin", stdin=PASSWORD
+    )
+    assert added.exit_code == 0, added.output
+
+
+def _log_in(client, name: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
+    return client.post("/api/v1/auth/login", json={"name": name, "password": password})
+
+
+def test_users_list_disable_enable_role_and_passwd(home: Path, api) -> None:  # type: ignore[no-untyped-def]
+    _add(home, "olga", "operator")
+    _add(home, "root", "admin")
+    client = api()
+    assert _log_in(client, "olga").status_code == 200
+    listed = _conveyor(home, "users", "list")
+    assert listed.exit_code == 0
+    row = next(line for line in listed.stdout.splitlines() if "olga" in line)
+    assert "operator" in row and "enabled" in row and " 1 " in row  # one open session
+    disabled = _conveyor(home, "users", "disable", "olga")
+    assert disabled.exit_code == 0 and "sessions ended" in disabled.stdout
+    assert client.get("/api/v1/items").status_code == 401
+    assert _log_in(client, "olga").status_code == 401
+    assert "disabled" in _conveyor(home, "users", "list").stdout
+    assert _conveyor(home, "users", "enable", "olga").exit_code == 0
+    assert _log_in(client, "olga").status_code == 200
+    role = _conveyor(home, "users", "role", "olga", "viewer")
+    assert role.exit_code == 0 and "'olga' is now viewer" in role.stdout
+    assert client.get("/api/v1/items").status_code == 401
+    assert _log_in(client, "olga").json()["role"] == "viewer"
+    new = "another long secret"
+    changed = _conveyor(
+        home, "users", "passwd", "olga", "--password-stdin", "--temporary", stdin=new
+    )
+    assert changed.exit_code == 0 and "must be changed at the next login" in changed.stdout
+    assert client.get("/api/v1/items").status_code == 401
+    assert _log_in(client, "olga").status_code == 401
+    assert _log_in(client, "olga", new).json()["must_change_password"] is True
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["users", "disable", "root"], "last enabled admin"),
+        (["users", "role", "root", "viewer"], "last enabled admin"),
+        (["users", "role", "olga", "boss"], "role must be one of"),
+        (["users", "disable", "nobody"], "no user named 'nobody'"),
+        (["tokens", "revoke", "999"], "no API token with id 999"),
+        (["tokens", "revoke", "nameless"], "no active API tokens are named 'nameless'"),
+        (["tokens", "create", "t", "--expires-in", "1y"], "m, h, d or w"),
+        (["tokens", "create", "t", "--expires-in", "0d"], "above 0"),
+    ],
+)
+def test_management_mistakes_exit_2_with_a_message(  # type: ignore[no-untyped-def]
+    home: Path, arguments: list[str], message: str
+) -> None:
+    _add(home, "root", "admin")
+    _add(home, "olga")
+    result = _conveyor(home, *arguments)
+    assert result.exit_code == 2
+    assert message in " ".join(result.stderr.split())
+
+
+def test_tokens_list_revoke_and_expiry(home: Path, api) -> None:  # type: ignore[no-untyped-def]
+    made = _conveyor(home, "tokens", "create", "ci", "--role", "viewer", "--expires-in", "30d")
+    assert made.exit_code == 0 and "expires" in made.stdout
+    token = made.stdout.rstrip("\n").splitlines()[-1]
+    assert _conveyor(home, "tokens", "create", "ci", "--role", "viewer").exit_code == 0
+    client = api()
+    client.headers["Authorization"] = f"Bearer {token}"
+    assert client.get("/api/v1/items").status_code == 200
+    listed = _conveyor(home, "tokens", "list").stdout
+    assert listed.count(" ci ") == 2 and "active" in listed and token not in listed
+    ambiguous = _conveyor(home, "tokens", "revoke", "ci")
+    assert ambiguous.exit_code == 2 and "2 active API tokens are named 'ci'" in ambiguous.stderr
+    revoked = _conveyor(home, "tokens", "revoke", "1")
+    assert revoked.exit_code == 0 and "revoked token 1 ('ci', viewer)" in revoked.stdout
+    assert client.get("/api/v1/items").status_code == 401
+    assert "revoked" not in _conveyor(home, "tokens", "list").stdout
+    assert "revoked" in _conveyor(home, "tokens", "list", "--revoked").stdout
+    assert _conveyor(home, "tokens", "revoke", "ci").exit_code == 0  # now only one has the name

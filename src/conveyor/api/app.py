@@ -13,6 +13,7 @@ from conveyor.api.errors import error_body, error_responses, install_error_handl
 from conveyor.api.middleware import install_middleware
 from conveyor.api.params import reject_nul_characters
 from conveyor.api.routes import (
+    accounts,
     auth,
     endpoints,
     experiments,
@@ -26,7 +27,7 @@ from conveyor.api.routes import (
 )
 from conveyor.auth.limits import LoginLimits
 from conveyor.installation import Installation
-from conveyor.web import model_pages, serving_pages
+from conveyor.web import account_pages, model_pages, serving_pages
 from conveyor.web import routes as web
 
 
@@ -54,11 +55,14 @@ def create_app(
         api.include_router(module.router)
     for module in (endpoints, predictions, experiments):  # model serving (docs/serving.md)
         api.include_router(module.router)
+    api.include_router(accounts.users_router)
+    api.include_router(accounts.tokens_router)
     app.include_router(api)
     app.include_router(_operations_router())
     app.include_router(web.router)
     app.include_router(model_pages.router)
     app.include_router(serving_pages.router)
+    app.include_router(account_pages.router)
     app.mount("/static", web.static_files(), name="static")
     endpoints.install(app)  # serving: state, root routes, the predict fast path's handler
     install_middleware(app)  # all middleware, in the order api/middleware.py explains

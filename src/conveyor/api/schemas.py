@@ -173,3 +173,11 @@ class Me(BaseModel):
     role: str
     kind: str
     csrf_token: str | None = None
+    must_change_password: bool = False  # until changed, every other route answers 403
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(min_length=1, max_length=1000)
+    new_password: str = Field(min_length=1, max_length=1000)

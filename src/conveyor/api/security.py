@@ -24,7 +24,24 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ANONYMOUS_ADMIN = Principal("anonymous", Role.ADMIN, "anonymous")
 
 
+PASSWORD_CHANGE_REQUIRED = "password_change_required"
+
+
 def current_principal(request: Request) -> Principal:
+    """The caller, refused (403) while their password is a temporary one to be changed."""
+    principal = authenticate(request)
+    if principal.must_change_password:
+        raise ApiError(
+            403,
+            PASSWORD_CHANGE_REQUIRED,
+            "your password was set by an admin (or at first start) and must be changed "
+            "before anything else: POST /api/v1/auth/password, or the page /account/password",
+        )
+    return principal
+
+
+def authenticate(request: Request) -> Principal:
+    """The caller (token, or session with its CSRF check), even with a password to change."""
     state = request.app.state
     if not state.auth_required:
         return ANONYMOUS_ADMIN

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from conveyor.auth.roles import Role, parse_role
@@ -40,10 +40,14 @@ class Principal:
     role: Role
     kind: str  # "user", "token" or "anonymous"
     csrf_token: str | None = None
+    must_change_password: bool = False  # a user with a temporary password (auth/accounts.py)
 
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+token_digest = _digest  # how tokens and session ids are stored
 
 
 def _check_name(name: str, what: str) -> str:
@@ -55,16 +59,29 @@ def _check_name(name: str, what: str) -> str:
     return name
 
 
-def add_user(session: Session, name: str, password: str, role: str) -> User:
+def add_user(
+    session: Session, name: str, password: str, role: str, must_change_password: bool = False
+) -> User:
+    """A new user; ``must_change_password`` makes the password good only for changing it."""
     name = _check_name(name, "user name")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+    password_hash = hash_password(password)
     if session.scalar(select(User).where(User.name == name)) is not None:
         raise AccountError(f"user {name!r} already exists")
-    user = User(name=name, password_hash=_hasher.hash(password), role=parse_role(role).value)
+    user = User(
+        name=name,
+        password_hash=password_hash,
+        role=parse_role(role).value,
+        must_change_password=must_change_password,
+    )
     session.add(user)
     session.flush()
     return user
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+    return _hasher.hash(password)
 
 
 def count_users(session: Session) -> int:
@@ -84,11 +101,18 @@ def check_password(session: Session, name: str, password: str) -> User | None:
     return user
 
 
-def create_token(session: Session, name: str, role: str) -> str:
-    """Returns the token once; only its hash is stored."""
+def create_token(session: Session, name: str, role: str, expires_at: datetime | None = None) -> str:
+    """Returns the token once; only its hash is stored. It stops working at ``expires_at``."""
     name = _check_name(name, "token name")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(name=name, token_hash=_digest(token), role=parse_role(role).value))
+    session.add(
+        ApiToken(
+            name=name,
+            token_hash=_digest(token),
+            role=parse_role(role).value,
+            expires_at=expires_at,
+        )
+    )
     session.flush()
     return token
 
@@ -96,7 +120,11 @@ def create_token(session: Session, name: str, role: str) -> str:
 def find_token(session: Session, token: str) -> ApiToken | None:
     """The valid API token ``token``, or None. Only reads: a guessed token takes no lock."""
     return session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == _digest(token), ApiToken.revoked.is_(False))
+        select(ApiToken).where(
+            ApiToken.token_hash == _digest(token),
+            ApiToken.revoked.is_(False),
+            or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > utcnow()),
+        )
     )
 
 
@@ -138,7 +166,7 @@ def principal_for_session(session: Session, session_id: str) -> Principal | None
     user = session.get(User, row.user_id)
     if user is None or user.disabled:
         return None
-    return Principal(user.name, Role(user.role), "user", row.csrf_token)
+    return Principal(user.name, Role(user.role), "user", row.csrf_token, user.must_change_password)
 
 
 def end_session(session: Session, session_id: str) -> None:

@@ -23,7 +23,7 @@ from conveyor.api.errors import ApiError
 from conveyor.api.routes import hardware as hardware_api
 from conveyor.api.routes import items as items_api
 from conveyor.api.routes import stats as stats_api
-from conveyor.api.security import current_principal
+from conveyor.api.security import PASSWORD_CHANGE_REQUIRED, current_principal
 from conveyor.auth.roles import Role, allows
 from conveyor.auth.service import Principal
 from conveyor.errors import ConveyorError, ItemNotFoundError
@@ -53,13 +53,22 @@ def signed_in(request: Request) -> Principal:
     """The caller, or a redirect to the login page (for htmx polls: an HX-Redirect header)."""
     try:
         return current_principal(request)
-    except ApiError:
-        pass
+    except ApiError as error:
+        if error.code == PASSWORD_CHANGE_REQUIRED:
+            _redirect_to_password_page(request)
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     login = f"{root_of(request)}/login?next={quote(here, safe='')}"
     if request.headers.get("HX-Request"):
         raise HTTPException(401, "your session ended; log in again", {"HX-Redirect": login})
     raise HTTPException(303, "log in first", {"Location": login})
+
+
+def _redirect_to_password_page(request: Request) -> None:
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    target = f"{root_of(request)}/account/password?next={quote(here, safe='')}"
+    if request.headers.get("HX-Request"):
+        raise HTTPException(403, "change your password first", {"HX-Redirect": target})
+    raise HTTPException(303, "change your password first", {"Location": target})
 
 
 Viewer = Depends(signed_in)

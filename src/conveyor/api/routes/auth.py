@@ -1,12 +1,13 @@
-"""/api/v1/auth: log in and out (session cookie + CSRF token), and who am I."""
+"""/api/v1/auth: log in and out (session cookie + CSRF token), who am I, change my password."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from conveyor.api.errors import ApiError, error_responses
-from conveyor.api.schemas import Login, Me
-from conveyor.api.security import SESSION_COOKIE, current_principal
+from conveyor.api.schemas import Login, Me, PasswordChange
+from conveyor.api.security import SESSION_COOKIE, authenticate
+from conveyor.auth.accounts import change_own_password
 from conveyor.auth.hashing import HashingBusyError
 from conveyor.auth.ratelimit import SlidingWindowLimiter, address_key
 from conveyor.auth.service import Principal, check_password, end_session, start_session
@@ -37,9 +38,11 @@ async def login(request: Request, response: Response, body: Login) -> Me:
     if started is None:
         raise ApiError(401, "unauthenticated", "wrong user name or password")
     state.login_limits.per_user.reset(user_key)
-    session_id, csrf, role = started
+    session_id, csrf, role, must_change = started
     set_session_cookie(request, response, session_id)
-    return Me(name=body.name, role=role, kind="user", csrf_token=csrf)
+    return Me(
+        name=body.name, role=role, kind="user", csrf_token=csrf, must_change_password=must_change
+    )
 
 
 def _refuse_if_limited(limiter: SlidingWindowLimiter, key: str) -> None:
@@ -54,14 +57,17 @@ def _refuse_if_limited(limiter: SlidingWindowLimiter, key: str) -> None:
         )
 
 
-def _log_in(installation: Installation, body: Login) -> tuple[str, str, str] | None:
-    """(session cookie, CSRF token, role) for the right password, else None (a thread)."""
-    with installation.sessions.begin() as session:
+def _log_in(installation: Installation, body: Login) -> tuple[str, str, str, bool] | None:
+    """(session cookie, CSRF token, role, must change password) for the right password, else
+    None (a thread). The hash runs in a read-only session: a write transaction would hold
+    SQLite's write lock, and with it every other request, for the length of the hash."""
+    with installation.read_sessions() as session:
         user = check_password(session, body.name, body.password)
-        if user is None:
-            return None
+    if user is None:
+        return None
+    with installation.sessions.begin() as session:
         session_id, csrf = start_session(session, user)
-        return session_id, csrf, user.role
+    return session_id, csrf, user.role, user.must_change_password
 
 
 def set_session_cookie(request: Request, response: Response, session_id: str) -> None:
@@ -88,10 +94,46 @@ def logout(request: Request, response: Response) -> Response:
 
 
 @router.get("/me", response_model=Me)
-def me(principal: Principal = Depends(current_principal)) -> Me:
+def me(principal: Principal = Depends(authenticate)) -> Me:
+    """Also answers while the password must be changed (``must_change_password``)."""
     return Me(
         name=principal.name,
         role=principal.role.value,
         kind=principal.kind,
         csrf_token=principal.csrf_token,
+        must_change_password=principal.must_change_password,
     )
+
+
+@router.post("/password", response_model=Me, responses=error_responses(429, 503))
+async def change_password(
+    request: Request,
+    response: Response,
+    body: PasswordChange,
+    principal: Principal = Depends(authenticate),
+) -> Me:
+    """Change your own password (any role; the only route open while a temporary password
+    must be changed). Ends all your sessions, this one included, and starts a new one."""
+    if principal.kind != "user":
+        raise ApiError(403, "forbidden", "only users have passwords; API tokens have none")
+    state = request.app.state
+    user_key = f"{client_address(request)}|{principal.name.lower()}"
+    _refuse_if_limited(state.login_limits.per_user, user_key)
+    try:
+        started = await state.login_limits.hashing.run(
+            _change_password, state.installation, principal.name, body
+        )
+    except HashingBusyError as error:
+        raise ApiError(503, error.code, str(error), headers={"Retry-After": "1"}) from None
+    session_id, csrf, role = started
+    set_session_cookie(request, response, session_id)
+    return Me(name=principal.name, role=role, kind="user", csrf_token=csrf)
+
+
+def _change_password(
+    installation: Installation, name: str, body: PasswordChange
+) -> tuple[str, str, str]:
+    with installation.sessions.begin() as session:
+        user = change_own_password(session, name, body.current_password, body.new_password)
+        session_id, csrf = start_session(session, user)
+        return session_id, csrf, user.role

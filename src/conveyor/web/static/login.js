@@ -16,7 +16,11 @@ document.getElementById("login").addEventListener("submit", async (event) => {
       body: JSON.stringify({ name: form.elements.name.value, password: form.elements.password.value }),
     });
     if (response.ok) {
-      window.location.assign(form.dataset.next);
+      const me = await response.json();
+      const next = me.must_change_password
+        ? `${document.body.dataset.root}/account/password?next=${encodeURIComponent(form.dataset.next)}`
+        : form.dataset.next;
+      window.location.assign(next);
       return;
     }
     const body = await response.json().catch(() => ({}));
