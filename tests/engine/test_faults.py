@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from conveyor.store import queries
@@ -145,3 +146,50 @@ def test_cancelling_a_running_item_stops_its_step(installation) -> None:
     with installation.sessions() as session:
         [run] = queries.step_runs(session, item.item_id)
     assert run.status == "cancelled"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # release_all is plain SQL
+def test_sigterm_hands_held_items_back_at_once(installation, ray_cluster: str) -> None:
+    from conveyor.store.leases import LeaseHolder, claim_next_items
+    from conveyor.store.models import utcnow
+    from support.up import ConveyorUp
+
+    held = installation.submitter.submit_records(
+        "killable", [{"seconds": 120, "n": n} for n in range(3)]
+    )
+    with installation.sessions() as session:
+        work_dirs = [queries.get_item(session, s.item_id).work_dir for s in held]
+    pid_files = [installation.storage.local_path(w, "pid-1.txt") for w in work_dirs]
+    env = {
+        "CONVEYOR_DATABASE_URL": installation.settings.database_url,
+        "CONVEYOR_PIPELINES": "support.pipelines",
+        "CONVEYOR_LEASE_SECONDS": "300",  # only a hand-back makes them claimable during the test
+    }
+    up = ConveyorUp(installation.settings.home, env, "--no-inbox", "--ray-address", ray_cluster)
+    try:
+        _wait_for(lambda: all(p.exists() for p in pid_files), 120, f"the steps: {up.output()}")
+        _wait_for(lambda: all(p.read_text() for p in pid_files), 10, "the pids")
+        workers = [int(p.read_text()) for p in pid_files]
+        with installation.sessions() as session:
+            owners = {queries.get_item(session, s.item_id).lease_owner for s in held}
+        assert len(owners) == 1 and None not in owners, owners  # held by that controller
+    finally:
+        exit_code = up.stop()
+    assert exit_code == 0, up.output()
+
+    with installation.sessions.begin() as session:
+        claimed = claim_next_items(session, LeaseHolder("successor", 5), 10, utcnow())
+    assert sorted(c.id for c in claimed) == sorted(s.item_id for s in held), up.output()
+    assert all(c.taken_over is False for c in claimed)  # handed back, not expired
+    with installation.sessions() as session:
+        runs = [r.status for s in held for r in queries.step_runs(session, s.item_id)]
+    assert runs == ["cancelled"] * 3
+    _wait_for(lambda: not any(_alive(pid) for pid in workers), 30, "the steps to be stopped")
