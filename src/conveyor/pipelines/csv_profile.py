@@ -19,9 +19,10 @@ from conveyor.pipeline import Pipeline, StepContext, step
 
 MAX_SNIFF_BYTES = 64 * 1024
 ROWS_ARTIFACT = "rows.jsonl"
+STEP_TIMEOUT_SECONDS = 300.0  # profiling a file as large as uploads allow takes far less
 
 
-@step(retries=1)
+@step(retries=1, timeout_seconds=STEP_TIMEOUT_SECONDS)
 def parse(context: StepContext) -> dict[str, Any]:
     path = context.input_path()
     raw = path.read_bytes()
@@ -58,7 +59,7 @@ def _load_rows(context: StepContext) -> list[dict[str, str]]:
         return [json.loads(line) for line in stream.read().decode().splitlines() if line]
 
 
-@step()
+@step(timeout_seconds=STEP_TIMEOUT_SECONDS)
 def columns(context: StepContext, parse: dict[str, Any]) -> dict[str, Any]:
     rows = _load_rows(context)
     return {name: _profile_column([row.get(name, "") for row in rows]) for name in parse["columns"]}
@@ -90,7 +91,7 @@ def _as_number(value: str) -> float | None:
     return number if math.isfinite(number) else None
 
 
-@step()
+@step(timeout_seconds=STEP_TIMEOUT_SECONDS)
 def quality(context: StepContext, parse: dict[str, Any]) -> dict[str, Any]:
     rows = _load_rows(context)
     keys = [tuple(sorted(row.items())) for row in rows]
@@ -98,7 +99,7 @@ def quality(context: StepContext, parse: dict[str, Any]) -> dict[str, Any]:
     return {"duplicate_rows": len(keys) - len(set(keys)), "incomplete_rows": incomplete}
 
 
-@step()
+@step(timeout_seconds=STEP_TIMEOUT_SECONDS)
 def report(
     context: StepContext, parse: dict[str, Any], columns: dict[str, Any], quality: dict[str, Any]
 ) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """``noop``: four steps in a diamond (a -> b, c -> d) that pass their input through.
 
-A record field ``sleep_ms`` makes each step sleep that long; ``fail`` = "permanent" or
-"transient" makes step ``b`` fail that way. Used by the benchmark and fault tests.
+A record field ``sleep_ms`` (0 to 10000) makes each step sleep that long; ``fail`` =
+"permanent" or "transient" makes step ``b`` fail that way. Used by the benchmark and fault
+tests. Anyone who may submit records can run it, so the sleep is capped and every step has a
+timeout.
 """
 
 from __future__ import annotations
@@ -12,19 +14,33 @@ from typing import Any
 from conveyor.errors import PermanentStepError
 from conveyor.pipeline import Pipeline, StepContext, step
 
+MAX_SLEEP_MS = 10_000
+STEP_TIMEOUT_SECONDS = 30.0
+
 
 def _pause(record: Any) -> None:
     if isinstance(record, dict) and record.get("sleep_ms"):
-        time.sleep(float(record["sleep_ms"]) / 1000)
+        time.sleep(sleep_seconds(record["sleep_ms"]))
 
 
-@step(retries=2, backoff_seconds=0.2)
+def sleep_seconds(sleep_ms: Any) -> float:
+    """``sleep_ms`` in seconds, refused (permanently: retrying cannot help) unless it is a
+    number of milliseconds from 0 to :data:`MAX_SLEEP_MS`."""
+    number = isinstance(sleep_ms, int | float) and not isinstance(sleep_ms, bool)
+    if not number or not 0 <= sleep_ms <= MAX_SLEEP_MS:
+        raise PermanentStepError(
+            f"sleep_ms must be a number of milliseconds from 0 to {MAX_SLEEP_MS}; got {sleep_ms!r}."
+        )
+    return sleep_ms / 1000
+
+
+@step(retries=2, backoff_seconds=0.2, timeout_seconds=STEP_TIMEOUT_SECONDS)
 def a(context: StepContext) -> Any:
     _pause(context.record)
     return context.record
 
 
-@step(retries=2, backoff_seconds=0.2)
+@step(retries=2, backoff_seconds=0.2, timeout_seconds=STEP_TIMEOUT_SECONDS)
 def b(context: StepContext, a: Any) -> Any:
     _pause(a)
     failure = a.get("fail") if isinstance(a, dict) else None
@@ -35,13 +51,13 @@ def b(context: StepContext, a: Any) -> Any:
     return a
 
 
-@step(retries=2, backoff_seconds=0.2)
+@step(retries=2, backoff_seconds=0.2, timeout_seconds=STEP_TIMEOUT_SECONDS)
 def c(context: StepContext, a: Any) -> Any:
     _pause(a)
     return a
 
 
-@step(retries=2, backoff_seconds=0.2)
+@step(retries=2, backoff_seconds=0.2, timeout_seconds=STEP_TIMEOUT_SECONDS)
 def d(context: StepContext, b: Any, c: Any) -> Any:
     _pause(b)
     return b

@@ -21,6 +21,7 @@ WORDS = "words.json"
 CONVERSATION = "conversation.json"
 EMOTION_DETAIL = "emotions.json"
 RESULT = "result.json"
+_TIMEOUT = calls_settings().step_timeout_seconds
 logger = logging.getLogger(__name__)
 
 
@@ -31,7 +32,7 @@ def load_audio(context: StepContext, name: str):  # type: ignore[no-untyped-def]
     return pcm.astype(np.float32) / 32767.0
 
 
-@step(retries=1, memory_mb=512)
+@step(retries=1, memory_mb=512, timeout_seconds=_TIMEOUT)
 def decode(context: StepContext) -> dict[str, Any]:
     import numpy as np
 
@@ -59,7 +60,7 @@ def decode(context: StepContext) -> dict[str, Any]:
     }
 
 
-@step(retries=1, memory_mb=1024)
+@step(retries=1, memory_mb=1024, timeout_seconds=_TIMEOUT)
 def diarise(context: StepContext, decode: dict[str, Any]) -> dict[str, Any]:
     from conveyor.pipelines.calls import diarisation, embeddings
     from conveyor.pipelines.calls.settings import CallsSettings
@@ -83,7 +84,7 @@ def diarise(context: StepContext, decode: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@step(retries=1, memory_mb=1536, gpus=calls_settings().gpus)
+@step(retries=1, memory_mb=1536, gpus=calls_settings().gpus, timeout_seconds=_TIMEOUT)
 def transcribe(context: StepContext, decode: dict[str, Any]) -> dict[str, Any]:
     from conveyor.pipelines.calls import diarisation, models, transcription
     from conveyor.pipelines.calls.settings import CallsSettings
@@ -112,7 +113,7 @@ def transcribe(context: StepContext, decode: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@step(retries=1)
+@step(retries=1, timeout_seconds=_TIMEOUT)
 def roles(
     context: StepContext,
     decode: dict[str, Any],
@@ -165,7 +166,7 @@ def _channel_roles(channel_speakers: dict[str, str], configured: dict[int, str])
     }
 
 
-@step(retries=1)
+@step(retries=1, timeout_seconds=_TIMEOUT)
 def emotions(context: StepContext, decode: dict[str, Any], roles: dict[str, Any]) -> dict[str, Any]:
     from conveyor.pipelines.calls import scoring
     from conveyor.pipelines.calls.settings import CallsSettings
@@ -178,7 +179,7 @@ def emotions(context: StepContext, decode: dict[str, Any], roles: dict[str, Any]
     return {"speakers": scored["speakers"], "method": scored["method"]}
 
 
-@step(retries=1)
+@step(retries=1, timeout_seconds=_TIMEOUT)
 def summarise(context: StepContext, roles: dict[str, Any]) -> dict[str, Any]:
     from conveyor.pipelines.calls import scoring
     from conveyor.pipelines.calls.settings import CallsSettings
@@ -187,7 +188,7 @@ def summarise(context: StepContext, roles: dict[str, Any]) -> dict[str, Any]:
     return scoring.summarise_call(conversation, CallsSettings(), context.log)
 
 
-@step(retries=1)
+@step(retries=1, timeout_seconds=_TIMEOUT)
 def assess(
     context: StepContext,
     decode: dict[str, Any],

@@ -13,6 +13,8 @@ from conveyor.models.training import TrainingPipeline
 from conveyor.pipeline import StepContext, step
 from conveyor.pipelines.heart.data import CLEVELAND_SOURCE, HEART_SCHEMA, cleveland_csv
 
+TRAINING_STEP_TIMEOUT_SECONDS = 1800.0  # a training step running longer than this is stuck
+
 CANDIDATE_NAMES = ("logistic_regression", "svm", "gradient_boosting", "baseline")
 METRIC_NAMES = ("accuracy", "roc_auc", "f1", "brier")
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -60,35 +62,35 @@ def _number(params: dict[str, Any], name: str, kind: type) -> Any:
         ) from None
 
 
-@step()
+@step(timeout_seconds=TRAINING_STEP_TIMEOUT_SECONDS)
 def prepare(context: StepContext) -> dict[str, Any]:
     from conveyor.pipelines.heart import training
 
     return training.prepare(context, heart)
 
 
-@step(retries=1)
+@step(retries=1, timeout_seconds=TRAINING_STEP_TIMEOUT_SECONDS)
 def compare(context: StepContext, prepare: dict[str, Any]) -> dict[str, Any]:
     from conveyor.pipelines.heart import training
 
     return training.compare(context, heart)
 
 
-@step(retries=1)
+@step(retries=1, timeout_seconds=TRAINING_STEP_TIMEOUT_SECONDS)
 def fit(context: StepContext, compare: dict[str, Any]) -> dict[str, Any]:
     from conveyor.pipelines.heart import training
 
     return training.fit_chosen(context, heart, compare["chosen"])
 
 
-@step()
+@step(timeout_seconds=TRAINING_STEP_TIMEOUT_SECONDS)
 def export_onnx(context: StepContext, fit: dict[str, Any]) -> dict[str, Any]:
     from conveyor.pipelines.heart import training
 
     return training.export_onnx(context, heart)
 
 
-@step(retries=1)
+@step(retries=1, timeout_seconds=TRAINING_STEP_TIMEOUT_SECONDS)
 def summarize(
     context: StepContext,
     prepare: dict[str, Any],

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from conveyor.models.registry import ModelRegistry
     from conveyor.models.training import TrainingOutcome
 
+TRAINING_STEP_TIMEOUT_SECONDS = 1800.0  # a training step running longer than this is stuck
+
 KINDS = ("popularity", "svd")
 DEFAULT_PARAMS: dict[str, Any] = {
     "seed": 42,
@@ -80,28 +82,28 @@ class _Flavor:
         return RecommenderFlavor().score(tracking, version, files, outcome)
 
 
-@step()
+@step(timeout_seconds=TRAINING_STEP_TIMEOUT_SECONDS)
 def prepare(context: StepContext) -> dict[str, Any]:
     from conveyor.pipelines.movies import training
 
     return training.prepare(context, movies)
 
 
-@step(retries=1)
+@step(retries=1, timeout_seconds=TRAINING_STEP_TIMEOUT_SECONDS)
 def compare(context: StepContext, prepare: dict[str, Any]) -> dict[str, Any]:
     from conveyor.pipelines.movies import training
 
     return training.compare(context, movies)
 
 
-@step(retries=1)
+@step(retries=1, timeout_seconds=TRAINING_STEP_TIMEOUT_SECONDS)
 def fit(context: StepContext, compare: dict[str, Any]) -> dict[str, Any]:
     from conveyor.pipelines.movies import training
 
     return training.fit_chosen(context, movies, compare["chosen"])
 
 
-@step(retries=1)
+@step(retries=1, timeout_seconds=TRAINING_STEP_TIMEOUT_SECONDS)
 def summarize(
     context: StepContext, prepare: dict[str, Any], compare: dict[str, Any], fit: dict[str, Any]
 ) -> dict[str, Any]:
