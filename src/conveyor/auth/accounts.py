@@ -113,26 +113,27 @@ def end_user_sessions(session: Session, user: User) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def set_password(session: Session, name: str, password: str, must_change: bool) -> User:
-    """An admin sets ``name``'s password; with ``must_change`` it only serves to choose a
-    new one at the next login."""
+def set_password(session: Session, name: str, password_hash: str, must_change: bool) -> User:
+    """An admin sets ``name``'s password (hashed first with ``hash_password``, outside the
+    transaction); with ``must_change`` it only serves to choose a new one at the next login."""
     user = get_user(session, name)
-    user.password_hash = hash_password(password)
+    user.password_hash = password_hash
     user.must_change_password = must_change
     end_user_sessions(session, user)
     return user
 
 
-def change_own_password(session: Session, name: str, current: str, new: str) -> User:
-    user = check_password(session, name, current)
-    if user is None:
+def check_own_change(session: Session, name: str, current: str, new: str) -> str:
+    """The new password's hash, if ``current`` is right (only reads: hashing is slow)."""
+    if check_password(session, name, current) is None:
         raise AccountError("the current password is wrong")
     if new == current:
         raise AccountError("the new password must differ from the current one")
-    user.password_hash = hash_password(new)
-    user.must_change_password = False
-    end_user_sessions(session, user)
-    return user
+    return hash_password(new)
+
+
+def store_own_password(session: Session, name: str, password_hash: str) -> User:
+    return set_password(session, name, password_hash, must_change=False)
 
 
 def set_disabled(session: Session, name: str, disabled: bool) -> User:

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from conveyor.auth import accounts
 from conveyor.auth.roles import parse_role
-from conveyor.auth.service import AccountError, add_user
+from conveyor.auth.service import AccountError, add_user, hash_password
 from conveyor.cli.state import CliState, console
 
 users_app = typer.Typer(help="Manage users of the web UI and API.", no_args_is_help=True)
@@ -90,9 +90,9 @@ def users_passwd(
 ) -> None:
     """Set a user's password (asks twice unless --password-stdin); ends their sessions."""
     state: CliState = context.obj
-    password = _read_password(password_stdin)
+    password_hash = hash_password(_read_password(password_stdin))
     with state.installation.sessions.begin() as session:
-        accounts.set_password(session, name, password, must_change=temporary)
+        accounts.set_password(session, name, password_hash, must_change=temporary)
     note = "; it must be changed at the next login" if temporary else ""
     console.print(f"set the password of {name!r}{note}; their sessions ended")
 

@@ -16,7 +16,7 @@ from conveyor.api.errors import error_responses
 from conveyor.api.security import admin
 from conveyor.auth import accounts
 from conveyor.auth.roles import Role
-from conveyor.auth.service import add_user
+from conveyor.auth.service import add_user, hash_password
 from conveyor.serving.tokens import TokenCache
 
 users_router = APIRouter(prefix="/users", tags=["accounts"], dependencies=[admin])
@@ -146,8 +146,9 @@ def change_user(request: Request, name: UserName, body: UserChange) -> UserOut:
 def reset_password(request: Request, name: UserName, body: PasswordReset) -> PasswordSet:
     """Set a user's password (generated when omitted); ends the user's sessions."""
     password = body.password or accounts.generate_password()
+    password_hash = hash_password(password)  # slow: before the write transaction
     with _sessions(request).begin() as session:
-        accounts.set_password(session, name, password, body.must_change)
+        accounts.set_password(session, name, password_hash, body.must_change)
         user = _user_out(session, name)
     return PasswordSet(user=user, password=None if body.password else password)
 

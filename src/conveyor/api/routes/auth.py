@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from conveyor.api.errors import ApiError, error_responses
 from conveyor.api.schemas import Login, Me, PasswordChange
 from conveyor.api.security import SESSION_COOKIE, authenticate
-from conveyor.auth.accounts import change_own_password
+from conveyor.auth.accounts import check_own_change, store_own_password
 from conveyor.auth.hashing import HashingBusyError
 from conveyor.auth.ratelimit import SlidingWindowLimiter, address_key
 from conveyor.auth.service import Principal, check_password, end_session, start_session
@@ -133,7 +133,9 @@ async def change_password(
 def _change_password(
     installation: Installation, name: str, body: PasswordChange
 ) -> tuple[str, str, str]:
+    with installation.read_sessions() as session:  # no write lock while hashing
+        new_hash = check_own_change(session, name, body.current_password, body.new_password)
     with installation.sessions.begin() as session:
-        user = change_own_password(session, name, body.current_password, body.new_password)
+        user = store_own_password(session, name, new_hash)
         session_id, csrf = start_session(session, user)
         return session_id, csrf, user.role
