@@ -23,7 +23,7 @@ USER conveyor
 WORKDIR /home/conveyor
 ENV PATH=/opt/mlflow/bin:$PATH PYTHONUNBUFFERED=1 LANG=C.UTF-8
 VOLUME ["/data"]
-HEALTHCHECK --interval=15s --timeout=10s --start-period=60s --retries=3 \
+HEALTHCHECK --interval=10s --timeout=10s --start-period=180s --retries=3 \
     CMD ["python3", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:5000/health', timeout=8)"]
 # MLFLOW_BACKEND_STORE_URI: postgresql+psycopg://USER:PASSWORD@HOST/DB (set by the compose file).
-ENTRYPOINT ["sh", "-c", ": \"${MLFLOW_BACKEND_STORE_URI:?set MLFLOW_BACKEND_STORE_URI}\"; exec mlflow server --host 0.0.0.0 --port 5000 --backend-store-uri \"$MLFLOW_BACKEND_STORE_URI\" --artifacts-destination /data/mlflow-artifacts --allowed-hosts \"${MLFLOW_ALLOWED_HOSTS:-mlflow,mlflow:5000,localhost,localhost:5000,127.0.0.1,127.0.0.1:5000}\" \"$@\"", "mlflow"]
+ENTRYPOINT ["sh", "-c", ": \"${MLFLOW_BACKEND_STORE_URI:?set MLFLOW_BACKEND_STORE_URI}\"; exec mlflow server --host 0.0.0.0 --port 5000 --workers \"${MLFLOW_WORKERS:-1}\" --backend-store-uri \"$MLFLOW_BACKEND_STORE_URI\" --artifacts-destination /data/mlflow-artifacts --allowed-hosts \"${MLFLOW_ALLOWED_HOSTS:-mlflow,mlflow:5000,localhost,localhost:5000,127.0.0.1,127.0.0.1:5000}\" \"$@\"", "mlflow"]
