@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from conveyor.engine.controller import Controller
 from conveyor.store import actions, queries
@@ -224,3 +226,53 @@ def test_two_controllers_share_one_postgresql_store_under_load(
     assert generations == {1}, "an item was claimed more than once"
     assert statuses == {"succeeded": 4 * count}
     assert results == list(range(count))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(("max_inflight", "per_cpu", "bound"), [(None, 2, 8), (5, 16, 5)])
+def test_in_flight_items_stay_within_the_bound_with_10000_queued(
+    installation, max_inflight: int | None, per_cpu: int, bound: int
+) -> None:
+    _queue_rows(installation, [{"n": n, "sleep_ms": 30} for n in range(10_000)])
+    controller = _controller(installation, max_inflight=max_inflight, inflight_per_cpu=per_cpu)
+    assert (
+        installation.executor.total_cpus() == 4
+    )  # the session's Ray: bound = min(max, 4 x per_cpu)
+    in_flight = (
+        select(func.count()).select_from(Item).where(Item.status.in_(["running", "retrying"]))
+    )
+    running_steps = select(func.count()).select_from(StepRun).where(StepRun.status == "running")
+    seen: list[int] = []
+    while seen.count(bound) < 3 or _count(installation, _SUCCEEDED) < 2 * bound:
+        controller.step_once()
+        seen.append(_count(installation, in_flight))
+        assert seen[-1] <= bound, seen
+        assert _count(installation, running_steps) <= 2 * bound  # b and c run side by side
+    controller.shutdown()
+    assert _count(installation, _SUCCEEDED) <= 3 * bound
+
+
+def _queue_rows(installation, records: list[dict[str, Any]]) -> None:  # type: ignore[no-untyped-def]
+    """Queue records as rows straight in the store (submitting makes a work folder for each)."""
+    now = utcnow()
+    rows = [
+        {
+            "id": uuid.uuid4().hex,
+            "pipeline": "noop",
+            "pipeline_version": "1",
+            "kind": "record",
+            "source": "api",
+            "record": record,
+            "content_hash": f"{n:064x}",
+            "work_dir": f"work/{n}",
+            "status": "queued",
+            "cancel_requested": False,
+            "created_at": now + timedelta(microseconds=n),
+            "queued_at": now,
+            "updated_at": now,
+            "lease_generation": 0,
+        }
+        for n, record in enumerate(records)
+    ]
+    with installation.sessions.begin() as session:
+        session.execute(insert(Item), rows)
