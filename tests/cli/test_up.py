@@ -1,5 +1,5 @@
 """`conveyor up` as a process: it refuses to serve an open API to the network, and on first
-start prints a one-time admin password that works."""
+start prints a one-time admin password that must be changed at the first login."""
 
 from __future__ import annotations
 
@@ -41,9 +41,18 @@ def test_first_start_prints_a_one_time_admin_password(  # type: ignore[no-untype
         password = _one_time_password(up.output())
         assert len(password) >= 20
         login = {"name": "admin", "password": password}
-        me = httpx.post(f"{up.url}/api/v1/auth/login", json=login, timeout=30)
-        assert me.status_code == 200 and me.json()["role"] == "admin"
-        login["password"] = "admin"
+        with httpx.Client(base_url=up.url, timeout=30) as browser:
+            me = browser.post("/api/v1/auth/login", json=login)
+            assert me.status_code == 200 and me.json()["role"] == "admin"
+            assert me.json()["must_change_password"] is True
+            blocked = browser.get("/api/v1/items")
+            assert blocked.status_code == 403
+            assert blocked.json()["error"]["code"] == "password_change_required"
+            change = {"current_password": password, "new_password": "the admin's own secret"}
+            headers = {"X-CSRF-Token": me.json()["csrf_token"]}
+            changed = browser.post("/api/v1/auth/password", json=change, headers=headers)
+            assert changed.status_code == 200, changed.text
+            assert browser.get("/api/v1/items").status_code == 200
         assert httpx.post(f"{up.url}/api/v1/auth/login", json=login).status_code == 401
     finally:
         exit_code = up.stop()

@@ -131,12 +131,13 @@ def _ensure_first_admin(installation: Installation) -> None:
         if count_users(session) > 0:
             return
         password = secrets.token_urlsafe(18)
-        add_user(session, "admin", password, "admin")
+        add_user(session, "admin", password, "admin", must_change_password=True)
     console.print(
         "[bold yellow]First start: created user 'admin' with the one-time password[/]\n"
         f"    {password}\n"
-        "Log in and add your own users (conveyor users add NAME --role admin); this password "
-        "is not shown again."
+        "It only serves to choose a new one at the first login (web UI or "
+        "POST /api/v1/auth/password); then add your own users (conveyor users add NAME). "
+        "This password is not shown again."
     )
 
 
