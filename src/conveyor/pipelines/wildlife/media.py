@@ -7,8 +7,9 @@ whose name promises another kind than its content is refused, because a renamed 
 means a broken export.
 
 Sizes come from headers, so a decompression bomb (a small PNG of 16000x16000 pixels, a video
-of huge frames or of hours) is refused before a pixel is decoded: at upload nothing is
-decoded at all, and the decode step checks again and counts what it decodes.
+of huge frames or of hours) is refused before it is decoded: at upload no image is decoded
+and no video frame over the frame limit, and the decode step checks again and counts what it
+decodes.
 """
 
 from __future__ import annotations
@@ -105,9 +106,11 @@ def _check_suffix(path: Path, container: str) -> None:
 
 
 def probe(path: Path, limits: MediaLimits | None = None) -> MediaInfo:
-    """Read the file's kind, size, duration and capture time from its headers, decoding no
-    frame, and refuse it when it is over ``limits`` (default: the settings). This is the
-    whole check at upload; the decode step runs it again before decoding."""
+    """Read the file's kind, size, duration and capture time from its headers and refuse it
+    when it is over ``limits`` (default: the settings). Images are not decoded at all; for a
+    video FFmpeg may decode a frame to learn the stream's parameters, never one over
+    ``limits.frame_pixels``. This is the whole check at upload; the decode step runs it again
+    before decoding."""
     limits = limits or MediaLimits.from_settings()
     media_format = check_file(path)
     if kind_of(media_format.name) == "image":
