@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -83,7 +84,17 @@ def ensure_conveyor_images(log: Path) -> tuple[str, str]:
     mlflow_tag = tag.replace(":", "-mlflow:", 1)
     if not (image_exists(tag) and image_exists(mlflow_tag)):
         run([build], log=log, env=environment)
+        remove_older_builds(tag, mlflow_tag)
     return tag, mlflow_tag
+
+
+def remove_older_builds(*keep: str) -> None:
+    """Untag earlier content-hash builds, so runs after code changes do not fill the disk."""
+    for repository in {tag.split(":", 1)[0] for tag in keep}:
+        listed = run(["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", repository])
+        for tag in listed.split():
+            if tag not in keep and re.fullmatch(r"[^:]+:[0-9a-f]{16}", tag):
+                subprocess.run(["docker", "image", "rm", tag], capture_output=True)
 
 
 def ensure_standin_image(log: Path) -> str:
