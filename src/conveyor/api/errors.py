@@ -46,6 +46,12 @@ ERROR_DESCRIPTIONS = {
 }
 
 
+UNEXPECTED_ERROR = (
+    "the server failed unexpectedly; nothing about the failure is shown here, operators find "
+    "it in the server log"
+)
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for error statuses, all with the error body."""
     return {
@@ -105,3 +111,9 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             error_body(code, str(error.detail)), error.status_code, headers=error.headers
         )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, _error: Exception) -> JSONResponse:
+        # Starlette logs the traceback after this answer is sent; the client gets no detail
+        # (the message of an unexpected error may name server paths, SQL or settings).
+        return JSONResponse(error_body("internal_error", UNEXPECTED_ERROR), 500)

@@ -52,10 +52,17 @@ def csv_row(row: dict[str, Any]) -> dict[str, Any]:
     return {key: spreadsheet_safe(value) for key, value in flat.items()}
 
 
-def iter_rows(sessions: sessionmaker[Session], filters: ItemFilter) -> Iterator[dict[str, Any]]:
+def iter_rows(
+    sessions: sessionmaker[Session],
+    filters: ItemFilter,
+    disclose: Callable[[str | None], str | None] = lambda error: error,
+) -> Iterator[dict[str, Any]]:
+    """Export rows; ``disclose`` decides how much of each error the reader sees."""
     with sessions() as session:
         for item, result in iter_results(session, filters):
-            yield export_row(item, result)
+            row = export_row(item, result)
+            row["error"] = disclose(row["error"])
+            yield row
 
 
 def iter_json(rows: Iterable[dict[str, Any]]) -> Iterator[str]:

@@ -166,7 +166,7 @@ def items_page(
         filters=query.filters(),
         pipelines=request.app.state.installation.registry.names(),
         statuses=views.ITEM_STATUSES,
-        **_item_rows(request, query),
+        **_item_rows(request, query, principal),
     )
 
 
@@ -174,10 +174,11 @@ def items_page(
 def items_rows(
     request: Request, query: ItemQuery = Depends(), principal: Principal = Viewer
 ) -> Response:
-    return _page(request, "_item_rows.html", principal, **_item_rows(request, query))
+    rows = _item_rows(request, query, principal)
+    return _page(request, "_item_rows.html", principal, **rows)
 
 
-def _item_rows(request: Request, query: ItemQuery) -> dict[str, Any]:
+def _item_rows(request: Request, query: ItemQuery, principal: Principal) -> dict[str, Any]:
     filters = query.filters()
     this_page = urlencode(filters | ({"cursor": query.cursor} if query.cursor else {}))
     try:
@@ -190,6 +191,7 @@ def _item_rows(request: Request, query: ItemQuery) -> dict[str, Any]:
             created_before=None,
             cursor=query.cursor[:200] or None,
             limit=ITEMS_PER_PAGE,
+            principal=principal,
         )
     except ApiError as error:
         return {
@@ -212,7 +214,7 @@ def _item_rows(request: Request, query: ItemQuery) -> dict[str, Any]:
 @router.get("/items/{item_id}", name="web_item")
 def item_page(request: Request, item_id: str, principal: Principal = Viewer) -> Response:
     try:
-        context = _item_context(request, item_id)
+        context = _item_context(request, item_id, principal)
     except ItemNotFoundError as error:
         return _page(request, "missing.html", principal, status_code=404, message=str(error))
     return _page(request, "item.html", principal, **context)
@@ -220,11 +222,12 @@ def item_page(request: Request, item_id: str, principal: Principal = Viewer) -> 
 
 @router.get("/ui/items/{item_id}", name="web_item_panel")
 def item_panel(request: Request, item_id: str, principal: Principal = Viewer) -> Response:
-    return _page(request, "_item_panel.html", principal, **_item_context(request, item_id))
+    context = _item_context(request, item_id, principal)
+    return _page(request, "_item_panel.html", principal, **context)
 
 
-def _item_context(request: Request, item_id: str) -> dict[str, Any]:
-    item = items_api.get_item(request, item_id)
+def _item_context(request: Request, item_id: str, principal: Principal) -> dict[str, Any]:
+    item = items_api.get_item(request, item_id, principal)
     steps = views.summarize_steps(item.dag, item.steps)
     return {
         "item": item,

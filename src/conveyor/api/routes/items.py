@@ -6,14 +6,15 @@ import base64
 import binascii
 import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy import or_, select
 from starlette.concurrency import run_in_threadpool
 
+from conveyor.api.disclosure import Disclosure, disclosure_for
 from conveyor.api.downloads import download_headers, download_media_type
 from conveyor.api.errors import ApiError, error_responses
 from conveyor.api.params import utc_naive
@@ -25,8 +26,10 @@ from conveyor.api.schemas import (
     RetryFailed,
     SubmissionOut,
 )
-from conveyor.api.security import operator, viewer
+from conveyor.api.security import operator, require, viewer
 from conveyor.api.uploads import receive_upload
+from conveyor.auth.roles import Role
+from conveyor.auth.service import Principal
 from conveyor.ingest.submit import Submission
 from conveyor.installation import Installation
 from conveyor.models.training import refuse_training_records
@@ -54,6 +57,8 @@ SUBMISSION_BODY = {
     },
 }
 ITEM_NOT_FOUND = error_responses(404)
+Caller = Depends(require(Role.VIEWER))
+OutT = TypeVar("OutT", bound=ItemOut)
 
 
 def _installation(request: Request) -> Installation:
@@ -151,7 +156,7 @@ def _encode_cursor(item: Item) -> str:
     return base64.urlsafe_b64encode(f"{item.created_at.isoformat()}|{item.id}".encode()).decode()
 
 
-@router.get("", response_model=ItemPage, dependencies=[viewer])
+@router.get("", response_model=ItemPage)
 def list_items(
     request: Request,
     pipeline: str | None = None,
@@ -161,8 +166,10 @@ def list_items(
     created_before: datetime | None = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    principal: Principal = Caller,
 ) -> ItemPage:
-    """Newest first; pass `next_cursor` back as `cursor` for the next page."""
+    """Newest first; pass `next_cursor` back as `cursor` for the next page. Viewers see errors
+    without tracebacks and server paths (docs/security.md)."""
     filters = ItemFilter(
         pipeline,
         status,
@@ -180,16 +187,17 @@ def list_items(
     with _installation(request).sessions() as session:
         found = list(session.scalars(query).all())
     page, more = found[:limit], len(found) > limit
+    disclose = disclosure_for(principal, _installation(request).storage)
     return ItemPage(
-        items=[ItemOut.of(i) for i in page],
+        items=[_disclosed(ItemOut.of(i), disclose) for i in page],
         next_cursor=_encode_cursor(page[-1]) if more else None,
     )
 
 
-@router.get(
-    "/{item_id}", response_model=ItemDetailOut, dependencies=[viewer], responses=ITEM_NOT_FOUND
-)
-def get_item(request: Request, item_id: str) -> ItemDetailOut:
+@router.get("/{item_id}", response_model=ItemDetailOut, responses=ITEM_NOT_FOUND)
+def get_item(request: Request, item_id: str, principal: Principal = Caller) -> ItemDetailOut:
+    """The item with every step attempt; viewers see errors and logs without tracebacks and
+    server paths, operators and admins as stored."""
     installation = _installation(request)
     with installation.sessions() as session:
         item = queries.get_item(session, item_id)
@@ -197,7 +205,15 @@ def get_item(request: Request, item_id: str) -> ItemDetailOut:
         result = queries.result_of(session, item.id)
     dag = _dag_of(installation, item.pipeline)
     artifacts = _artifacts(installation, item)
-    return ItemDetailOut.build(item, runs, result, dag, artifacts)
+    detail = ItemDetailOut.build(item, runs, result, dag, artifacts)
+    return _disclosed(detail, disclosure_for(principal, installation.storage))
+
+
+def _disclosed(out: OutT, disclose: Disclosure) -> OutT:
+    out.error = disclose(out.error)
+    for run in getattr(out, "steps", []):
+        run.error, run.logs = disclose(run.error), disclose(run.logs)
+    return out
 
 
 def _dag_of(installation: Installation, pipeline: str) -> dict[str, list[str]]:

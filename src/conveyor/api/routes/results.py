@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
+from conveyor.api.disclosure import disclosure_for
 from conveyor.api.errors import error_responses
 from conveyor.api.params import utc_naive
-from conveyor.api.security import viewer
+from conveyor.api.security import require
+from conveyor.auth.roles import Role
+from conveyor.auth.service import Principal
 from conveyor.results.export import iter_csv, iter_json, iter_rows
 from conveyor.store.queries import ItemFilter
 
@@ -33,7 +36,7 @@ EXPORT_RESPONSES = {
 }
 
 
-@router.get("", dependencies=[viewer], responses=EXPORT_RESPONSES)
+@router.get("", responses=EXPORT_RESPONSES)
 def export_results(
     request: Request,
     pipeline: str,
@@ -42,7 +45,9 @@ def export_results(
     q: Annotated[str | None, Query(max_length=200)] = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
+    principal: Principal = Depends(require(Role.VIEWER)),
 ) -> StreamingResponse:
+    """Failed items carry their error: without traceback and server paths for viewers."""
     installation = request.app.state.installation
     installation.registry.get(pipeline)
     filters = ItemFilter(
@@ -52,28 +57,22 @@ def export_results(
         utc_naive(created_after, "created_after"),
         utc_naive(created_before, "created_before"),
     )
-    sessions = installation.sessions
+    disclose = disclosure_for(principal, installation.storage)
+
+    def rows() -> Iterator[dict[str, Any]]:
+        return iter_rows(installation.sessions, filters, disclose)
+
     name = f"{pipeline}-results.{format}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if format == "json":
-        return StreamingResponse(
-            iter_json(iter_rows(sessions, filters)),
-            media_type="application/json",
-            headers=headers,
-        )
+        return StreamingResponse(iter_json(rows()), media_type="application/json", headers=headers)
     if format == "csv":
-        return StreamingResponse(
-            _csv_chunks(sessions, filters), media_type="text/csv", headers=headers
-        )
+        return StreamingResponse(iter_csv(rows), media_type="text/csv", headers=headers)
     return StreamingResponse(
-        _parquet_chunks(sessions, filters),
+        _parquet_chunks(rows()),
         media_type="application/vnd.apache.parquet",
         headers=headers,
     )
-
-
-def _csv_chunks(sessions, filters: ItemFilter) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    return iter_csv(lambda: iter_rows(sessions, filters))
 
 
 class _Sink:
@@ -104,7 +103,7 @@ class _Sink:
         return data
 
 
-def _parquet_chunks(sessions, filters: ItemFilter) -> Iterator[bytes]:  # type: ignore[no-untyped-def]
+def _parquet_chunks(rows: Iterable[dict[str, Any]]) -> Iterator[bytes]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -122,7 +121,7 @@ def _parquet_chunks(sessions, filters: ItemFilter) -> Iterator[bytes]:  # type: 
     schema = pa.schema([(c, pa.string()) for c in columns])
     with pq.ParquetWriter(pa.PythonFile(sink, mode="w"), schema) as writer:
         batch: list[dict[str, str | None]] = []
-        for row in iter_rows(sessions, filters):
+        for row in rows:
             batch.append({key: _text(row.get(key)) for key in columns})
             if len(batch) >= PARQUET_BATCH:
                 writer.write_table(pa.Table.from_pylist(batch, schema))
