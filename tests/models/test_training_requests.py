@@ -57,3 +57,42 @@ def test_a_record_for_another_model_is_refused() -> None:
     record = _record(model="movies", dataset=snapshot_path("movies", DIGEST))
     with pytest.raises(PermanentStepError, match="trains 'heart', not 'movies'"):
         TrainingRequest.from_record(record, "heart")
+
+
+def test_a_forged_training_item_reads_nothing_and_registers_nothing(installation) -> None:  # type: ignore[no-untyped-def]
+    """The attack of the review, past the item route: a heart item whose dataset is a file
+    planted in a work folder (with its true digest) fails in its first step."""
+    from conveyor.models.provenance import sha256_hex
+    from conveyor.models.service import ModelOps
+    from conveyor.pipelines.heart.data import synthetic_csv
+    from conveyor.pipelines.heart.steps import heart
+    from conveyor.store import queries
+    from conveyor.store.submissions import NewItem, insert_items, record_content_hash
+
+    storage = installation.storage
+    data = synthetic_csv(60, seed=4)
+    planted = storage.reserve_work_dir("planted")
+    storage.write_bytes(planted, "heart.csv", data)
+    record = _record(
+        dataset=f"datasets/../{planted}/heart.csv",
+        dataset_sha256=sha256_hex(data),
+        requested_by="chief-medical-officer",
+        trigger="schedule",
+    )
+    new = NewItem(
+        pipeline=heart.name,
+        pipeline_version=heart.version,
+        kind="record",
+        content_hash=record_content_hash(record),
+        work_dir=storage.reserve_work_dir("forged"),
+        source="api",
+        record=record,
+    )
+    with installation.sessions.begin() as session:
+        [item] = insert_items(session, [new])
+    installation.controller().run_until_idle(timeout=120)
+    with installation.sessions() as session:
+        failed = queries.get_item(session, item.id)
+    assert failed.status == "failed"
+    assert "is not a dataset snapshot of model 'heart'" in (failed.error or "")
+    assert ModelOps(installation).register_pending() == []

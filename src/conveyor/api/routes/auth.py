@@ -115,7 +115,12 @@ async def change_password(
     """Change your own password (any role; the only route open while a temporary password
     must be changed). Ends all your sessions, this one included, and starts a new one."""
     if principal.kind != "user":
-        raise ApiError(403, "forbidden", "only users have passwords; API tokens have none")
+        raise ApiError(
+            403,
+            "forbidden",
+            "only users logged in with a password can change it; API tokens "
+            "and callers of a server without logins have none",
+        )
     state = request.app.state
     user_key = f"{client_address(request)}|{principal.name.lower()}"
     _refuse_if_limited(state.login_limits.per_user, user_key)
