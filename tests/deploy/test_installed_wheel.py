@@ -12,7 +12,6 @@ minutes and gigabytes (see docs/deploy.md), and would test pip rather than the w
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -21,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from support.installs import build_wheel
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
-REPOSITORY = Path(__file__).resolve().parents[2]
-SOURCE_FILES = ("pyproject.toml", "README.md", "src")
 PACKAGE_DATA = (
     "conveyor/pipelines/heart/datasets/cleveland.csv",
     "conveyor/pipelines/calls/samples/angry call.mp3",
@@ -34,15 +33,7 @@ PACKAGE_DATA = (
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Built from a copy of the sources, so no build/ or egg-info lands in the work tree."""
-    source = tmp_path_factory.mktemp("source")
-    for name in SOURCE_FILES:
-        copy = shutil.copytree if (REPOSITORY / name).is_dir() else shutil.copy2
-        copy(REPOSITORY / name, source / name)  # type: ignore[operator]
-    out = tmp_path_factory.mktemp("wheelhouse")
-    command = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
-    subprocess.run([*command, str(source), "-w", str(out)], check=True, capture_output=True)
-    return next(out.glob("conveyor-*.whl"))
+    return build_wheel(tmp_path_factory.mktemp("wheel"))
 
 
 @pytest.fixture(scope="module")
