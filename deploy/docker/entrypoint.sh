@@ -33,8 +33,14 @@ run_head() {
     # Two processes: the Ray head (also a worker node) and `conveyor up` as its driver.
     # Whichever ends first ends the container; SIGTERM lets `conveyor up` hand items back.
     # shellcheck disable=SC2046
-    ray start --head --port=6379 --dashboard-host=0.0.0.0 --block $(ray_node_options) &
+    ray start --head --port=6379 --dashboard-host=0.0.0.0 --block $(ray_node_options) \
+        > >(tee /tmp/ray-head.log) 2>&1 &
     local ray_pid=$!
+    # The driver can join only once the head's raylet runs.
+    until grep -q "Ray runtime started" /tmp/ray-head.log 2>/dev/null; do
+        kill -0 $ray_pid 2>/dev/null || die "the Ray head did not start"
+        sleep 1
+    done
     conveyor up --ray-address "$(hostname):6379" --host 0.0.0.0 \
         --port "${CONVEYOR_API_PORT:-8000}" "$@" &
     local up_pid=$!
