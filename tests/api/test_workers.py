@@ -26,8 +26,8 @@ def test_workers_show_what_is_running(api) -> None:
         assert body["connected"] and len(body["nodes"]) >= 1
         assert all(0 <= node["cpus_in_use"] <= node["cpus"] for node in body["nodes"])
         page = api.get("/ui/dashboard")
-        if page.status_code == 200:
-            assert "Running now" in page.text and "hold" in page.text
+        assert page.status_code == 200, page.text
+        assert "Running now" in page.text and "hold" in page.text
     finally:
         stop.set()
         runner.join()

@@ -148,6 +148,7 @@ def test_items_table_updates_live_and_buttons_retry_and_cancel(serve, page: Page
     expect(item_page.locator("#result")).to_contain_text("n")
     failed = page.locator(f"tr[data-item='{failing.item_id}']")
     expect(failed.locator(".badge")).to_have_text("failed")
+    assert page.evaluate("window.sameDocument") is True, "the items page reloaded"
     page.select_option("select[name=status]", "failed")
     page.click("form.filters button[type=submit]")
     expect(page.locator("#item-rows tr[data-item]")).to_have_count(1)

@@ -86,8 +86,11 @@ def test_angry_and_happy_calls_end_to_end(
     assert angry["summary"]
 
     for step, message in (("transcribe", "loading Whisper"), ("diarise", "voice encoder")):
+        ran = Counter(r.worker for r in runs if r.step == step and r.status == "succeeded")
         loads = Counter(r.worker for r in runs if r.step == step and message in (r.logs or ""))
-        assert all(count == 1 for count in loads.values()), loads  # once per worker process
+        assert sum(ran.values()) == len(calls), ran
+        # Workers are reused across tests, so a worker may have loaded the model earlier.
+        assert all(loads[worker] <= 1 for worker in ran), loads  # once per worker process
 
     assert {row.item_id: row.poor_call for row in rows} == {ids["angry"]: True, ids["happy"]: False}
     assert len(speakers) == 4 and len(scores) == 4 * 6
