@@ -34,6 +34,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from conveyor.errors import ConveyorError
+from conveyor.filemodes import PRIVATE_FILE
 
 logger = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_SECONDS = 600.0
@@ -61,11 +62,13 @@ def _gave_up(what: str, where: str, timeout: float) -> InitialisationTimeoutErro
 
 
 @contextmanager
-def file_lock(path: Path, what: str, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Iterator[None]:
-    """Hold the lock file ``path`` (created with its folder); ``what`` names the work in the
-    message a waiting process prints, e.g. "joining the Whisper model"."""
+def file_lock(
+    path: Path, what: str, timeout: float = DEFAULT_TIMEOUT_SECONDS, mode: int = -1
+) -> Iterator[None]:
+    """Hold the lock file ``path`` (created with its folder, with ``mode`` if given); ``what``
+    names the work in the message a waiting process prints, e.g. "joining the Whisper model"."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(path)
+    lock = FileLock(path, mode=mode)
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -89,7 +92,8 @@ def database_lock(
     if backend == "sqlite":
         if not parsed.database or parsed.database == ":memory:":
             return nullcontext()  # private to this process
-        return file_lock(Path(f"{parsed.database}.{purpose}.lock"), what, timeout)
+        lock = Path(f"{parsed.database}.{purpose}.lock")
+        return file_lock(lock, what, timeout, PRIVATE_FILE)  # beside the database: its mode
     if backend == "postgresql":
         return _advisory_lock(parsed, purpose, what, timeout)
     digest = hashlib.sha256(f"{purpose}:{url}".encode()).hexdigest()[:16]

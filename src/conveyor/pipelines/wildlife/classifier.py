@@ -10,6 +10,7 @@ network to ONNX (once per machine) or to run it on a GPU.
 
 from __future__ import annotations
 
+import logging
 import math
 import tempfile
 import threading
@@ -23,6 +24,7 @@ import numpy as np
 
 from conveyor.firstuse import file_lock, replace_atomically
 
+logger = logging.getLogger(__name__)
 INPUT_SIZE = 224
 # (repeats, kernel, stride, expand ratio, in channels, out channels) per stage of Lite0.
 STAGES = (
@@ -202,6 +204,7 @@ def _onnx_file(cache_dir: Path | None) -> Path:
     with file_lock(folder / f".{target.name}.lock", "exporting the wildlife classifier"):
         if not target.is_file():
             replace_atomically(target, _export_onnx)
+            logger.info("exported the wildlife classifier to %s", target)
     return target
 
 
