@@ -178,8 +178,11 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         pytest.fail(reason) if os.environ.get("CI") else pytest.skip(reason)
     with ssh_hosts() as hosts:
         deployment = Deployment(hosts)
+        started = time.monotonic()
         deployment.prepare()
+        prepared = time.monotonic()
         deployment.first_run = deployment.run_playbook()
+        print(f"prepare {prepared - started:.0f}s, first run {time.monotonic() - prepared:.0f}s")
         yield deployment
 
 
