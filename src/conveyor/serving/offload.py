@@ -3,6 +3,11 @@ running the model take milliseconds of CPU each, during which an event loop runn
 would answer nothing else (``/healthz`` included). They run in worker threads instead, at most
 ``PREDICT_THREADS`` at once; further requests wait for a thread without holding one, so a burst
 of large bodies queues instead of starving the loop of the GIL.
+
+Bodies up to ``INLINE_BODY_BYTES`` (one to a few records, the usual request) are answered on
+the loop: they cost 35-60 µs, about what the hop to a thread and back costs (~57 µs), and
+about 0.25 ms in the worst case measured (500 one-column records; the signature check stops
+after 100 problems), far less than the 5 ms a thread may hold the GIL before switching.
 """
 
 from __future__ import annotations
@@ -11,13 +16,17 @@ import asyncio
 import os
 import weakref
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 import anyio.to_thread
 
+if TYPE_CHECKING:
+    from conveyor.serving.service import Answer, ServingService
+
 T = TypeVar("T")
 PREDICT_THREADS = max(1, min(4, os.cpu_count() or 1))
+INLINE_BODY_BYTES = 1024
 
 
 class PredictThreads:
@@ -26,6 +35,13 @@ class PredictThreads:
         # One limiter per event loop: a test client may run each request on a new one.
         self._limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter]
         self._limiters = weakref.WeakKeyDictionary()
+
+    async def predict(
+        self, service: ServingService, name: str, body: bytes, key: str | None
+    ) -> Answer:
+        if len(body) <= INLINE_BODY_BYTES:
+            return service.predict(name, body, key)
+        return await self.run(service.predict, name, body, key)
 
     async def run(self, function: Callable[..., T], *args: object) -> T:
         loop = asyncio.get_running_loop()

@@ -12,7 +12,8 @@ import numpy as np
 from conveyor.serving.inputs import InvalidInputError
 
 NUMERIC = frozenset({"double", "float", "long", "integer"})
-MAX_REPORTED = 10
+MAX_REPORTED = 10  # problems named in the message
+MAX_DETAILS = 100  # problems listed in the details: a batch of wrong records stops here
 PLAIN_NUMBERS = (int, float)  # by exact type: bool is an int subclass but not a number here
 
 
@@ -69,12 +70,14 @@ class Signature:
         problems: list[dict[str, Any]] = []
         for index, record in enumerate(records):
             problems += self._record_problems(index, record)
+            if len(problems) >= MAX_DETAILS:
+                break
         if problems:
             shown = problems[:MAX_REPORTED]
             text = "; ".join(
                 f"record {p['record']}, field {p['field']!r}: {p['problem']}" for p in shown
             )
-            more = f" (and {len(problems) - len(shown)} more)" if len(problems) > len(shown) else ""
+            more = " (and more)" if len(problems) > len(shown) else ""
             raise InvalidInputError(
                 f"the input does not match the model's signature: {text}{more}. Expected "
                 f"fields: {', '.join(self.names)}.",

@@ -118,7 +118,7 @@ async def _answer(app: FastAPI, name: str, body: bytes, key: str | None) -> tupl
     if not service.ready:  # the first request waits for the first load, off the event loop
         await run_in_threadpool(service.start)
     try:
-        answer = await app.state.predict_threads.run(service.predict, name, body, key)
+        answer = await app.state.predict_threads.predict(service, name, body, key)
         return 200, answer.body
     except InvalidInputError as error:
         return 422, error_payload(error.code, str(error), error.details)
