@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from conveyor.api.app import create_app
 from conveyor.engine.controller import Controller
 from conveyor.monitoring import ConveyorMetrics
 from conveyor.store import actions, queries
+from conveyor.store.models import Item, utcnow
 from support.monitoring import sample
 
 
@@ -94,12 +96,24 @@ def _controller(installation, metrics: ConveyorMetrics, lease_seconds: float) ->
     )
 
 
+def _wait_until_leases_expire(installation, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    query = select(Item.lease_expires_at).where(Item.lease_expires_at.is_not(None))
+    while time.monotonic() < deadline:
+        with installation.sessions() as session:
+            expiries = session.scalars(query).all()
+        if expiries and max(expiries) < utcnow():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the leases did not expire within {timeout}s")
+
+
 def test_lease_renewals_losses_and_takeovers(installation) -> None:
     installation.submitter.submit_records("killable", [{"seconds": 2, "n": n} for n in range(3)])
     first, second = ConveyorMetrics(), ConveyorMetrics()
     paused = _controller(installation, first, lease_seconds=1.0)
     assert paused.step_once(force_claim=True) == 3
-    time.sleep(1.3)  # `paused` stops renewing: its leases expire
+    _wait_until_leases_expire(installation)  # `paused` stops renewing
     taking_over = _controller(installation, second, lease_seconds=1.0)
     assert taking_over.step_once(force_claim=True) == 3
     paused.step_once()  # wakes up, renews, finds every lease taken
