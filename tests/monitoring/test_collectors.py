@@ -52,7 +52,7 @@ def test_ray_capacity_and_nodes_come_from_the_connected_cluster(ray_cluster: str
     registry.register(RayCollector())
     assert sample(registry, "conveyor_ray_nodes", state="alive") == len(ray.nodes())
     assert sample(registry, "conveyor_ray_cpus") == ray.cluster_resources()["CPU"]
-    assert sample(registry, "conveyor_ray_gpus") == 0
+    assert sample(registry, "conveyor_ray_gpus") == ray.cluster_resources().get("GPU", 0)
     assert sample(registry, "conveyor_ray_object_store_bytes") > 0
 
 
