@@ -113,3 +113,44 @@ class Serving:
         if served is not None:
             served.close()
         self.installation.close()
+
+
+try:
+    from mlflow.pyfunc import PythonModel
+except ImportError:  # pragma: no cover - mlflow-skinny always has it
+    PythonModel = object  # type: ignore[misc,assignment]
+
+
+class Misbehaving(PythonModel):  # type: ignore[misc]
+    """A heart model that passes the reloader's check on its input example, then fails on
+    real traffic: ``mode`` "raise" raises, "sleep" answers after ``seconds``."""
+
+    def __init__(self, mode: str, seconds: float = 0.5) -> None:
+        self.mode, self.seconds = mode, seconds
+
+    def load_context(self, context: Any) -> None:
+        self.checked = False
+
+    def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+        if not getattr(self, "checked", True):
+            self.checked = True  # the first call is the reloader's verification
+        elif self.mode == "raise":
+            raise RuntimeError("misbehaving canary: failing on purpose")
+        else:
+            import time
+
+            time.sleep(self.seconds)
+        return [0] * len(model_input)
+
+
+def register_misbehaving(tracking: ModelRegistry, mode: str, seconds: float = 0.5) -> int:
+    """Register a :class:`Misbehaving` heart version (no alias); returns its number."""
+    from conveyor.pipelines.heart.data import HEART_SCHEMA
+
+    example = heart_table()[HEART_SCHEMA.features].dropna().head(5)
+    item_id = uuid.uuid4().hex
+    run_id = tracking.start_run(HEART, item_id, {}, datetime.now(UTC))
+    tracking.log_values(run_id, {"dataset_sha256": "f" * 64}, {})
+    model = Misbehaving(mode, seconds)
+    uri = tracking.log_python_model(run_id, model, {}, example, [0] * len(example), [])
+    return tracking.register(HEART, uri, run_id, item_id)
