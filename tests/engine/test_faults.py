@@ -47,8 +47,7 @@ def test_sigkill_of_a_worker_mid_step_is_retried(installation) -> None:
     runner = threading.Thread(target=controller.run, args=(stop,))
     runner.start()
     try:
-        _wait_for(pid_file.exists, 60, "the step to start")
-        time.sleep(0.3)
+        _wait_for(lambda: pid_file.exists() and pid_file.read_text().isdigit(), 60, "the step")
         os.kill(int(pid_file.read_text()), signal.SIGKILL)
         ids = [target.item_id, *(s.item_id for s in others)]
         succeeded = (

@@ -47,7 +47,9 @@ def test_replicas_answer_and_all_switch_within_5_seconds(tmp_path: Path, heart_r
                         break
                 except httpx.TransportError:
                     time.sleep(0.3)
-            time.sleep(3)  # both workers up (each loads before it accepts)
+            while log.read_text().count("serving heart: champion=v1") < 2:  # both workers up
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
             assert {client.post(url, json=heart_record).json()["version"] for _ in range(50)} == {1}
             tracking.set_alias("heart", "champion", 2)
             moved = time.monotonic()
