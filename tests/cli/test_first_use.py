@@ -145,6 +145,7 @@ def _check_store(database_url: str, tracking_uri: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # about 2 minutes on a quiet 2-core machine, 10 under a load of 25
 def test_up_serve_and_models_list_start_together_on_fresh_homes(
     tmp_path: Path, ray_cluster: str, postgres: PostgresDatabases
 ) -> None:
