@@ -47,6 +47,9 @@ build() {  # DOCKERFILE TAG [MORE_TAG]
     echo "built $tag"
 }
 
+# The dependency stage gets a tag too, so `docker image prune` keeps its cache.
+DOCKER_BUILDKIT=0 docker build --network host -f "$context/Dockerfile" --target deps \
+    --build-arg BASE="$BASE" -t "$IMAGE-deps:latest" .
 # Extra tags name the Conveyor image; the MLflow image gets :latest beside its hash tag.
 build Dockerfile "$tag" "$@"
 build mlflow.Dockerfile "$IMAGE-mlflow:${tag#*:}" "$IMAGE-mlflow:latest"
