@@ -114,7 +114,7 @@ def _start_runs(base: Path, homes: list[Path], ray_address: str) -> subprocess.P
     (base / "spec.json").write_text(json.dumps(spec))
     command = [sys.executable, "-m", "support.concurrent_commands"]
     command += [str(base / "spec.json"), str(base / "results.json")]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen(command, cwd=base, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
 def _results(base: Path, launcher: subprocess.Popen) -> list[list[dict]]:
@@ -184,8 +184,14 @@ def _write_heart_home(home: Path, database: tuple[str, str] | None) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_up_and_train_heart_wait_start_together_on_a_fresh_home(
-    tmp_path: Path, ray_cluster: str, backend: str, request: pytest.FixtureRequest
+    tmp_path: Path,
+    ray_cluster: str,
+    backend: str,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # With a database as mlflow_tracking_uri MLflow puts artifacts in ./mlruns: keep them here.
+    monkeypatch.chdir(tmp_path)
     database = request.getfixturevalue("postgres").create() if backend == "postgresql" else None
     home = tmp_path / "home"
     _write_heart_home(home, database)
