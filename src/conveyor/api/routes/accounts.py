@@ -102,7 +102,9 @@ def _sessions(request: Request):  # type: ignore[no-untyped-def]
 
 
 def _user_out(session: Session, name: str) -> UserOut:
-    info = next(u for u in accounts.list_users(session) if u.name == name)
+    info = next((u for u in accounts.list_users(session) if u.name == name), None)
+    if info is None:  # PATCH with an empty body never looked the user up
+        raise accounts.AccountNotFoundError(f"no user named {name!r}; see GET /api/v1/users")
     return UserOut(**vars(info))
 
 
