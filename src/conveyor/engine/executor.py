@@ -42,6 +42,12 @@ class Executor(Protocol):
     def total_cpus(self) -> float: ...
 
 
+def _ray_address_variable() -> str | None:
+    """``RAY_ADDRESS``, which ``ray.init`` joins when given no address ("local" starts one)."""
+    value = os.environ.get("RAY_ADDRESS", "").strip()
+    return value if value and value != "local" else None
+
+
 class RayExecutor:
     """Runs steps as Ray tasks with the step's declared resources."""
 
@@ -58,6 +64,7 @@ class RayExecutor:
             "logging_level": logging.WARNING,
             "log_to_driver": os.environ.get("CONVEYOR_RAY_LOG_TO_DRIVER") == "1",
         }
+        address = address or _ray_address_variable()
         if address:
             arguments["address"] = address
         else:
