@@ -113,3 +113,16 @@ def test_the_embedded_token_is_not_written_to_the_home_folder(tmp_path: Path) ->
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert done.stdout.split() == ["token", "64"], done.stderr
     assert not (tmp_path / ".ray").exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "cluster"), [("10.0.0.5:6379", "10.0.0.5:6379"), ("local", None), ("", None)]
+)
+def test_a_ray_address_in_the_environment_counts_as_a_cluster(
+    monkeypatch: pytest.MonkeyPatch, value: str, cluster: str | None
+) -> None:
+    """ray.init joins RAY_ADDRESS when given none: that is a cluster, not the embedded Ray."""
+    from conveyor.engine.executor import _ray_address_variable
+
+    monkeypatch.setenv("RAY_ADDRESS", value)
+    assert _ray_address_variable() == cluster
