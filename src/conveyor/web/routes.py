@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
 
+from conveyor.api.disclosure import disclosure_for
 from conveyor.api.errors import ApiError
 from conveyor.api.routes import hardware as hardware_api
 from conveyor.api.routes import items as items_api
@@ -241,12 +242,14 @@ def _item_context(request: Request, item_id: str, principal: Principal) -> dict[
 @router.get("/items/{item_id}/result.csv", name="web_item_csv")
 def item_result_csv(request: Request, item_id: str, principal: Principal = Viewer) -> Response:
     """One item's result as a one-row CSV, with the same columns as the bulk export."""
-    with request.app.state.installation.sessions() as session:
+    installation = request.app.state.installation
+    with installation.sessions() as session:
         item = queries.get_item(session, item_id)
         result = queries.result_of(session, item.id)
         if result is None:
             raise ApiError(404, "no_result", f"item {item.id} is {item.status} and has no result")
         row = export_row(item, result)
+    row["error"] = disclosure_for(principal, installation.storage)(row["error"])
     headers = {"Content-Disposition": f'attachment; filename="{item.id}.csv"'}
     return Response("".join(iter_csv(lambda: [row])), media_type="text/csv", headers=headers)
 
