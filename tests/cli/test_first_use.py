@@ -24,12 +24,14 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from conftest import POSTGRES_ADMIN_URL
 from conveyor.models.tracking_store import _ready as tracking_store_ready
 from conveyor.store.database import connect
 from conveyor.store.models import User
 from support.up import ConveyorUp, free_port
 
+POSTGRES_ADMIN_URL = os.environ.get(  # as in conftest.py, whose name other conftests shadow
+    "CONVEYOR_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 RUNS = int(os.environ.get("CONVEYOR_TEST_FIRST_USE_RUNS", "20"))  # per database
 WAITING = "another Conveyor process is"
 SERVE_STOPPED = {0, -signal.SIGTERM}  # uvicorn re-raises the SIGTERM once it has shut down
