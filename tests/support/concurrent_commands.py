@@ -73,12 +73,15 @@ def _ready(command: dict[str, Any]) -> bool:
 
 
 def _wait(pid: int, deadline: float) -> int | None:
-    """The exit code of ``pid`` once it ends, or None at the deadline."""
+    """The exit code of ``pid`` once it ends, or None (and the process killed) at the
+    deadline."""
     while time.monotonic() < deadline:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
             return os.waitstatus_to_exitcode(status)
         time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
     return None
 
 
@@ -119,11 +122,7 @@ def _stop_when_ready(pid: int, command: dict[str, Any], deadline: float) -> int 
             return os.waitstatus_to_exitcode(status)  # it ended before it was ready
         time.sleep(0.1)
     os.kill(pid, signal.SIGTERM)
-    code = _wait(pid, time.monotonic() + STOP_SECONDS)
-    if code is None:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    return code
+    return _wait(pid, time.monotonic() + STOP_SECONDS)
 
 
 def _output(command: dict[str, Any]) -> str:
