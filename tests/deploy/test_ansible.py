@@ -265,3 +265,15 @@ def test_the_unit_files_pass_systemd_analyze_verify(deployment: Deployment) -> N
             ["systemd-analyze", "verify", "--man=no", *files], capture_output=True, text=True
         )
         assert done.returncode == 0 and not done.stderr.strip(), done.stderr
+
+
+def test_the_playbook_and_every_role_pass_the_syntax_check(tmp_path: Path) -> None:
+    """Also the db and monitoring roles, which the deployment above does not run."""
+    inventory = PLAYBOOK.parent / "inventory.example.ini"
+    command = [str(Path(sys.executable).parent / "ansible-playbook"), "--syntax-check"]
+    env = os.environ | {"ANSIBLE_HOME": str(tmp_path), "ANSIBLE_LOCAL_TEMP": str(tmp_path)}
+    env |= {"ANSIBLE_CONFIG": str(PLAYBOOK.parent / "ansible.cfg")}
+    done = subprocess.run(
+        [*command, "-i", str(inventory), str(PLAYBOOK)], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
