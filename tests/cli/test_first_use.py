@@ -17,6 +17,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -58,10 +59,14 @@ class PostgresDatabases:
         return plain, f"{plain}?options=-csearch_path%3Dmlflow"
 
     def drop_all(self) -> None:
-        with self.admin.connect() as connection:
-            for name in self.names:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        # Each DROP DATABASE waits for a checkpoint (about 1 s); drops in parallel share them.
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(self._drop, self.names))
         self.admin.dispose()
+
+    def _drop(self, name: str) -> None:
+        with self.admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
