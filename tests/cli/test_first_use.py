@@ -152,7 +152,7 @@ def _check_store(database_url: str, tracking_uri: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1800)  # about 2 minutes on a quiet 2-core machine, 10 under a load of 25
+@pytest.mark.timeout(1800)  # 11-14 s a run on a quiet machine, 20-40 s under a load of 30
 def test_up_serve_and_models_list_start_together_on_fresh_homes(
     tmp_path: Path, ray_cluster: str, postgres: PostgresDatabases
 ) -> None:
