@@ -28,10 +28,15 @@ logger = logging.getLogger(__name__)
 
 def create_private_home(home: Path) -> None:
     """Create ``home`` readable by its owner only; warn if an existing one is open to others."""
-    if not home.exists():
+    try:
         home.mkdir(mode=PRIVATE_DIRECTORY, parents=True)
-        home.chmod(PRIVATE_DIRECTORY)  # mkdir's mode passes through the umask
+    except FileExistsError:  # also when another process created it a moment ago
+        _warn_if_open(home)
         return
+    home.chmod(PRIVATE_DIRECTORY)  # mkdir's mode passes through the umask
+
+
+def _warn_if_open(home: Path) -> None:
     mode = stat.S_IMODE(home.stat().st_mode)
     if mode & 0o077:
         logger.warning(
@@ -47,8 +52,15 @@ def private_file(path: Path) -> Path:
     """Make sure ``path`` exists and only its owner may read or write it."""
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE)
     os.close(descriptor)
-    path.chmod(PRIVATE_FILE)
+    _restrict(path)
     return path
+
+
+def _restrict(path: Path) -> None:
+    try:
+        path.chmod(PRIVATE_FILE)
+    except PermissionError:  # another account's file that we may write: say so, carry on
+        logger.warning("cannot make %s private (owned by another account): chmod 600 it", path)
 
 
 def private_sqlite_database(database: Path) -> None:
@@ -57,7 +69,7 @@ def private_sqlite_database(database: Path) -> None:
     for suffix in SQLITE_COMPANIONS:
         companion = database.with_name(database.name + suffix)
         if companion.exists():
-            companion.chmod(PRIVATE_FILE)
+            _restrict(companion)
 
 
 def restrict_umask(home: Path, storage_url: str) -> bool:
