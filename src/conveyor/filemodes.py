@@ -59,6 +59,8 @@ def private_file(path: Path) -> Path:
 def _restrict(path: Path) -> None:
     try:
         path.chmod(PRIVATE_FILE)
+    except FileNotFoundError:  # a -wal or -shm that another process's close just removed
+        pass
     except PermissionError:  # another account's file that we may write: say so, carry on
         logger.warning("cannot make %s private (owned by another account): chmod 600 it", path)
 
@@ -67,9 +69,7 @@ def private_sqlite_database(database: Path) -> None:
     """The SQLite file and its companions, owner-only; the file is created if missing."""
     private_file(database)
     for suffix in SQLITE_COMPANIONS:
-        companion = database.with_name(database.name + suffix)
-        if companion.exists():
-            _restrict(companion)
+        _restrict(database.with_name(database.name + suffix))
 
 
 def restrict_umask(home: Path, storage_url: str) -> bool:
