@@ -159,7 +159,9 @@ def test_30_parallel_logins_hash_a_few_at_a_time(server: Server) -> None:
     assert {status for status, _ in answers} <= {401, 503}
     assert all(retry == "1" for status, retry in answers if status == 503)
     assert growth < 4 * 64 + 64, f"the server grew by {growth:.0f} MiB"
-    assert max(latencies) < max(1.0, 30 * idle_latency), latencies
+    # Unbounded (login_concurrency=30): +958 MiB, median 312 ms, max 7.1 s on this machine.
+    assert statistics.median(latencies) < max(0.25, 30 * idle_latency), latencies
+    assert max(latencies) < 3.0, latencies
 
 
 def _random_login(client: httpx.Client) -> tuple[int, str | None]:
