@@ -3,10 +3,10 @@ heart and movies models from an empty folder: everything a built-in scenario nee
 ships with the package (nothing reads the repository or ../shared).
 
 Only Conveyor comes from the wheel. Its dependencies are the test environment's, reached
-through a ``.pth`` line: a full install of torch, Ray and the rest from the local pip cache takes
-minutes and gigabytes (see docs/deploy.md), and would test pip rather than the wheel. The
-``.pth`` path is not a site folder, so the editable install there (whose own ``.pth`` points at
-``src/``) stays inactive; the test checks that ``conveyor`` is imported from the new venv.
+through a ``.pth`` line to a view of its site-packages without Conveyor's editable install
+(``support.installs``): a full install of torch, Ray and the rest from the local pip cache
+takes minutes and gigabytes (see docs/deploy.md), and would test pip rather than the wheel. The
+test checks that ``conveyor`` is imported from the new venv.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from support.installs import build_wheel
+from support.installs import build_wheel, dependency_view
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 PACKAGE_DATA = (
@@ -42,7 +42,8 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("venv")
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
     site = Path(sysconfig.get_path("purelib", vars={"base": str(root)}))
-    (site / "test-dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    dependencies = dependency_view(tmp_path_factory.mktemp("dependencies"))
+    (site / "test-dependencies.pth").write_text(f"{dependencies}\n")
     python = root / "bin" / "python"
     install = [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)]
     subprocess.run(install, check=True, capture_output=True)
