@@ -1,0 +1,356 @@
+"""The blocking client: ``Client(url, token)``; every call is a method. Errors are the typed
+exceptions of :mod:`conveyor.client.errors`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import httpx
+
+from conveyor.client import calls, inputs
+from conveyor.client.calls import Call
+from conveyor.client.connection import Connection
+from conveyor.client.downloads import Download
+from conveyor.client.errors import ConveyorConnectionError, WaitTimeoutError, api_error
+from conveyor.client.frames import ResultSet
+from conveyor.client.models import (
+    AliasChange,
+    Endpoint,
+    Item,
+    ItemDetail,
+    ItemResult,
+    Me,
+    Model,
+    ModelSummary,
+    ModelVersion,
+    Pipeline,
+    Predictions,
+    Submission,
+    Training,
+    VersionComparison,
+)
+from conveyor.client.progress import WaitProgress, finished_count
+
+T = TypeVar("T")
+PAGE = 500
+
+
+class Client:
+    """A connection to a Conveyor server.
+
+    ``url`` and ``token`` default to ``CONVEYOR_URL`` and ``CONVEYOR_TOKEN`` (a token from
+    ``conveyor tokens create``). ``timeout`` bounds each request in seconds (waits are polled,
+    so they are not bound by it). Use it as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.connection = Connection.resolve(url, token, timeout)
+        self.http = httpx.Client(**self.connection.client_options(transport=transport))
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<conveyor.client.Client {self.connection.url}>"
+
+    # -- transport ------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **options: Any) -> httpx.Response:
+        try:
+            response = self.http.request(method, path, **options)
+        except httpx.TransportError as error:
+            raise ConveyorConnectionError(self.connection.url, error) from error
+        if response.is_error:
+            raise api_error(response)
+        return response
+
+    def _run(self, call: Call[T]) -> T:
+        response = self._request(
+            call.method, call.path, params=call.params, json=call.json, headers=call.headers
+        )
+        return call.parse(response.json())
+
+    def _download(self, path: str, destination: Download, params: dict[str, Any]) -> Path:
+        request = self.http.build_request("GET", path, params=params)
+        try:
+            response = self.http.send(request, stream=True)
+        except httpx.TransportError as error:
+            raise ConveyorConnectionError(self.connection.url, error) from error
+        try:
+            if response.is_error:
+                response.read()
+                raise api_error(response)
+            with destination.writer() as out:
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+        finally:
+            response.close()
+        return destination.path
+
+    # -- who, what ------------------------------------------------------------------------
+
+    def me(self) -> Me:
+        """Who the token is (name, role); a quick check that URL and token work."""
+        return self._run(calls.me())
+
+    def pipelines(self) -> list[Pipeline]:
+        return self._run(calls.pipelines())
+
+    # -- submitting -----------------------------------------------------------------------
+
+    def submit_file(
+        self,
+        pipeline: str,
+        file: inputs.FileInput,
+        *,
+        force: bool = False,
+        filename: str | None = None,
+    ) -> Submission:
+        """Upload a file (a path or an open binary file), streamed in chunks."""
+        with inputs.upload(file, filename) as (name, opened):
+            files = {"file": (name, opened, "application/octet-stream")}
+            data = inputs.upload_form(pipeline, force)
+            response = self._request("POST", "/items", data=data, files=files)
+        return calls.submission(response.json())
+
+    def submit_files(
+        self, pipeline: str, files: Iterable[inputs.FileInput], *, force: bool = False
+    ) -> list[Submission]:
+        return [self.submit_file(pipeline, file, force=force) for file in files]
+
+    def submit_record(self, pipeline: str, record: Any, *, force: bool = False) -> Submission:
+        """Submit one JSON record (at most 1 MiB)."""
+        return self._run(calls.submit_record(pipeline, record, force))
+
+    def submit_records(
+        self, pipeline: str, records: Any, *, force: bool = False
+    ) -> list[Submission]:
+        """Submit each row of a DataFrame, or each dict of an iterable, as one item."""
+        rows = inputs.records_of(records)
+        return [self.submit_record(pipeline, row, force=force) for row in rows]
+
+    # -- items ----------------------------------------------------------------------------
+
+    def item(self, item_id: str) -> ItemDetail:
+        """One item (id or a unique prefix of 6+ characters) with its steps and result."""
+        return self._run(calls.item(item_id))
+
+    def iter_items(
+        self,
+        pipeline: str | None = None,
+        status: str | None = None,
+        q: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+    ) -> Iterator[Item]:
+        """Every matching item, newest first, fetched page by page as you iterate."""
+        query = calls.filters(pipeline, status, q, created_after, created_before)
+        cursor: str | None = None
+        while True:
+            page, cursor = self._run(calls.items_page(query, cursor, PAGE))
+            yield from page
+            if cursor is None:
+                return
+
+    def items(self, pipeline: str | None = None, *, limit: int = 50, **filters: Any) -> list[Item]:
+        """The newest ``limit`` matching items (filters: ``status``, ``q``, ``created_after``,
+        ``created_before``)."""
+        found: list[Item] = []
+        for item in self.iter_items(pipeline, **filters):
+            if len(found) >= limit:
+                break
+            found.append(item)
+        return found
+
+    def result(self, item_id: str) -> ItemResult:
+        """The item's result; :class:`NotFoundError` (``no_result``) until it succeeded."""
+        return self._run(calls.result(item_id))
+
+    def logs(self, item_id: str) -> str:
+        """Every step attempt's log, in order."""
+        return self.item(item_id).logs
+
+    def artifacts(self, item_id: str) -> list[str]:
+        """Names of the files in the item's work folder (its input and what steps saved)."""
+        return self.item(item_id).artifacts
+
+    def download_artifact(
+        self, item_id: str, name: str, destination: str | Path | None = None
+    ) -> Path:
+        """Stream an artifact to ``destination`` (a file or a folder; default: the current
+        folder); returns the file's path. Nothing is left behind if the download fails."""
+        target = Download.to(destination, name)
+        return self._download(calls.artifact_path(item_id, name), target, {})
+
+    def cancel(self, item_id: str) -> Item:
+        return self._run(calls.cancel(item_id))
+
+    def retry(self, item_id: str) -> Item:
+        return self._run(calls.retry(item_id))
+
+    def retry_failed(self, pipeline: str | None = None) -> int:
+        """Queue every failed item (of ``pipeline``) again; returns how many."""
+        return self._run(calls.retry_failed(pipeline))
+
+    def wait(
+        self,
+        items: Any,
+        *,
+        timeout: float | None = None,
+        progress: bool = True,
+        poll_interval: float = 1.0,
+    ) -> list[ItemDetail]:
+        """Block until every item (ids, submissions or items) is final, with a progress bar;
+        returns them in the same order. :class:`WaitTimeoutError` after ``timeout`` seconds."""
+        ids = inputs.item_ids(items)
+        details: dict[str, ItemDetail] = {}
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with WaitProgress(len(ids), progress) as bar:
+            while True:
+                self._refresh(ids, details)
+                statuses = {i: d.status for i, d in details.items()}
+                bar.update(statuses)
+                if finished_count(statuses) == len(ids):
+                    return [details[i] for i in ids]
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise WaitTimeoutError(
+                        timeout or 0, [i for i in ids if not details[i].finished]
+                    )
+                time.sleep(poll_interval)
+
+    def _refresh(self, ids: list[str], details: dict[str, ItemDetail]) -> None:
+        for item_id in ids:
+            if item_id not in details or not details[item_id].finished:
+                details[item_id] = self.item(item_id)
+
+    # -- results --------------------------------------------------------------------------
+
+    def results(
+        self,
+        pipeline: str,
+        *,
+        status: str | None = None,
+        q: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+    ) -> ResultSet:
+        """A pipeline's rows (one per item) with results: ``.to_pandas()``, ``.to_arrow()``,
+        ``.to_polars()``."""
+        query = calls.filters(None, status, q, created_after, created_before)
+        return self._run(calls.results(pipeline, query))
+
+    def download_results(
+        self,
+        pipeline: str,
+        destination: str | Path,
+        *,
+        format: Literal["parquet", "csv", "json"] = "parquet",
+        status: str | None = None,
+        q: str | None = None,
+    ) -> Path:
+        """Stream a pipeline's export to a file, for exports too big for memory."""
+        params = calls.filters(pipeline, status, q) | {"format": format}
+        return self._download("/results", Download.to(destination, f"{pipeline}.{format}"), params)
+
+    # -- models ---------------------------------------------------------------------------
+
+    def models(self) -> list[ModelSummary]:
+        return self._run(calls.models())
+
+    def model(self, name: str) -> Model:
+        """A registered model with its aliases and every version (metrics, params)."""
+        return self._run(calls.model(name))
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Every version of a model, newest first."""
+        return self.model(name).versions
+
+    def compare(self, name: str, versions: Iterable[int] | None = None) -> VersionComparison:
+        """Versions side by side (all, or the ones named): ``.to_pandas()``, ``.best(metric)``."""
+        found = self.model(name)
+        chosen = found.versions if versions is None else [found.version(v) for v in versions]
+        return VersionComparison(name, chosen)
+
+    def history(self, name: str) -> list[AliasChange]:
+        """Every alias change of a model: when, who or what, why."""
+        return self._run(calls.history(name))
+
+    def train(
+        self,
+        name: str,
+        params: dict[str, Any] | None = None,
+        *,
+        wait: bool = False,
+        timeout: float | None = None,
+        progress: bool = True,
+    ) -> Training:
+        """Queue a training run on the model's configured dataset; with ``wait``, return once
+        its version is registered (``.version``, and the gate's decision)."""
+        training = self._run(calls.train(name, params))
+        if not wait:
+            return training
+        return self.wait_for_training(training, timeout=timeout, progress=progress)
+
+    def wait_for_training(
+        self, training: Training, *, timeout: float | None = None, progress: bool = True
+    ) -> Training:
+        started = time.monotonic()
+        [item] = self.wait(training.item_id, timeout=timeout, progress=progress)
+        if not item.succeeded:
+            return Training(training.model, training.item_id, item)
+        while True:
+            change = inputs.registration_of(self.history(training.model), item.item_id)
+            if change is not None:
+                return Training(training.model, training.item_id, item, change)
+            if timeout is not None and time.monotonic() - started >= timeout:
+                raise WaitTimeoutError(timeout, [item.item_id])
+            time.sleep(0.5)  # `conveyor up` registers the version within a few seconds
+
+    def promote(self, name: str, version: int, reason: str | None = None) -> AliasChange:
+        """Make ``version`` the champion (admins)."""
+        return self._run(calls.promote(name, version, reason))
+
+    def rollback(self, name: str, reason: str | None = None) -> AliasChange:
+        """Give the champion back to the previous one (admins)."""
+        return self._run(calls.rollback(name, reason))
+
+    def add_rows(self, name: str, rows: Any, source: str = "client") -> dict[str, int]:
+        """New labelled rows (CSV text or a DataFrame in the dataset's column order) for the
+        model's next training; returns ``added``, ``waiting`` and ``total``."""
+        return self._run(calls.add_rows(name, inputs.rows_csv(rows), source))
+
+    # -- serving --------------------------------------------------------------------------
+
+    def endpoints(self) -> list[Endpoint]:
+        return self._run(calls.endpoints())
+
+    def predict(self, endpoint: str, data: Any, *, key: str | None = None) -> Predictions:
+        """Predictions for one row (a dict), a list of dicts or a DataFrame (sent in batches
+        of 500 rows); one output row per input row, in order."""
+        rows: list[dict[str, Any]] = []
+        for body in inputs.predict_bodies(data):
+            rows += self._run(calls.predict(endpoint, body, key)).rows
+        return Predictions(endpoint, rows)
+
+    def feedback(
+        self, prediction_id: str, *, label: Any = None, event: str | None = None, value: Any = None
+    ) -> dict[str, Any]:
+        """The true outcome (``label``) or a watch/click ``event`` for a logged prediction."""
+        return self._run(calls.feedback(prediction_id, inputs.feedback_body(label, event, value)))
