@@ -17,6 +17,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from conveyor.api.app import create_app
 from conveyor.auth.service import add_user, create_token
 from conveyor.installation import Installation
+from conveyor.models.service import ModelOps
 from conveyor.settings import load_settings
 
 EXAMPLES_PER_OPERATION = 50
@@ -59,7 +60,11 @@ def served(installation) -> tuple[FastAPI, str]:  # type: ignore[no-untyped-def]
     with installation.sessions.begin() as session:
         add_user(session, "ada", "correct horse battery", "admin")
         token = create_token(session, "fuzz", "operator")
-    return create_app(installation, auth_required=True), token
+    app = create_app(installation, auth_required=True)
+    # MLflow migrates a fresh tracking store on first use (20 s and more on a loaded machine),
+    # which would eat the fuzzer's 10 s read timeout on whichever request comes first.
+    app.state.model_ops = ModelOps(installation)
+    return app, token
 
 
 @pytest.mark.slow
