@@ -246,22 +246,27 @@ def main() -> None:
         for attempt in range(options.repeat):  # alternating, so load changes hit both alike
             one.append(_retried(measure_one_node, base / f"one-{attempt}", options.items, rounds))
             two.append(_retried(measure_two_nodes, base / f"two-{attempt}", options.items, rounds))
-        figures["one_node_items_per_s"] = max(one)
-        figures["two_nodes_items_per_s"] = max(two)
+        if not any(one) or not any(two):
+            sys.exit("no measurement of one of the set-ups succeeded; see the messages above")
+        figures["one_node_items_per_s"] = max(v for v in one if v)
+        figures["two_nodes_items_per_s"] = max(v for v in two if v)
         if not options.skip_cold_start:
             figures["cold_start_s"] = cold_start(options.image, base)
     figures["ratio"] = figures["two_nodes_items_per_s"] / figures["one_node_items_per_s"]
     report(figures, options.step_ms, options.json)
 
 
-def _retried(measure: Callable[[Path, int, int], float], folder: Path, *args: int) -> float:
+def _retried(measure: Callable[[Path, int, int], float], folder: Path, *args: int) -> float | None:
     """A Ray node gives up after 30 s without its raylet: on a very busy machine, try again."""
     for attempt in range(3):
         try:
-            return measure(_fresh(folder / str(attempt)), *args)
+            found = measure(_fresh(folder / str(attempt)), *args)
         except Exception as error:
             print(f"  {measure.__name__} failed ({error!s:.200}); again", file=sys.stderr)
-    return measure(_fresh(folder / "last"), *args)
+        else:
+            print(f"  {measure.__name__}: {found:.2f} items/s", file=sys.stderr)
+            return found
+    return None
 
 
 def _fresh(folder: Path) -> Path:
