@@ -33,6 +33,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no network here; no
 
 ITEM_TAG = "conveyor.item_id"
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+LOGGED_MODEL_URI = re.compile(r"models:/(m-[0-9a-f]+)")  # what log_model returns (MLflow 3)
 _FLUENT_LOCK = threading.Lock()  # mlflow.sklearn.log_model uses process-global tracking state
 
 
@@ -220,7 +221,7 @@ class ModelRegistry:
             if error.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
         version = self.client.create_model_version(
-            model, model_uri, run_id=run_id, tags={ITEM_TAG: item_id}
+            model, model_uri, run_id=run_id, tags={ITEM_TAG: item_id}, model_id=_model_id(model_uri)
         )
         return int(version.version)
 
@@ -302,6 +303,13 @@ class ModelRegistry:
             mlflow.set_registry_uri(self.tracking_uri)
             mlflow.set_tracking_uri(self.tracking_uri)
             return mlflow.sklearn.load_model(f"models:/{model}/{version}")
+
+
+def _model_id(model_uri: str) -> str | None:
+    """The logged model's id in ``models:/m-...``: a tracking server refuses the URI without it
+    (a SQLite store does not check)."""
+    found = LOGGED_MODEL_URI.fullmatch(model_uri)
+    return found.group(1) if found else None
 
 
 def checked_name(model: str) -> str:
