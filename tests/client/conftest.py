@@ -63,7 +63,7 @@ def database(
 
 
 def _configure(home: Path) -> None:
-    home.mkdir(parents=True, exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
     dataset = home.parent / "heart.csv"
     dataset.write_bytes(synthetic_csv(80, seed=11))
     (home / "conveyor.toml").write_text(

@@ -78,12 +78,15 @@ def test_files_logs_artifacts_and_exports(client: Client, tmp_path: Path) -> Non
     source = tmp_path / "notes.txt"
     source.write_text("alpha beta gamma\ndelta\n")
     by_path = client.submit_file("text_stats", source, force=True)
-    by_handle = client.submit_file("text_stats", io.BytesIO(b"one two"), filename="short.txt")
+    hostile = "<script>alert(1)</script>.txt"
+    by_handle = client.submit_file("text_stats", io.BytesIO(b"one two"), filename=hostile)
     again = client.submit_file("text_stats", source)
     assert again.duplicate and again.item_id == by_path.item_id
     done = client.wait([by_path, by_handle.item_id], progress=False)
     assert [d.result["words"] for d in done] == [4, 2]
     assert client.result(by_path.item_id).result["name"] == "notes.txt"
+    shown = done[1]._repr_html_() + client.results("text_stats", q="script")._repr_html_()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;.txt" in shown and "<script>" not in shown
     assert "words.txt" in client.artifacts(by_path.item_id)
     saved = client.download_artifact(by_path.item_id, "words.txt", tmp_path)
     assert saved.read_text() == "alpha\nbeta\ngamma\ndelta"
@@ -102,7 +105,8 @@ def test_cancel_retry_and_wait_timeout(client: Client) -> None:
     with pytest.raises(WaitTimeoutError) as timed_out:
         client.wait(slow, timeout=0.3, poll_interval=0.1, progress=False)
     assert timed_out.value.unfinished == [slow.item_id]
-    assert client.cancel(slow.item_id).cancel_requested
+    cancelling = client.cancel(slow.item_id)  # at once if queued, else when it next looks
+    assert cancelling.status == "cancelled" or cancelling.cancel_requested
     [cancelled] = client.wait(slow, progress=False)
     assert cancelled.status == "cancelled"
     with pytest.raises(ConflictError) as conflict:
@@ -149,8 +153,11 @@ def test_unreachable_server_names_the_url() -> None:
 def test_train_compare_promote_roll_back_and_predict(
     client: Client, admin: Client, heart_frame: pandas.DataFrame
 ) -> None:
-    first = client.train("heart", wait=True, timeout=240, progress=False)
-    second = client.train("heart", {"seed": 7}, wait=True, timeout=240, progress=False)
+    queued = [client.train("heart"), client.train("heart", {"seed": 7})]  # run side by side
+    first, second = sorted(
+        (client.wait_for_training(t, timeout=240, progress=False) for t in queued),
+        key=lambda training: training.version or 0,
+    )
     assert first.item is not None and first.item.succeeded and first.version is not None
     assert second.version == first.version + 1 and second.registration is not None
     assert "heart" in {m.name for m in client.models()}

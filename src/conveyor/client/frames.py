@@ -32,7 +32,9 @@ def flatten(value: Any, prefix: str) -> dict[str, Any]:
 
 def flat_row(row: dict[str, Any]) -> dict[str, Any]:
     flat = {k: v for k, v in row.items() if k != "result"}
-    return flat | flatten(row.get("result"), "result")
+    if row.get("result") is None:  # a failed item: its result columns stay empty
+        return flat
+    return flat | flatten(row["result"], "result")
 
 
 def arrow_safe(value: Any) -> Any:
