@@ -62,7 +62,7 @@ def test_records_round_trip_as_a_dataframe(client: Client) -> None:
     sent = pandas.DataFrame({"customer": [1, 2, 3], "score": [0.5, 1.5, None], "tag": list("abc")})
     submissions = client.submit_records("noop", sent, force=True)
     assert len(submissions) == 3 and not any(s.duplicate for s in submissions)
-    items = client.wait(submissions, progress=False)
+    items = client.wait(submissions)  # with the bar, as a notebook user sees it
     assert [i.status for i in items] == ["succeeded"] * 3
     frame = client.results("noop", created_after=since, status="succeeded").to_pandas()
     frame = frame.set_index("item_id").loc[[s.item_id for s in submissions]]

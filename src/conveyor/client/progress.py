@@ -26,15 +26,17 @@ class WaitProgress:
     """A bar of finished items out of all, with the counts by status; does nothing when
     ``enabled`` is false."""
 
-    def __init__(self, total: int, enabled: bool = True, label: str = "waiting") -> None:
+    def __init__(
+        self, total: int, enabled: bool = True, label: str = "waiting", console: Any = None
+    ) -> None:
         self.total, self.label = total, label
         self.progress: Any = None
         if enabled:
-            self.progress = self._bar()
+            self.progress = self._bar(console)
             self.task = self.progress.add_task(label, total=total, counts="")
 
     @staticmethod
-    def _bar() -> Any:
+    def _bar(console: Any) -> Any:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -49,6 +51,7 @@ class WaitProgress:
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TextColumn("{task.fields[counts]}"),
+            console=console,
         )
 
     def update(self, statuses: dict[str, str]) -> None:
