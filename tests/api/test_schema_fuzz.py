@@ -15,6 +15,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from conveyor.api.app import create_app
+from conveyor.api.routes.endpoints import serving_of
 from conveyor.auth.service import add_user, create_token
 from conveyor.installation import Installation
 from conveyor.models.service import ModelOps
@@ -61,9 +62,11 @@ def served(installation) -> tuple[FastAPI, str]:  # type: ignore[no-untyped-def]
         add_user(session, "ada", "correct horse battery", "admin")
         token = create_token(session, "fuzz", "operator")
     app = create_app(installation, auth_required=True)
-    # MLflow migrates a fresh tracking store on first use (20 s and more on a loaded machine),
-    # which would eat the fuzzer's 10 s read timeout on whichever request comes first.
+    # MLflow migrates a fresh tracking store on first use and serving loads its endpoints on
+    # first use (20 s and more on a loaded machine): done here, so that one-time work does not
+    # eat the fuzzer's 10 s read timeout on whichever request comes first.
     app.state.model_ops = ModelOps(installation)
+    serving_of(app)
     return app, token
 
 
