@@ -161,12 +161,13 @@ class AsyncClient:
         q: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        page_size: int = PAGE,
     ) -> AsyncIterator[Item]:
         """Every matching item, newest first, fetched page by page as you iterate."""
         query = calls.filters(pipeline, status, q, created_after, created_before)
         cursor: str | None = None
         while True:
-            page, cursor = await self._run(calls.items_page(query, cursor, PAGE))
+            page, cursor = await self._run(calls.items_page(query, cursor, page_size))
             for item in page:
                 yield item
             if cursor is None:
@@ -178,7 +179,7 @@ class AsyncClient:
         """The newest ``limit`` matching items (filters: ``status``, ``q``, ``created_after``,
         ``created_before``)."""
         found: list[Item] = []
-        async for item in self.iter_items(pipeline, **filters):
+        async for item in self.iter_items(pipeline, page_size=min(limit, PAGE), **filters):
             if len(found) >= limit:
                 break
             found.append(item)

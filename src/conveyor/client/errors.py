@@ -51,10 +51,12 @@ class WaitTimeoutError(ConveyorClientError):
 
 @dataclass(frozen=True)
 class FieldProblem:
-    """One entry of a 422 answer's ``details``: which field, and what is wrong with it."""
+    """One entry of a 422 answer's ``details``: which field (of which record, for a
+    prediction), and what is wrong with it."""
 
     field: str
     problem: str
+    record: int | None = None
 
 
 class ConveyorAPIError(ConveyorClientError):
@@ -113,7 +115,9 @@ class ValidationError(ConveyorAPIError):
         if not isinstance(self.details, list):
             return []
         return [
-            FieldProblem(str(entry.get("field", "")), str(entry.get("problem", "")))
+            FieldProblem(
+                str(entry.get("field", "")), str(entry.get("problem", "")), entry.get("record")
+            )
             for entry in self.details
             if isinstance(entry, dict)
         ]

@@ -159,12 +159,13 @@ class Client:
         q: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        page_size: int = PAGE,
     ) -> Iterator[Item]:
         """Every matching item, newest first, fetched page by page as you iterate."""
         query = calls.filters(pipeline, status, q, created_after, created_before)
         cursor: str | None = None
         while True:
-            page, cursor = self._run(calls.items_page(query, cursor, PAGE))
+            page, cursor = self._run(calls.items_page(query, cursor, page_size))
             yield from page
             if cursor is None:
                 return
@@ -173,7 +174,7 @@ class Client:
         """The newest ``limit`` matching items (filters: ``status``, ``q``, ``created_after``,
         ``created_before``)."""
         found: list[Item] = []
-        for item in self.iter_items(pipeline, **filters):
+        for item in self.iter_items(pipeline, page_size=min(limit, PAGE), **filters):
             if len(found) >= limit:
                 break
             found.append(item)
