@@ -116,7 +116,7 @@ class ValidationError(ConveyorAPIError):
             return []
         return [
             FieldProblem(
-                str(entry.get("field", "")), str(entry.get("problem", "")), entry.get("record")
+                str(entry.get("field") or ""), str(entry.get("problem") or ""), entry.get("record")
             )
             for entry in self.details
             if isinstance(entry, dict)
