@@ -60,3 +60,11 @@ def test_an_answer_without_the_error_body_still_says_what_came_back() -> None:
     empty = _answer(504)
     assert empty.message == "HTTP 504 Gateway Timeout"
     assert errors.ValidationError(422, "x", "y", details={"not": "a list"}).fields == []
+
+
+def test_connection_errors_say_what_to_check() -> None:
+    url = "http://127.0.0.1:9"
+    refused = errors.ConveyorConnectionError(url, httpx.ConnectError("Connection refused"))
+    assert url in str(refused) and "CONVEYOR_URL" in str(refused)
+    slow = errors.ConveyorConnectionError(url, httpx.ReadTimeout("timed out"))
+    assert "did not answer in time" in str(slow) and "timeout=" in str(slow)

@@ -28,6 +28,14 @@ class ConveyorConnectionError(ConveyorClientError):
 
     def __init__(self, url: str, error: Exception) -> None:
         self.url = url
+        if isinstance(error, httpx.TimeoutException) and not isinstance(
+            error, httpx.ConnectTimeout
+        ):
+            super().__init__(
+                f"Conveyor at {url} did not answer in time ({type(error).__name__}). The server "
+                "may be overloaded; try again, or pass a larger timeout= to the client."
+            )
+            return
         super().__init__(
             f"could not reach Conveyor at {url} ({type(error).__name__}: {error}). Check that "
             "`conveyor up` runs there, the URL and port (argument or CONVEYOR_URL), and any "
