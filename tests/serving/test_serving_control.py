@@ -5,6 +5,7 @@ model that raises answers 500, is logged and counted; per-minute stats show it."
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -131,3 +132,39 @@ def test_the_guard_rolls_back_a_canary_that_raises_on_real_traffic(
 def _rolled_back(serving: Serving) -> bool:
     routing = serving.client.get("/api/v1/endpoints/heart/routing").json()
     return routing["updated_by"] == "auto-rollback"
+
+
+def test_the_guard_rolls_back_a_canary_that_is_slow_on_real_traffic(
+    home, sqlite_url, heart_record
+) -> None:
+    slow = register_misbehaving(ModelRegistry.for_home(home, None), "sleep", seconds=0.45)
+    serving = Serving(home, sqlite_url)
+    try:
+        serving.service.wait_ready()
+        routing = _routing(slow, 90, auto_rollback=True)
+        assert serving.client.put("/api/v1/endpoints/heart/routing", json=routing).is_success
+        stop = threading.Event()
+
+        def load(worker: int) -> None:
+            sent = 0
+            while not stop.is_set():
+                serving.predict(heart_record, params={"key": f"w{worker}-{sent}"})
+                sent += 1
+
+        senders = [threading.Thread(target=load, args=(n,), daemon=True) for n in range(4)]
+        for sender in senders:
+            sender.start()
+        deadline = time.monotonic() + 120
+        while not _rolled_back(serving):
+            assert time.monotonic() < deadline, "the slow canary was not rolled back"
+            time.sleep(0.2)
+        stop.set()
+        for sender in senders:
+            sender.join(10)
+        with serving.installation.sessions() as session:
+            [event] = session.scalars(
+                select(ModelEvent).where(ModelEvent.type == ROLLED_BACK_EVENT)
+            )
+    finally:
+        serving.close()
+    assert event.payload["version"] == slow and "p99 latency" in event.payload["reason"]
