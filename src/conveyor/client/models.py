@@ -50,8 +50,8 @@ class Submission:
 
     item_id: str
     duplicate: bool
-    input: str | None
     url: str
+    input: str | None = None  # the file name as sent; None for a record
 
 
 @dataclasses.dataclass(frozen=True)
