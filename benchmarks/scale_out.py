@@ -232,7 +232,7 @@ def cold_start(image: str, base: Path) -> float:
             time.sleep(0.1)
         raise RuntimeError("the container committed no result within 10 minutes")
     finally:
-        subprocess.run(["docker", "rm", "-f", container], capture_output=True)
+        subprocess.run(["docker", "rm", "-f", "-v", container], capture_output=True)
 
 
 def main() -> None:
