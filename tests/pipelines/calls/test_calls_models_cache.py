@@ -1,5 +1,5 @@
 """Two workers loading the packaged Whisper model into an empty cache at once (issue 12): both
-succeed, one joins the model while the other waits, and the cache holds one whole copy."""
+succeed, exactly one joins the model, and the cache holds one whole copy."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ def test_two_workers_join_the_whisper_model_once(tmp_path: Path) -> None:
     assert [folder for _, folder, _ in reports] == [str(cache), str(cache)]
     logs = [message for _, _, messages in reports for message in messages]
     assert sum("joined Whisper base model" in m for m in logs) == 1, logs  # one did the work
-    assert sum("another Conveyor process is joining" in m for m in logs) == 1, logs
+    # The other one waited, unless it reached the cache only after the work was done.
+    assert sum("another Conveyor process is joining" in m for m in logs) <= 1, logs
     files = {p.name for p in cache.iterdir()}
     assert files == {"model.bin", "config.json", "tokenizer.json", "vocabulary.json"}
     assert hashlib.sha256((cache / "model.bin").read_bytes()).hexdigest() == _joined_parts_digest()
