@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from conveyor.engine.lifecycle import ItemStatus, StepStatus
+from conveyor.core.lifecycle import ItemStatus, StepStatus
 from conveyor.engine.metrics import NoMetrics, report_commit
 from conveyor.store.outcomes import CommitBatch, FinishedRun, ItemChange
 

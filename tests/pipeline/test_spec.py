@@ -1,7 +1,7 @@
 import pytest
 
 from conveyor.errors import PipelineDefinitionError
-from conveyor.pipeline import Pipeline, RetryPolicy, step
+from conveyor.pipeline import Pipeline, step
 
 
 @step
@@ -55,9 +55,3 @@ def test_cycles_unknown_steps_and_wrong_signatures_are_refused() -> None:
         Pipeline("u", "1", {second: [first]})
     with pytest.raises(PipelineDefinitionError, match=r"must take parameters \(context, third\)"):
         Pipeline("s", "1", {first: [], third: [first], second: [third]})
-
-
-def test_retry_policy_backs_off_exponentially_up_to_a_cap() -> None:
-    policy = RetryPolicy(max_attempts=5, backoff_seconds=1, backoff_factor=2, max_backoff_seconds=5)
-    assert [policy.delay_before(a) for a in (2, 3, 4, 5)] == [1, 2, 4, 5]
-    assert policy.allows_another(4) and not policy.allows_another(5)

@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from conveyor.cli.state import CliState, console
-from conveyor.engine.lifecycle import FINAL_STATUSES
+from conveyor.core.lifecycle import FINAL_STATUSES
 from conveyor.engine.presence import controller_alive
 from conveyor.errors import InputRejectedError
 from conveyor.models.history import FAILED, REGISTERED

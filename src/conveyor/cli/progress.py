@@ -9,7 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import select
 
 from conveyor.cli.state import console
-from conveyor.engine.lifecycle import FINAL_STATUSES
+from conveyor.core.lifecycle import FINAL_STATUSES
 from conveyor.engine.presence import controller_alive
 from conveyor.installation import Installation
 from conveyor.store import queries

@@ -20,8 +20,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from conveyor.core.lifecycle import ItemStatus, StepStatus, decide_after_failure
 from conveyor.engine.executor import Executor, TaskHandle
-from conveyor.engine.lifecycle import ItemStatus, StepStatus, decide_after_failure
 from conveyor.engine.metrics import EngineMetrics, NoMetrics, report_commit
 from conveyor.errors import ConveyorError
 from conveyor.pipeline.registry import PipelineRegistry

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from conveyor.engine.lifecycle import FINAL_STATUSES, ItemStatus
+from conveyor.core.lifecycle import FINAL_STATUSES, ItemStatus
 from conveyor.store.outcomes import CommitBatch
 
 

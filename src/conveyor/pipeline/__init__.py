@@ -15,9 +15,10 @@ Example::
     pipeline = Pipeline("lines", version="1", dag={load: [], report: [load]})
 """
 
+from conveyor.core.lifecycle import RetryPolicy
 from conveyor.errors import PermanentStepError
 from conveyor.pipeline.context import StepContext
-from conveyor.pipeline.spec import Pipeline, Resources, RetryPolicy, Step, step
+from conveyor.pipeline.spec import Pipeline, Resources, Step, step
 
 __all__ = [
     "PermanentStepError",

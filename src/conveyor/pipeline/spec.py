@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from conveyor.core.lifecycle import RetryPolicy
 from conveyor.errors import PipelineDefinitionError
 
 if TYPE_CHECKING:
@@ -26,24 +27,6 @@ class Resources:
     custom: Mapping[str, float] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often a failing step is tried again, with exponential backoff between attempts."""
-
-    max_attempts: int = 3
-    backoff_seconds: float = 1.0
-    backoff_factor: float = 2.0
-    max_backoff_seconds: float = 300.0
-
-    def delay_before(self, attempt: int) -> float:
-        """Seconds to wait before ``attempt`` (2 = the first retry)."""
-        delay = self.backoff_seconds * self.backoff_factor ** max(attempt - 2, 0)
-        return min(delay, self.max_backoff_seconds)
-
-    def allows_another(self, attempts_made: int) -> bool:
-        return attempts_made < self.max_attempts
-
-
 @dataclass(frozen=True, eq=False)
 class Step:
     """A step: a function plus what it needs to run. Build it with :func:`step`."""
@@ -51,7 +34,7 @@ class Step:
     name: str
     function: Callable[..., Any]
     resources: Resources = Resources()
-    retry: RetryPolicy = RetryPolicy()
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout_seconds: float | None = None
 
     @property

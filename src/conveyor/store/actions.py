@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from conveyor.engine.lifecycle import (
+from conveyor.core.lifecycle import (
     CANCELLABLE_STATUSES,
     RETRYABLE_STATUSES,
     ItemStatus,

@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from conveyor.engine.durations import StepRunTime
-from conveyor.engine.lifecycle import StepStatus
+from conveyor.core.durations import StepRunTime
+from conveyor.core.lifecycle import StepStatus
 from conveyor.store.models import Item, StepRun
 
 TIMED_STATUSES = (StepStatus.SUCCEEDED.value, StepStatus.FAILED.value)

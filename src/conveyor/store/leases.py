@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from conveyor.engine.lifecycle import FAILED_ATTEMPT_STATUSES, ItemStatus, StepStatus
+from conveyor.core.lifecycle import FAILED_ATTEMPT_STATUSES, ItemStatus, StepStatus
 from conveyor.store.models import Item, StepRun
 
 CLAIMABLE_STATUSES = (ItemStatus.QUEUED.value, ItemStatus.RUNNING.value, ItemStatus.RETRYING.value)

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
-from conveyor.engine.lifecycle import ItemStatus, StepStatus
+from conveyor.core.lifecycle import ItemStatus, StepStatus
 from conveyor.store.leases import LeaseHolder, owned_items
 from conveyor.store.models import Item, Result, StepRun
 

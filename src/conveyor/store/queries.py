@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from conveyor.engine.lifecycle import ACTIVE_STATUSES, ItemStatus
+from conveyor.core.lifecycle import ACTIVE_STATUSES, ItemStatus
 from conveyor.errors import ItemNotFoundError
 from conveyor.store.models import Item, Result, StepRun
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from conveyor.engine.lifecycle import ItemStatus
+from conveyor.core.lifecycle import ItemStatus
 from conveyor.store.models import Item, utcnow
 
 NOT_DUPLICATE_STATUSES = (ItemStatus.FAILED.value, ItemStatus.CANCELLED.value)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from conveyor.engine.lifecycle import FINAL_STATUSES, ItemStatus
+from conveyor.core.lifecycle import FINAL_STATUSES, ItemStatus
 
 ITEM_STATUSES = [status.value for status in ItemStatus]
 NODE_WIDTH, NODE_HEIGHT = 168, 52

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import select
 
 from conveyor.api.security import viewer
-from conveyor.engine.durations import summarize_durations
+from conveyor.core.durations import summarize_durations
 from conveyor.engine.throughput import drain_eta_seconds, per_minute, queue_depth_per_minute
 from conveyor.store.history import queue_movements, recent_step_run_times
 from conveyor.store.models import Item, utcnow

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conveyor.engine.durations import StepRunTime, quantile, summarize_durations
+from conveyor.core.durations import StepRunTime, quantile, summarize_durations
 
 
 def runs(pipeline: str, step: str, *seconds: float, failed: int = 0) -> list[StepRunTime]:

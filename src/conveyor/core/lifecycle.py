@@ -1,12 +1,15 @@
-"""Item and step states and the rules between them: plain data, no I/O."""
+"""Item and step states, the transitions between them and the retry rules: plain data, no I/O.
+
+An item is ``queued`` until a controller claims it (``running``); a failed step either waits
+for a retry (``retrying``, then ``running`` again) or ends the item. ``succeeded``, ``failed``
+and ``cancelled`` are final; operators may queue a failed or cancelled item again.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-
-from conveyor.pipeline.spec import RetryPolicy
 
 
 class ItemStatus(StrEnum):
@@ -27,10 +30,37 @@ class StepStatus(StrEnum):
 
 
 FINAL_STATUSES = frozenset({ItemStatus.SUCCEEDED, ItemStatus.FAILED, ItemStatus.CANCELLED})
+# Not final: a controller may claim the item (queued, retry due, or its lease expired).
 ACTIVE_STATUSES = frozenset({ItemStatus.QUEUED, ItemStatus.RUNNING, ItemStatus.RETRYING})
 CANCELLABLE_STATUSES = ACTIVE_STATUSES
+# Ended without a result: an operator may queue it again, and the same content submitted
+# again is new work, not a duplicate.
 RETRYABLE_STATUSES = frozenset({ItemStatus.FAILED, ItemStatus.CANCELLED})
 FAILED_ATTEMPT_STATUSES = frozenset({StepStatus.FAILED, StepStatus.LOST})
+TIMED_STEP_STATUSES = frozenset({StepStatus.SUCCEEDED, StepStatus.FAILED})  # ran to an end
+
+
+def values(statuses: frozenset[ItemStatus] | frozenset[StepStatus]) -> list[str]:
+    """A status set as sorted column values, for SQL ``IN`` clauses."""
+    return sorted(status.value for status in statuses)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often a failing step is tried again, with exponential backoff between attempts."""
+
+    max_attempts: int = 3
+    backoff_seconds: float = 1.0
+    backoff_factor: float = 2.0
+    max_backoff_seconds: float = 300.0
+
+    def delay_before(self, attempt: int) -> float:
+        """Seconds to wait before ``attempt`` (2 = the first retry)."""
+        delay = self.backoff_seconds * self.backoff_factor ** max(attempt - 2, 0)
+        return min(delay, self.max_backoff_seconds)
+
+    def allows_another(self, attempts_made: int) -> bool:
+        return attempts_made < self.max_attempts
 
 
 @dataclass(frozen=True)
