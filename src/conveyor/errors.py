@@ -45,3 +45,10 @@ class PermanentStepError(ConveyorError):
     """Raised by a step when retrying cannot help (bad input): the item fails at once."""
 
     code = "permanent_step_error"
+
+
+class StepTimeoutError(ConveyorError):
+    """A step ran past its ``timeout_seconds`` and was interrupted; it is retried like any
+    transient failure. Raise the step's timeout if it needs longer."""
+
+    code = "step_timeout"
