@@ -4,6 +4,7 @@ and every kind of API error mapped to its exception."""
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -150,8 +151,8 @@ def test_unreachable_server_names_the_url() -> None:
     assert url in str(error.value) and "CONVEYOR_URL" in str(error.value)
 
 
-def test_train_compare_promote_roll_back_and_predict(
-    client: Client, admin: Client, heart_frame: pandas.DataFrame
+def test_train_compare_promote_roll_back_and_predict(  # type: ignore[no-untyped-def]
+    server, client: Client, admin: Client, heart_frame: pandas.DataFrame
 ) -> None:
     queued = [client.train("heart"), client.train("heart", {"seed": 7})]  # run side by side
     first, second = sorted(
@@ -180,7 +181,19 @@ def test_train_compare_promote_roll_back_and_predict(
     with pytest.raises(ValidationError) as invalid:
         admin.promote("heart", 0)
     assert [f.field for f in invalid.value.fields] == ["body.version"]
+    _wait_until_served(client, server)
     _predict(client, heart_frame)
+
+
+def _wait_until_served(client: Client, server, timeout: float = 20) -> None:  # type: ignore[no-untyped-def]
+    """Serving replicas poll the registry every second (docs/serving.md): wait for that poll."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        heart = next(e for e in client.endpoints() if e.name == "heart")
+        if any(arm["version"] is not None for arm in heart.arms):
+            return
+        time.sleep(0.2)
+    pytest.fail(f"heart was not served after {timeout} s; server log:\n{server.up.output()[-6000:]}")
 
 
 def _rollback_until_refused(admin: Client) -> None:

@@ -25,9 +25,10 @@ LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 EMBEDDED = r"""
 import json, os, socket, subprocess, sys
 import psutil, ray
+from conveyor.engine.contract import WorkerEnvironment
 from conveyor.engine.executor import RayExecutor
 
-RayExecutor(None, 1)
+RayExecutor(WorkerEnvironment(storage_url=os.getcwd()), None, 1)
 assert ray.get(ray.remote(lambda: 1).options(num_cpus=0.1).remote()) == 1
 gcs = ray.get_runtime_context().gcs_address
 me = psutil.Process()
@@ -35,7 +36,8 @@ family = {p.pid: p for p in [me, *me.children(recursive=True)]}
 listening = []
 for connection in psutil.net_connections(kind="inet"):
     if connection.pid in family and connection.status == psutil.CONN_LISTEN:
-        name = " ".join(family[connection.pid].cmdline())[:80]
+        argv = family[connection.pid].cmdline()
+        name = " ".join([os.path.basename(argv[0]), *argv[1:2]])[:80] if argv else ""
         listening.append([connection.laddr.ip, connection.laddr.port, name])
 
 untrusted = subprocess.run(

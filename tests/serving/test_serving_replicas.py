@@ -59,7 +59,11 @@ def test_replicas_answer_and_all_switch_within_5_seconds(tmp_path: Path, heart_r
                 if {r.json()["version"] for r in recent} == {2}:
                     break
             switched = time.monotonic() - moved
-        assert switched < 5.0, f"replicas still answered v1 after {switched:.1f} s"
+            assert switched < 5.0, f"replicas still answered v1 after {switched:.1f} s"
+            # one keep-alive connection reaches one worker: the other proves it by its log
+            while log.read_text().count("serving heart: champion=v2") < 2:
+                assert time.monotonic() - moved < 5.0, log.read_text()
+                time.sleep(0.1)
     finally:
         process.send_signal(signal.SIGINT)
         try:
