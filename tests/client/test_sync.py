@@ -193,7 +193,8 @@ def _wait_until_served(client: Client, server, timeout: float = 20) -> None:  # 
         if any(arm["version"] is not None for arm in heart.arms):
             return
         time.sleep(0.2)
-    pytest.fail(f"heart was not served after {timeout} s; server log:\n{server.up.output()[-6000:]}")
+    log = server.up.output()[-6000:]
+    pytest.fail(f"heart was not served after {timeout} s; server log:\n{log}")
 
 
 def _rollback_until_refused(admin: Client) -> None:
