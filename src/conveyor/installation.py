@@ -36,7 +36,9 @@ class Installation:
     @cached_property
     def engine(self) -> Engine:
         engine = connect(self.settings.resolved_database_url)
-        migrate(engine, self.settings.init_lock_timeout_seconds)
+        migrate(
+            engine, self.settings.init_lock_timeout_seconds, self.registry.migration_locations()
+        )
         return engine
 
     @cached_property

@@ -4,16 +4,17 @@ forced to change a password, tokens do not expire."""
 from __future__ import annotations
 
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import text
 
-from conveyor.store.database import MIGRATIONS, connect, migrate
+from conveyor.pipeline.registry import discover
+from conveyor.store.database import alembic_config, connect, migrate
+
+BUILT_IN_MIGRATIONS = discover().migration_locations()
 
 
 def test_upgrading_an_existing_store_keeps_accounts(database_url: str) -> None:
     engine = connect(database_url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config = alembic_config(BUILT_IN_MIGRATIONS)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         for head in ("0006", "0007", "0008"):
@@ -27,7 +28,7 @@ def test_upgrading_an_existing_store_keeps_accounts(database_url: str) -> None:
             text("INSERT INTO api_tokens (name, token_hash, role, created_at, revoked) "
                  "VALUES ('old', 'h', 'viewer', CURRENT_TIMESTAMP, false)")
         )  # fmt: skip
-    migrate(engine)
+    migrate(engine, pipeline_migrations=BUILT_IN_MIGRATIONS)
     with engine.connect() as connection:
         user = connection.execute(text("SELECT must_change_password FROM users")).one()
         token = connection.execute(text("SELECT expires_at FROM api_tokens")).one()

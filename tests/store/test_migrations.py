@@ -4,14 +4,16 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import conveyor.pipelines.tables  # noqa: F401  (the scenarios' tables are part of the schema)
+from conveyor.pipeline.registry import discover
 from conveyor.store.database import connect, migrate
 from conveyor.store.models import Base
 
 
 def test_migrations_match_models(database_url: str) -> None:
     engine = connect(database_url)
-    migrate(engine)
-    migrate(engine)  # running it again is harmless
+    locations = discover().migration_locations()  # the built-in pipelines' tables too
+    migrate(engine, pipeline_migrations=locations)
+    migrate(engine, pipeline_migrations=locations)  # running it again is harmless
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     engine.dispose()

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import jinja2
+import pytest
+
+from conveyor.pipelines.csv_profile import csv_profile
+from conveyor.pipelines.noop import noop
 from conveyor.web import views
-from conveyor.web.templating import GENERIC_RENDERER, renderer_for, value_kind
+from conveyor.web.templating import GENERIC_RENDERER, renderer_for, templates, value_kind
 
 DIAMOND = {"a": [], "b": ["a"], "c": ["a"], "d": ["b", "c"]}
 
@@ -77,9 +83,22 @@ def test_value_kinds_and_renderer_choice() -> None:
     assert value_kind([[1, 2]]) == "list"
     assert value_kind(True) == "boolean" and value_kind(2.5) == "number"
     assert value_kind(None) == "null" and value_kind("x") == "text"
-    assert renderer_for("csv_profile") == "renderers/csv_profile.html"
-    assert renderer_for("noop") == GENERIC_RENDERER
-    assert renderer_for("../base") == GENERIC_RENDERER
+    own = renderer_for(csv_profile)
+    assert own != GENERIC_RENDERER and "incomplete rows" in _render(own, CSV_RESULT)
+    assert renderer_for(noop) == GENERIC_RENDERER
+    assert renderer_for(None) == GENERIC_RENDERER  # an item of a pipeline no longer installed
+
+
+def test_only_registered_renderer_files_load() -> None:
+    with pytest.raises(jinja2.TemplateNotFound):
+        templates.env.get_template("pipeline-renderer:/etc/hostname")
+
+
+CSV_RESULT = {"rows": 3, "columns": 2, "numeric_columns": ["a"], "profile": {}}
+
+
+def _render(template: str, result: dict[str, Any]) -> str:
+    return templates.env.get_template(template).render(result=result, item={})
 
 
 def test_hardware_gauges_show_use_of_cpu_memory_storage_and_each_gpu() -> None:

@@ -12,6 +12,7 @@ from conveyor import __version__
 from conveyor.api.errors import error_body, error_responses, install_error_handlers
 from conveyor.api.middleware import install_middleware
 from conveyor.api.params import reject_nul_characters
+from conveyor.api.plugins import include_pipeline_routes
 from conveyor.api.routes import (
     accounts,
     auth,
@@ -58,6 +59,7 @@ def create_app(
     api.include_router(accounts.users_router)
     api.include_router(accounts.tokens_router)
     app.include_router(api)
+    include_pipeline_routes(app, installation.registry)  # PipelineHooks.api_routes
     app.include_router(_operations_router())
     app.include_router(web.router)
     app.include_router(model_pages.router)

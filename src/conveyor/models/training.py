@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from conveyor.errors import InputRejectedError, PermanentStepError
 from conveyor.models.flavors import default_flavor
+from conveyor.pipeline.hooks import PipelineHooks
 from conveyor.pipeline.spec import Pipeline, Step
 
 if TYPE_CHECKING:
@@ -53,8 +54,11 @@ class TrainingPipeline(Pipeline):
         flavor: ModelFlavor | None = None,
         promotion_metric: str = "roc_auc",
         default_dataset_source: str = "",
+        hooks: PipelineHooks | None = None,
     ) -> None:
-        super().__init__(name, version, dag, description=description, accepts=("record",))
+        super().__init__(
+            name, version, dag, description=description, accepts=("record",), hooks=hooks
+        )
         self.model_name = model_name or name
         self.default_params = dict(default_params)
         self.default_dataset = default_dataset

@@ -18,13 +18,16 @@ Example::
 from conveyor.core.lifecycle import RetryPolicy
 from conveyor.errors import PermanentStepError
 from conveyor.pipeline.context import StepContext
+from conveyor.pipeline.hooks import PipelineHooks, ServingDefaults
 from conveyor.pipeline.spec import Pipeline, Resources, Step, step
 
 __all__ = [
     "PermanentStepError",
     "Pipeline",
+    "PipelineHooks",
     "Resources",
     "RetryPolicy",
+    "ServingDefaults",
     "Step",
     "StepContext",
     "step",

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from importlib.metadata import entry_points
+from pathlib import Path
 from types import ModuleType
 
 from conveyor.errors import ConfigurationError, UnknownPipelineError
@@ -52,8 +53,24 @@ class PipelineRegistry:
     def names(self) -> list[str]:
         return sorted(self._pipelines)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Pipeline]:
         return iter(self._pipelines.values())
+
+    def find(self, name: str) -> Pipeline | None:
+        return self._pipelines.get(name)
+
+    def trainer_of(self, model: str) -> Pipeline | None:
+        """The pipeline that trains the model ``model``, if one is installed."""
+        return next((p for p in self if p.model_name == model), None)
+
+    def model_names(self) -> list[str]:
+        """The models that installed training pipelines train."""
+        return sorted({p.model_name for p in self if p.model_name})
+
+    def migration_locations(self) -> list[Path]:
+        """The Alembic version folders the installed pipelines bring, each once."""
+        folders = (p.hooks.migrations for p in self if p.hooks.migrations is not None)
+        return sorted({Path(folder).resolve() for folder in folders})
 
 
 def discover(extra_modules: Iterable[str] = ()) -> PipelineRegistry:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from conveyor.core.lifecycle import RetryPolicy
 from conveyor.errors import PipelineDefinitionError
+from conveyor.pipeline.hooks import PipelineHooks
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -90,7 +91,13 @@ class Pipeline:
     relational tables. It runs inside the transaction that commits the result, so its rows
     are written exactly once and never without the result; if it raises, the item fails with
     the error and nothing of it is kept.
+
+    ``hooks`` are the package's optional additions: tables, API routes, an item-page renderer,
+    a demo summary, serving defaults (:class:`~conveyor.pipeline.hooks.PipelineHooks`).
+    ``model_name`` is the model a training pipeline trains; None for any other pipeline.
     """
+
+    model_name: str | None = None
 
     def __init__(
         self,
@@ -101,6 +108,7 @@ class Pipeline:
         accepts: Sequence[str] = ("file", "record"),
         check_input: Callable[[Path], None] | None = None,
         store_result: ResultWriter | None = None,
+        hooks: PipelineHooks | None = None,
     ) -> None:
         self.name = name
         self.version = str(version)
@@ -108,6 +116,7 @@ class Pipeline:
         self.accepts = tuple(accepts)
         self.check_input = check_input
         self.store_result = store_result
+        self.hooks = hooks or PipelineHooks()
         self.steps: dict[str, Step] = {}
         self.dependencies: dict[str, tuple[str, ...]] = {}
         for declared, needs in dag.items():

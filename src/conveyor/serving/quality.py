@@ -19,11 +19,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from conveyor.pipeline import hooks
 from conveyor.serving.tables import Prediction, PredictionFeedback
 
 CTR_WINDOW = timedelta(hours=1)
 MAX_ROWS = 200_000
-ACCURACY, CTR = "accuracy", "ctr"
+# The metric names pipelines choose from in their serving defaults (PipelineHooks.serving).
+ACCURACY, CTR = hooks.ACCURACY, hooks.CLICK_THROUGH
 
 
 @dataclass(frozen=True)

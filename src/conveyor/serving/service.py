@@ -23,13 +23,15 @@ import orjson
 from conveyor.errors import ConveyorError
 from conveyor.installation import Installation
 from conveyor.models.registry import ModelRegistry
+from conveyor.models.training import TrainingPipeline
+from conveyor.pipeline.hooks import ServingDefaults
 from conveyor.serving.endpoints import ensure_endpoints
 from conveyor.serving.guard import Outcomes, breach, guarded_arms, new_window, roll_back_arm
 from conveyor.serving.inputs import InvalidInputError, parse_records
 from conveyor.serving.metrics import ServingMetrics, serving_metrics
 from conveyor.serving.predictors import LoadedVersion, load_version
 from conveyor.serving.predlog import PredictionLog
-from conveyor.serving.quality import ACCURACY, CTR, Proportion, quality_by
+from conveyor.serving.quality import Proportion, quality_by
 from conveyor.serving.reload import Deployment, Reloader, start_watcher
 from conveyor.serving.routing import choose_arm
 
@@ -39,9 +41,6 @@ QUALITY_SECONDS = 30.0
 GUARD_SECONDS = 2.0
 MAX_KEY_LENGTH = 200  # predictions.request_key
 QUALITY_WINDOW = timedelta(hours=1)
-# The request key of a new endpoint: recommendations are per user, which click-through needs.
-DEFAULT_KEY_FIELDS = {"movies": "userId"}
-QUALITY_METRICS = {"movies": CTR}
 
 
 def checked_key(key: str | None) -> str | None:
@@ -114,15 +113,24 @@ class ServingService:
 
     def _nullable(self, model: str) -> frozenset[str]:
         """Fields the training schema allows to be missing (e.g. heart's ``ca``, ``thal``)."""
-        for pipeline in self.installation.registry:
-            schema = getattr(pipeline, "schema", None)
-            if getattr(pipeline, "model_name", None) == model and schema is not None:
-                return frozenset(c.name for c in schema.columns if c.missing_allowed)
-        return frozenset()
+        trainer = self.installation.registry.trainer_of(model)
+        schema = trainer.schema if isinstance(trainer, TrainingPipeline) else None
+        if schema is None:
+            return frozenset()
+        return frozenset(c.name for c in schema.columns if c.missing_allowed)
 
     def default_models(self) -> list[str]:
-        names = (getattr(p, "model_name", None) for p in self.installation.registry)
-        return sorted({name for name in names if isinstance(name, str) and name})
+        return self.installation.registry.model_names()
+
+    def _serving_defaults(self, model: str) -> ServingDefaults:
+        trainer = self.installation.registry.trainer_of(model)
+        defaults = trainer.hooks.serving if trainer is not None else None
+        return defaults or ServingDefaults()
+
+    def default_key_fields(self) -> dict[str, str]:
+        """The request key of each new endpoint, as its pipeline's serving defaults say."""
+        keys = {model: self._serving_defaults(model).key_field for model in self.default_models()}
+        return {model: key for model, key in keys.items() if key}
 
     def start(self) -> None:
         """Create the default endpoints, load what they serve, and keep it fresh. Blocks until
@@ -134,7 +142,7 @@ class ServingService:
         with self._start_lock:
             if self._first_load.is_set():
                 return
-            ensure_endpoints(self.sessions, self.default_models(), DEFAULT_KEY_FIELDS)
+            ensure_endpoints(self.sessions, self.default_models(), self.default_key_fields())
             self.log.start()
             try:
                 self.reloader.refresh()
@@ -156,7 +164,7 @@ class ServingService:
     def quality_metric(self, endpoint: str) -> str:
         deployment = self.reloader.deployments.get(endpoint)
         model = deployment.wanted.model if deployment else endpoint
-        return QUALITY_METRICS.get(model, ACCURACY)
+        return self._serving_defaults(model).quality
 
     def quality(
         self, endpoint: str, since: datetime, until: datetime | None = None, group: str = "version"

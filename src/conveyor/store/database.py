@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from conveyor.errors import ConfigurationError
 from conveyor.filemodes import private_sqlite_database
 from conveyor.firstuse import DEFAULT_TIMEOUT_SECONDS, database_lock
 
@@ -57,11 +60,15 @@ def _sqlite_engine(url: str, database: str | None, create_folder: bool) -> Engin
     return engine
 
 
-def migrate(engine: Engine, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
-    """Bring the schema to the newest Alembic revisions (scenario branches fork from the core),
-    once across processes: under the store's first-use lock, unless it is already there."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+def migrate(
+    engine: Engine,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    pipeline_migrations: Sequence[Path] = (),
+) -> None:
+    """Bring the schema to the newest Alembic revisions of the core chain and of every
+    pipeline's own version location (``pipeline_migrations``, which fork from the core), once
+    across processes: under the store's first-use lock, unless it is already there."""
+    config = alembic_config(pipeline_migrations)
     if _at_heads(engine, config):
         return
     url = engine.url.render_as_string(hide_password=False)
@@ -73,10 +80,29 @@ def migrate(engine: Engine, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
         command.upgrade(config, "heads")  # a no-op when the process before us did it
 
 
+def alembic_config(pipeline_migrations: Sequence[Path] = ()) -> Config:
+    """Alembic's configuration: the core chain plus the pipelines' version locations."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    folders = [MIGRATIONS / "versions", *pipeline_migrations]
+    config.set_main_option("path_separator", "os")
+    config.set_main_option("version_locations", os.pathsep.join(str(f) for f in folders))
+    return config
+
+
 def _at_heads(engine: Engine, config: Config) -> bool:
-    heads = set(ScriptDirectory.from_config(config).get_heads())
+    script = ScriptDirectory.from_config(config)
     with engine.connect() as connection:
-        return set(MigrationContext.configure(connection).get_current_heads()) == heads
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    known = {revision.revision for revision in script.walk_revisions()}
+    unknown = sorted(current - known)
+    if unknown:
+        raise ConfigurationError(
+            f"the store is at schema revision(s) {', '.join(unknown)}, which no installed "
+            "pipeline brings: a pipeline package with its own tables was removed. Install it "
+            "again (or name its module in CONVEYOR_PIPELINES) to use this store."
+        )
+    return current == set(script.get_heads())
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

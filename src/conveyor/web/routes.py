@@ -235,7 +235,7 @@ def _item_context(request: Request, item_id: str, principal: Principal) -> dict[
         "steps": steps,
         "drawing": views.draw_dag(item.dag, steps),
         "final": views.is_final(item.status),
-        "renderer": renderer_for(item.pipeline),
+        "renderer": renderer_for(request.app.state.installation.registry.find(item.pipeline)),
     }
 
 

@@ -1,15 +1,16 @@
 """Jinja2 for the web UI: autoescaped templates, formatting filters, result renderers.
 
-Result renderers are the hook for pipeline-specific views: ``templates/renderers/<pipeline>.html``
-is used for that pipeline's items when it exists, ``renderers/generic.html`` (a key/value tree)
-otherwise. A renderer gets ``item`` (the API's item detail) and ``result``.
+Result renderers are the hook for pipeline-specific views: a pipeline names its template file
+in ``PipelineHooks.item_renderer`` and the item page includes it for that pipeline's items;
+``renderers/generic.html`` (a key/value tree) shows everything else. A renderer gets ``item``
+(the API's item detail) and ``result``, and may import the core's ``macros.html``.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from fastapi import Request
@@ -19,9 +20,44 @@ from fastapi.templating import Jinja2Templates
 from conveyor import __version__
 from conveyor.web import views
 
+if TYPE_CHECKING:
+    from conveyor.pipeline.spec import Pipeline
+
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 GENERIC_RENDERER = "renderers/generic.html"
-SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+RENDERER_PREFIX = "pipeline-renderer:"
+
+
+class RendererLoader(jinja2.BaseLoader):
+    """The renderer files pipelines ship, each under a name made from its path; only files
+    registered by :func:`renderer_for` load, so no request can name another file."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, Path] = {}
+
+    def register(self, path: Path) -> str:
+        name = f"{RENDERER_PREFIX}{path.resolve()}"
+        self._files[name] = path.resolve()
+        return name
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        path = self._files.get(template)
+        if path is None or not path.is_file():
+            raise jinja2.TemplateNotFound(template)
+        modified = path.stat().st_mtime
+        return path.read_text(encoding="utf-8"), str(path), lambda: _modified(path) == modified
+
+
+def _modified(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
+renderers = RendererLoader()
 
 
 def value_kind(value: Any) -> str:
@@ -40,7 +76,7 @@ def value_kind(value: Any) -> str:
 
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(TEMPLATE_DIR), renderers]),
         autoescape=True,  # every page shows user-provided names, records and results
         trim_blocks=True,
         lstrip_blocks=True,
@@ -62,10 +98,8 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     return templates.TemplateResponse(request, template, context, status_code=status_code)
 
 
-def renderer_for(pipeline: str) -> str:
-    if (
-        SAFE_NAME.fullmatch(pipeline)
-        and (TEMPLATE_DIR / "renderers" / f"{pipeline}.html").is_file()
-    ):
-        return f"renderers/{pipeline}.html"
-    return GENERIC_RENDERER
+def renderer_for(pipeline: Pipeline | None) -> str:
+    """The template that shows ``pipeline``'s results: its own renderer, else the generic."""
+    if pipeline is None or pipeline.hooks.item_renderer is None:
+        return GENERIC_RENDERER
+    return renderers.register(Path(pipeline.hooks.item_renderer))

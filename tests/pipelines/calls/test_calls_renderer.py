@@ -3,7 +3,8 @@ speaker and the transcript coloured by speaker."""
 
 from __future__ import annotations
 
-from conveyor.web.templating import renderer_for, templates
+from conveyor.pipelines.calls import calls
+from conveyor.web.templating import GENERIC_RENDERER, renderer_for, templates
 
 RESULT = {
     "duration_s": 61.0,
@@ -39,8 +40,9 @@ RESULT = {
 
 
 def test_calls_items_use_their_own_renderer() -> None:
-    assert renderer_for("calls") == "renderers/calls.html"
-    html = templates.env.get_template("renderers/calls.html").render(result=RESULT, item={})
+    renderer = renderer_for(calls)
+    assert renderer != GENERIC_RENDERER
+    html = templates.env.get_template(renderer).render(result=RESULT, item={})
     assert "poor call" in html and "customer anger 0.72 in the last third" in html
     assert "Customer: it is broken." in html and "1.8/5" in html
     assert 'style="width: 72.0%"' in html  # the customer's anger bar
@@ -49,5 +51,5 @@ def test_calls_items_use_their_own_renderer() -> None:
 
 
 def test_other_results_fall_back_to_the_tree() -> None:
-    html = templates.env.get_template("renderers/calls.html").render(result={"x": 1}, item={})
+    html = templates.env.get_template(renderer_for(calls)).render(result={"x": 1}, item={})
     assert "result-tree" in html

@@ -1,7 +1,7 @@
 """/api/v1/endpoints: model serving. Predict (any accepted body format), the list of
 endpoints, their routing (operators move traffic toward the champion; anything else is an
-admin's: serving/routing_policy.py) and, for a recommender, ``GET /recommend/{user}``
-(plain text, 20 comma-separated movie ids, also mounted at the root) and watch/click events.
+admin's: serving/routing_policy.py) and watch/click events. Routes a pipeline adds for its
+models (a recommender's ``GET /recommend/{user}``) live in its package (api/plugins.py).
 
 The predict route reads raw bytes and answers with orjson: no pydantic on the hot path.
 """
@@ -14,11 +14,10 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Body, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from conveyor.api.errors import ApiError, error_responses
@@ -49,11 +48,9 @@ from conveyor.serving.tokens import TokenCache
 from conveyor.store.models import utcnow
 
 router = APIRouter(prefix="/endpoints", tags=["serving"])
-root_router = APIRouter(tags=["serving"])
 EndpointName = Annotated[
     str, PathParam(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", description="Endpoint name")
 ]
-RECOMMENDER_ENDPOINT = "movies"
 _SERVICE_LOCK = threading.Lock()
 JSON = "application/json"
 
@@ -63,7 +60,6 @@ def install(app: FastAPI) -> None:
     the fast path), and closing the service (last log flush) on shutdown."""
     app.state.serving_tokens = TokenCache()
     app.state.predict_threads = PredictThreads()
-    app.include_router(root_router)
     app.state.serving_fast_handler = _fast_handler(app)
     inner = app.router.lifespan_context
 
@@ -132,6 +128,15 @@ async def _answer(app: FastAPI, name: str, body: bytes, key: str | None) -> tupl
         return 500, error_payload(error.code, str(error))
 
 
+async def predict_for_route(
+    request: Request, name: str, body: bytes, key: str | None
+) -> tuple[int, bytes]:
+    """A predict request made by another route (a pipeline's own: api/plugins.py) for a
+    caller with at least the viewer role: (status, JSON body)."""
+    _caller(request)
+    return await _answer(request.app, name, body, key)
+
+
 def _fast_handler(app: FastAPI) -> Handler:
     async def handle(
         name: str, body: bytes, key: str | None, authorization: str | None
@@ -166,33 +171,6 @@ async def predict(name: EndpointName, request: Request) -> Response:
     key = request.headers.get("x-request-key") or request.query_params.get("key")
     status, body = await _answer(request.app, name, await request.body(), key)
     return Response(body, status, media_type=JSON)
-
-
-UserId = Annotated[int, PathParam(ge=0, le=2**63 - 1, description="User id (request key)")]
-
-
-@router.get(
-    "/{name}/recommend/{user_id}",
-    response_class=PlainTextResponse,
-    responses=error_responses(404, 409),
-)
-async def recommend(name: EndpointName, user_id: UserId, request: Request) -> Response:
-    """A recommender endpoint's top movies for a user as plain text, comma-separated (the
-    ``movies`` endpoint also answers at ``/recommend/{user_id}``: the course simulators'
-    contract)."""
-    _caller(request)
-    body = orjson.dumps({"userId": user_id})
-    status, answer = await _answer(request.app, name, body, str(user_id))
-    if status != 200:
-        return Response(answer, status, media_type=JSON)
-    output = orjson.loads(answer)["predictions"][0]
-    movies = str(output.get("movieIds", "")) if isinstance(output, dict) else str(output)
-    return PlainTextResponse(",".join(movies.split()))
-
-
-@root_router.get("/recommend/{user_id}", response_class=PlainTextResponse, include_in_schema=False)
-async def recommend_at_root(user_id: UserId, request: Request) -> Response:
-    return await recommend(RECOMMENDER_ENDPOINT, user_id, request)
 
 
 class ArmOut(BaseModel):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from conveyor.errors import InputRejectedError, PermanentStepError
-from conveyor.pipeline import Pipeline
+from conveyor.pipeline import Pipeline, PipelineHooks
 from conveyor.pipelines.calls.steps import (
     assess,
     decode,
@@ -23,6 +23,7 @@ from conveyor.pipelines.calls.steps import (
 from conveyor.pipelines.calls.store import store_result
 
 VERSION = "1"
+HERE = Path(__file__).parent
 
 
 def check_audio(path: Path) -> None:
@@ -51,6 +52,11 @@ calls = Pipeline(
     accepts=("file",),
     check_input=check_audio,
     store_result=store_result,
+    hooks=PipelineHooks(
+        migrations=HERE / "migrations",
+        item_renderer=HERE / "templates" / "item.html",
+        cli_summary="conveyor.pipelines.calls.cli:print_summary",
+    ),
 )
 
 __all__ = ["calls"]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from conveyor.errors import InputRejectedError
 from conveyor.models.training import TrainingPipeline
-from conveyor.pipeline import StepContext, step
+from conveyor.pipeline import PipelineHooks, ServingDefaults, StepContext, step
 from conveyor.pipelines.movies.data import MOVIELENS_SOURCE, RATINGS_SCHEMA, movielens_csv
 
 if TYPE_CHECKING:
@@ -124,4 +124,9 @@ movies = TrainingPipeline(
     schema=RATINGS_SCHEMA,
     flavor=_Flavor(),
     promotion_metric="precision_at_20",
+    hooks=PipelineHooks(
+        api_routes="conveyor.pipelines.movies.api:router",
+        # Recommendations are per user, which click-through needs as the request key.
+        serving=ServingDefaults(key_field="userId", quality="ctr"),
+    ),
 )

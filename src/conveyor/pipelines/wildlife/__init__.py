@@ -10,13 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from conveyor.errors import InputRejectedError
-from conveyor.pipeline import Pipeline
+from conveyor.pipeline import Pipeline, PipelineHooks
 
 # Steps are reached through the module: the names "pose" and "render" belong to submodules.
 from conveyor.pipelines.wildlife import steps
 from conveyor.pipelines.wildlife.tables import store_result
 
 VERSION = "1"
+HERE = Path(__file__).parent
 
 
 def check_input(path: Path) -> None:
@@ -49,6 +50,10 @@ wildlife = Pipeline(
     accepts=("file",),
     check_input=check_input,
     store_result=_store,
+    hooks=PipelineHooks(
+        migrations=HERE / "migrations",
+        item_renderer=HERE / "templates" / "item.html",
+    ),
 )
 
 __all__ = ["wildlife"]

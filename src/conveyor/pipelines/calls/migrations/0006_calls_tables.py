@@ -1,5 +1,9 @@
 """calls tables
 
+The calls pipeline's own version location (its PipelineHooks.migrations). Written as revision
+0006 of the core chain before pipelines had hooks, so it keeps its id and its parent:
+stores already at head find it where it is now.
+
 Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-25 15:40:00
@@ -10,7 +14,7 @@ from alembic import op
 
 revision = "0006"
 down_revision = "0005"
-branch_labels = None
+branch_labels = ("calls",)
 depends_on = None
 
 

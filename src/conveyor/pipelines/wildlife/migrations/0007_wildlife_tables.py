@@ -1,5 +1,9 @@
 """wildlife tables
 
+The wildlife pipeline's own version location (its PipelineHooks.migrations). Written as revision
+0007 of the core chain before pipelines had hooks, so it keeps its id and its parent:
+stores already at head find it where it is now.
+
 Revision ID: 0007
 Revises: 0005
 Create Date: 2026-11-25 15:45:00
@@ -10,7 +14,7 @@ from alembic import op
 
 revision = "0007"
 down_revision = "0005"
-branch_labels = None
+branch_labels = ("wildlife",)
 depends_on = None
 
 

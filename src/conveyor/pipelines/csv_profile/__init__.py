@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from conveyor.errors import InputRejectedError, PermanentStepError
-from conveyor.pipeline import Pipeline, StepContext, step
+from conveyor.pipeline import Pipeline, PipelineHooks, StepContext, step
 
 MAX_SNIFF_BYTES = 64 * 1024
 ROWS_ARTIFACT = "rows.jsonl"
 STEP_TIMEOUT_SECONDS = 300.0  # profiling a file as large as uploads allow takes far less
+HERE = Path(__file__).parent
 
 
 @step(retries=1, timeout_seconds=STEP_TIMEOUT_SECONDS)
@@ -139,4 +140,8 @@ csv_profile = Pipeline(
     description="Profile a CSV file: columns, types, ranges, missing values and duplicates.",
     accepts=("file",),
     check_input=check_text_table,
+    hooks=PipelineHooks(
+        item_renderer=HERE / "templates" / "item.html",
+        cli_summary="conveyor.pipelines.csv_profile.cli:print_summary",
+    ),
 )
