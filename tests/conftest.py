@@ -3,8 +3,11 @@ PostgreSQL (PostgreSQL on loopback; each test gets its own schema)."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,11 +22,22 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 TEST_PIPELINES = "support.pipelines"
 
+# Where tests/plugins installs a third-party pipeline package: on the Ray workers' path from
+# the start (they get this environment when the session's Ray starts), empty until then.
+PLUGIN_SITE = Path(tempfile.mkdtemp(prefix="conveyor-test-plugins-"))
+atexit.register(shutil.rmtree, PLUGIN_SITE, True)
+
 sys.path.insert(0, str(TESTS))
 os.environ["PYTHONPATH"] = os.pathsep.join(
-    [str(TESTS), *filter(None, [os.environ.get("PYTHONPATH")])]
+    [str(TESTS), str(PLUGIN_SITE), *filter(None, [os.environ.get("PYTHONPATH")])]
 )
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+
+
+@pytest.fixture(scope="session")
+def plugin_site() -> Path:
+    """A folder on the path of every Ray worker, for installing pipeline packages into."""
+    return PLUGIN_SITE
 
 
 @pytest.fixture(scope="session")
