@@ -10,6 +10,7 @@ from functools import cached_property
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from conveyor.engine.contract import WorkerEnvironment
 from conveyor.engine.controller import Controller
 from conveyor.engine.executor import RayExecutor
 from conveyor.filemodes import create_private_home
@@ -77,15 +78,14 @@ class Installation:
 
     @cached_property
     def executor(self) -> RayExecutor:
-        return RayExecutor(self.settings.ray_address, self.settings.ray_num_cpus)
+        workers = WorkerEnvironment(self.storage.url, tuple(self.settings.pipelines))
+        return RayExecutor(workers, self.settings.ray_address, self.settings.ray_num_cpus)
 
     def controller(self) -> Controller:
         return Controller(
             sessions=self.sessions,
             registry=self.registry,
             executor=self.executor,
-            storage_url=self.storage.url,
-            pipeline_modules=self.settings.pipelines,
             lease_seconds=self.settings.lease_seconds,
             poll_interval=self.settings.poll_interval_seconds,
             max_inflight=self.settings.max_inflight_items,

@@ -117,7 +117,8 @@ def test_store_result_writes_scenario_rows_once_or_fails_the_item(installation) 
     kept, refused = installation.submitter.submit_records(
         "tabled", [{"n": 21}, {"n": 5, "refuse": True}]
     )
-    installation.controller().run_until_idle(timeout=60)
+    controller = installation.controller()
+    controller.run_until_idle(timeout=60)
     with installation.sessions() as session:
         good = queries.get_item(session, kept.item_id)
         bad = queries.get_item(session, refused.item_id)
@@ -128,3 +129,4 @@ def test_store_result_writes_scenario_rows_once_or_fails_the_item(installation) 
     assert bad.status == "failed" and bad_result is None
     assert "could not be stored in the tabled tables" in (bad.error or "")
     assert "refused on purpose" in (bad.error or "")
+    assert (controller.stats.succeeded, controller.stats.failed) == (1, 1)  # as the store wrote

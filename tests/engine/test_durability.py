@@ -29,8 +29,6 @@ def _controller(installation, lease_seconds: float = 5.0, **options: Any) -> Con
         sessions=installation.sessions,
         registry=installation.registry,
         executor=installation.executor,
-        storage_url=installation.storage.url,
-        pipeline_modules=installation.settings.pipelines,
         lease_seconds=lease_seconds,
         poll_interval=0.02,
         **options,
@@ -197,8 +195,6 @@ def test_two_controllers_share_one_postgresql_store_under_load(
             sessions=session_factory(engine),
             registry=installation.registry,
             executor=installation.executor,
-            storage_url=installation.storage.url,
-            pipeline_modules=installation.settings.pipelines,
             poll_interval=0.01,
             max_inflight=8,
         )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from conveyor.core.commits import CommitBatch, CommitReport, FinishedRun, ItemChange
 from conveyor.core.lifecycle import ItemStatus, StepStatus
 from conveyor.engine.metrics import NoMetrics, report_commit
-from conveyor.store.outcomes import CommitBatch, FinishedRun, ItemChange
 
 START = datetime(2026, 1, 1, 12, 0, 0)
 
@@ -25,7 +25,7 @@ class Recorder(NoMetrics):
         self.events.append(("retry", pipeline, step))
 
 
-def test_committed_outcomes_are_reported_and_lost_items_are_not() -> None:
+def test_committed_outcomes_are_reported_as_written_and_lost_items_are_not() -> None:
     batch = CommitBatch(
         finished=[
             FinishedRun(
@@ -50,16 +50,19 @@ def test_committed_outcomes_are_reported_and_lost_items_are_not() -> None:
         ],
         changes=[
             ItemChange("kept", ItemStatus.SUCCEEDED, pipeline="p"),
+            ItemChange("unstored", ItemStatus.SUCCEEDED, pipeline="p"),
             ItemChange("retried", ItemStatus.RETRYING, pipeline="p", step="c"),
             ItemChange("resumed", ItemStatus.RUNNING, pipeline="p"),
             ItemChange("lost", ItemStatus.FAILED, pipeline="p"),
         ],
     )
     recorder = Recorder()
-    report_commit(recorder, batch, lost={"lost"})
+    report = CommitReport(unstored={"unstored": "the tables refused it"}, lost=frozenset({"lost"}))
+    report_commit(recorder, batch, report)
     assert recorder.events == [
         ("step", "p", "a", "succeeded", 2.5),
         ("step", "p", "b", "cancelled", None),
         ("item", "p", "succeeded"),
+        ("item", "p", "failed"),  # the store could not keep its result
         ("retry", "p", "c"),
     ]

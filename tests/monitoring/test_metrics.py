@@ -88,8 +88,6 @@ def _controller(installation, metrics: ConveyorMetrics, lease_seconds: float) ->
         sessions=installation.sessions,
         registry=installation.registry,
         executor=installation.executor,
-        storage_url=installation.storage.url,
-        pipeline_modules=installation.settings.pipelines,
         lease_seconds=lease_seconds,
         poll_interval=0.02,
         metrics=metrics,

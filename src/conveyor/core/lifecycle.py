@@ -40,7 +40,7 @@ FAILED_ATTEMPT_STATUSES = frozenset({StepStatus.FAILED, StepStatus.LOST})
 TIMED_STEP_STATUSES = frozenset({StepStatus.SUCCEEDED, StepStatus.FAILED})  # ran to an end
 
 
-def values(statuses: frozenset[ItemStatus] | frozenset[StepStatus]) -> list[str]:
+def status_values(statuses: frozenset[ItemStatus] | frozenset[StepStatus]) -> list[str]:
     """A status set as sorted column values, for SQL ``IN`` clauses."""
     return sorted(status.value for status in statuses)
 

@@ -14,13 +14,15 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from conveyor.core.commits import CommitBatch, CommitReport, FinishedRun, ItemChange, StartedRun
 from conveyor.core.lifecycle import ItemStatus, StepStatus, decide_after_failure
+from conveyor.engine.contract import StepOutcome, StepTask
 from conveyor.engine.executor import Executor, TaskHandle
 from conveyor.engine.metrics import EngineMetrics, NoMetrics, report_commit
 from conveyor.errors import ConveyorError
@@ -34,7 +36,7 @@ from conveyor.store.leases import (
     renew_leases,
 )
 from conveyor.store.models import utcnow
-from conveyor.store.outcomes import CommitBatch, FinishedRun, ItemChange, StartedRun, apply_batch
+from conveyor.store.outcomes import apply_batch
 from conveyor.store.queries import count_unfinished
 
 logger = logging.getLogger(__name__)
@@ -72,6 +74,21 @@ class ControllerStats:
     retried_steps: int = 0
     loop_lag_seconds: float = 0.0
 
+    def count(self, batch: CommitBatch, report: CommitReport) -> None:
+        """Count what the store wrote, not what the controller asked for."""
+        for change in batch.changes:
+            if change.item_id in report.lost:
+                continue
+            status = report.written_status(change)
+            if status == ItemStatus.SUCCEEDED:
+                self.succeeded += 1
+            elif status == ItemStatus.FAILED:
+                self.failed += 1
+            elif status == ItemStatus.CANCELLED:
+                self.cancelled += 1
+            elif status == ItemStatus.RETRYING:
+                self.retried_steps += 1
+
 
 class Controller:
     def __init__(
@@ -79,8 +96,6 @@ class Controller:
         sessions: sessionmaker[Session],
         registry: PipelineRegistry,
         executor: Executor,
-        storage_url: str,
-        pipeline_modules: list[str] | None = None,
         lease_seconds: float = 30.0,
         poll_interval: float = 0.05,
         max_inflight: int | None = None,
@@ -90,8 +105,6 @@ class Controller:
         self.sessions = sessions
         self.registry = registry
         self.executor = executor
-        self.storage_url = storage_url
-        self.pipeline_modules = list(pipeline_modules or [])
         owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.holder = LeaseHolder(owner, lease_seconds)
         self.poll_interval = poll_interval
@@ -144,13 +157,15 @@ class Controller:
             claims = self._claim(session, now, force_claim, batch)
             held |= {claim.id: claim.generation for claim in claims}
             planned = self._plan_starts(batch, now)
-            lost = apply_batch(session, self.holder, batch, held, now)
-        report_commit(self.metrics, batch, lost)
+            report = apply_batch(session, self.holder, batch, held, now)
+        report_commit(self.metrics, batch, report)
+        self.stats.count(batch, report)
         self.metrics.leases_taken_over(sum(claim.taken_over for claim in claims))
-        self._drop(lost)
+        self._drop(report.lost)
         for active, started in planned:
-            if started.run_id is not None and active.claim.id not in lost:
-                self._submit(active, started)
+            run_id = report.run_ids.get(started)
+            if run_id is not None and active.claim.id not in report.lost:
+                self._submit(active, started, run_id)
         self.stats.loop_lag_seconds = time.monotonic() - working
         self.metrics.loop_finished(self.stats.loop_lag_seconds, len(self.active))
         if not self.active and not claims and not finished:
@@ -168,7 +183,7 @@ class Controller:
     # -- outcomes ----------------------------------------------------------------------------
 
     def _apply_outcome(
-        self, handle: TaskHandle, outcome: dict[str, Any], batch: CommitBatch, now: datetime
+        self, handle: TaskHandle, outcome: StepOutcome, batch: CommitBatch, now: datetime
     ) -> None:
         owner = self._handles.pop(handle, None)
         if owner is None:  # its item already ended this iteration (failed or cancelled)
@@ -178,12 +193,9 @@ class Controller:
         if active is None or step_name not in active.running:
             return
         running = active.running.pop(step_name)
-        succeeded = outcome.get("status") == "succeeded"
-        batch.finished.append(
-            _finished_run(item_id, running, active.pipeline.name, outcome, succeeded)
-        )
-        if succeeded:
-            active.claim.outputs[step_name] = outcome.get("output")
+        batch.finished.append(_finished_run(item_id, running, active.pipeline.name, outcome))
+        if outcome.succeeded:
+            active.claim.outputs[step_name] = outcome.output
             if active.is_complete():
                 self._complete(active, batch)
             return
@@ -200,23 +212,22 @@ class Controller:
                 store_result=active.pipeline.store_result,
             )
         )
-        self.stats.succeeded += 1
         del self.active[active.claim.id]
 
     def _after_failure(
         self,
         active: ActiveItem,
         step_name: str,
-        outcome: dict[str, Any],
+        outcome: StepOutcome,
         batch: CommitBatch,
         now: datetime,
     ) -> None:
         claim = active.claim
         claim.attempts[step_name] += 1
-        error = str(outcome.get("error") or "unknown error")
+        error = outcome.error or "unknown error"
         step = active.pipeline.steps[step_name]
         decision = decide_after_failure(
-            step.retry, claim.attempts[step_name], bool(outcome.get("permanent")), now
+            step.retry, claim.attempts[step_name], outcome.permanent, now
         )
         if decision.retry_at is not None:
             active.retry_at[step_name] = decision.retry_at
@@ -231,11 +242,9 @@ class Controller:
                     step=step_name,
                 )
             )
-            self.stats.retried_steps += 1
             return
         message = f"step {step_name} failed ({decision.reason}): {error}"
         self._finish_early(active, ItemStatus.FAILED, message, batch)
-        self.stats.failed += 1
 
     def _finish_early(
         self, active: ActiveItem, status: ItemStatus, message: str, batch: CommitBatch
@@ -277,10 +286,9 @@ class Controller:
                 self._finish_early(
                     self.active[item_id], ItemStatus.CANCELLED, "cancelled by an operator", batch
                 )
-                self.stats.cancelled += 1
         self._next_renewal = time.monotonic() + self.holder.lease_seconds / 3
 
-    def _drop(self, lost: set[str]) -> None:
+    def _drop(self, lost: Iterable[str]) -> None:
         """Forget items whose lease another controller took over."""
         for item_id in lost:
             active = self.active.pop(item_id, None)
@@ -347,47 +355,39 @@ class Controller:
                     batch.changes.append(ItemChange(active.claim.id, ItemStatus.RUNNING))
         return planned
 
-    def _submit(self, active: ActiveItem, started: StartedRun) -> None:
+    def _submit(self, active: ActiveItem, started: StartedRun, run_id: int) -> None:
         claim = active.claim
-        step = active.pipeline.steps[started.step]
-        task = {
-            "pipeline_modules": self.pipeline_modules,
-            "pipeline": claim.pipeline,
-            "step": started.step,
-            "item_id": claim.id,
-            "attempt": started.attempt,
-            "storage_url": self.storage_url,
-            "work_dir": claim.work_dir,
-            "stored_name": claim.stored_name,
-            "record": claim.record,
-        }
-        inputs = {name: claim.outputs[name] for name in active.pipeline.dependencies[started.step]}
-        handle = self.executor.submit(step, task, inputs)
-        assert started.run_id is not None
-        active.running[started.step] = RunningStep(
-            started.step, started.run_id, started.attempt, handle
+        task = StepTask(
+            item_id=claim.id,
+            pipeline=claim.pipeline,
+            step=started.step,
+            attempt=started.attempt,
+            work_dir=claim.work_dir,
+            stored_name=claim.stored_name,
+            record=claim.record,
+            inputs={
+                name: claim.outputs[name] for name in active.pipeline.dependencies[started.step]
+            },
         )
+        handle = self.executor.submit(active.pipeline.steps[started.step], task)
+        active.running[started.step] = RunningStep(started.step, run_id, started.attempt, handle)
         self._handles[handle] = (claim.id, started.step)
 
 
 def _finished_run(
-    item_id: str, run: RunningStep, pipeline: str, outcome: dict[str, Any], succeeded: bool
+    item_id: str, run: RunningStep, pipeline: str, outcome: StepOutcome
 ) -> FinishedRun:
     return FinishedRun(
         item_id=item_id,
         run_id=run.run_id,
-        status=StepStatus.SUCCEEDED if succeeded else StepStatus.FAILED,
-        output=outcome.get("output") if succeeded else None,
-        error=None if succeeded else str(outcome.get("error")),
-        logs=outcome.get("logs") or None,
-        worker=outcome.get("worker"),
-        node_id=outcome.get("node_id"),
-        started_at=_parse_time(outcome.get("started_at")),
-        finished_at=_parse_time(outcome.get("finished_at")) or utcnow(),
+        status=StepStatus.SUCCEEDED if outcome.succeeded else StepStatus.FAILED,
+        output=outcome.output if outcome.succeeded else None,
+        error=None if outcome.succeeded else str(outcome.error),
+        logs=outcome.logs or None,
+        worker=outcome.worker,
+        node_id=outcome.node_id,
+        started_at=outcome.started_at,
+        finished_at=outcome.finished_at or utcnow(),
         pipeline=pipeline,
         step=run.step,
     )
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None

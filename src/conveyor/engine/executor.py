@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import ray
 from ray.exceptions import RayError
 
+from conveyor.engine.contract import StepOutcome, StepTask, WorkerEnvironment
 from conveyor.engine.embedded_ray import prepare_embedded_ray
 from conveyor.engine.runner import run_step
 from conveyor.pipeline.spec import Step
@@ -29,11 +30,13 @@ class TaskHandle:
 
 
 class Executor(Protocol):
-    def submit(self, step: Step, task: dict[str, Any], inputs: dict[str, Any]) -> TaskHandle: ...
+    """Runs :class:`StepTask` s where the step's resources are (see ``engine/contract.py``)."""
+
+    def submit(self, step: Step, task: StepTask) -> TaskHandle: ...
 
     def wait(
         self, handles: list[TaskHandle], timeout: float
-    ) -> list[tuple[TaskHandle, dict[str, Any]]]:
+    ) -> list[tuple[TaskHandle, StepOutcome]]:
         """Finished tasks with their outcomes; waits up to ``timeout`` for the first."""
         ...
 
@@ -51,9 +54,15 @@ def _ray_address_variable() -> str | None:
 class RayExecutor:
     """Runs steps as Ray tasks with the step's declared resources."""
 
-    def __init__(self, address: str | None = None, num_cpus: int | None = None) -> None:
+    def __init__(
+        self,
+        environment: WorkerEnvironment,
+        address: str | None = None,
+        num_cpus: int | None = None,
+    ) -> None:
         if not ray.is_initialized():
             self._start(address, num_cpus)
+        self.environment = environment
         self._remote = ray.remote(run_step)
         self._options: dict[Hashable, Any] = {}
 
@@ -91,12 +100,12 @@ class RayExecutor:
             self._options[key] = remote
         return remote
 
-    def submit(self, step: Step, task: dict[str, Any], inputs: dict[str, Any]) -> TaskHandle:
-        return TaskHandle(self._remote_for(step).remote(task, inputs))
+    def submit(self, step: Step, task: StepTask) -> TaskHandle:
+        return TaskHandle(self._remote_for(step).remote(self.environment, task))
 
     def wait(
         self, handles: list[TaskHandle], timeout: float
-    ) -> list[tuple[TaskHandle, dict[str, Any]]]:
+    ) -> list[tuple[TaskHandle, StepOutcome]]:
         if not handles:
             return []
         by_ref = {handle.ref: handle for handle in handles}
@@ -106,22 +115,21 @@ class RayExecutor:
             ready += more
         return list(zip([by_ref[ref] for ref in ready], self._outcomes(ready), strict=True))
 
-    def _outcomes(self, refs: list[Any]) -> list[dict[str, Any]]:
+    def _outcomes(self, refs: list[Any]) -> list[StepOutcome]:
         try:
             return ray.get(refs)  # one call for the whole batch
         except RayError:
             return [self._outcome(ref) for ref in refs]
 
     @staticmethod
-    def _outcome(ref: Any) -> dict[str, Any]:
+    def _outcome(ref: Any) -> StepOutcome:
         try:
-            return ray.get(ref)
+            outcome: StepOutcome = ray.get(ref)
         except RayError as error:  # the worker or its node died, or the task was cancelled
-            return {
-                "status": "failed",
-                "permanent": False,
-                "error": f"{type(error).__name__}: {str(error).splitlines()[0][:500]}",
-            }
+            return StepOutcome.failure(
+                f"{type(error).__name__}: {str(error).splitlines()[0][:500]}"
+            )
+        return outcome
 
     def cancel(self, handle: TaskHandle) -> None:
         """Stop a running task. A finished one is left alone: in Ray 2.60 a cancel that races

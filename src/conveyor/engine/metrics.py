@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from conveyor.core.commits import CommitBatch, CommitReport
 from conveyor.core.lifecycle import FINAL_STATUSES, ItemStatus
-from conveyor.store.outcomes import CommitBatch
 
 
 class EngineMetrics(Protocol):
@@ -57,19 +57,21 @@ class NoMetrics:
         pass
 
 
-def report_commit(metrics: EngineMetrics, batch: CommitBatch, lost: set[str]) -> None:
-    """Count what a committed batch did, leaving out items whose lease was lost."""
+def report_commit(metrics: EngineMetrics, batch: CommitBatch, report: CommitReport) -> None:
+    """Count what a committed batch did, as the store wrote it, leaving out items whose lease
+    was lost."""
     for run in batch.finished:
-        if run.item_id in lost:
+        if run.item_id in report.lost:
             continue
         seconds = None
         if run.started_at is not None and run.finished_at is not None:
             seconds = max(0.0, (run.finished_at - run.started_at).total_seconds())
         metrics.step_finished(run.pipeline, run.step, run.status.value, seconds)
     for change in batch.changes:
-        if change.item_id in lost:
+        if change.item_id in report.lost:
             continue
-        if change.status in FINAL_STATUSES:
-            metrics.item_finished(change.pipeline, change.status.value)
-        elif change.status == ItemStatus.RETRYING:
+        status = report.written_status(change)
+        if status in FINAL_STATUSES:
+            metrics.item_finished(change.pipeline, status.value)
+        elif status == ItemStatus.RETRYING:
             metrics.step_retried(change.pipeline, change.step)

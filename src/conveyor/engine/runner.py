@@ -1,11 +1,13 @@
 """The body of every step run on a Ray worker: run the step, capture its logs, report.
 
-Workers never touch the state store; they return an outcome dict that the controller commits.
+Workers never touch the state store; they return a :class:`StepOutcome` that the controller
+commits.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import logging
 import os
@@ -17,16 +19,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from conveyor.errors import PermanentStepError
+from conveyor.engine.contract import StepOutcome, StepTask, WorkerEnvironment
+from conveyor.errors import PermanentStepError, StepTimeoutError
 from conveyor.pipeline.context import StepContext
 from conveyor.pipeline.registry import PipelineRegistry, discover
 
 _registries: dict[tuple[str, ...], PipelineRegistry] = {}
 MAX_LOG_CHARS = 200_000
-
-
-class StepTimeoutError(Exception):
-    pass
 
 
 def _registry(modules: tuple[str, ...]) -> PipelineRegistry:
@@ -36,43 +35,51 @@ def _registry(modules: tuple[str, ...]) -> PipelineRegistry:
     return _registries[modules]
 
 
-def _now() -> str:
-    return datetime.now(UTC).replace(tzinfo=None).isoformat()
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
-def run_step(task: dict[str, Any], dependency_outputs: dict[str, Any]) -> dict[str, Any]:
+def run_step(environment: WorkerEnvironment, task: StepTask) -> StepOutcome:
     """Run one step of one item; never raises for errors of the step itself."""
     started_at = _now()
-    worker = f"{socket.gethostname()}:{os.getpid()}"
-    outcome: dict[str, Any] = {"started_at": started_at, "worker": worker, "node_id": _node_id()}
     with _captured_logs() as logs:
         try:
-            pipeline = _registry(tuple(task["pipeline_modules"])).get(task["pipeline"])
-            step = pipeline.steps[task["step"]]
-            context = StepContext(
-                item_id=task["item_id"],
-                pipeline=task["pipeline"],
-                pipeline_version=pipeline.version,
-                step=task["step"],
-                attempt=task["attempt"],
-                storage_url=task["storage_url"],
-                work_dir=task["work_dir"],
-                input_name=task.get("stored_name"),
-                record=task.get("record"),
-                logger=logging.getLogger(f"conveyor.step.{task['pipeline']}.{task['step']}"),
-            )
-            with _time_limit(step.timeout_seconds):
-                output = step.function(context, **dependency_outputs)
-            outcome |= {"status": "succeeded", "output": output}
+            output = _run(environment, task)
+            outcome = StepOutcome(succeeded=True, output=output)
         except PermanentStepError as error:
-            outcome |= {"status": "failed", "permanent": True, "error": str(error)}
+            outcome = StepOutcome(succeeded=False, permanent=True, error=str(error))
         except StepTimeoutError as error:
-            outcome |= {"status": "failed", "permanent": False, "error": str(error)}
+            outcome = StepOutcome(succeeded=False, error=str(error))
         except Exception as error:  # a step's own failure is data, not a crash
             logging.getLogger("conveyor.step").error("%s", traceback.format_exc())
-            outcome |= {"status": "failed", "permanent": False, "error": _describe(error)}
-    outcome |= {"logs": logs.getvalue()[-MAX_LOG_CHARS:], "finished_at": _now()}
-    return outcome
+            outcome = StepOutcome(succeeded=False, error=_describe(error))
+    return dataclasses.replace(
+        outcome,
+        logs=logs.getvalue()[-MAX_LOG_CHARS:],
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+        node_id=_node_id(),
+        started_at=started_at,
+        finished_at=_now(),
+    )
+
+
+def _run(environment: WorkerEnvironment, task: StepTask) -> Any:
+    pipeline = _registry(environment.pipeline_modules).get(task.pipeline)
+    step = pipeline.steps[task.step]
+    context = StepContext(
+        item_id=task.item_id,
+        pipeline=task.pipeline,
+        pipeline_version=pipeline.version,
+        step=task.step,
+        attempt=task.attempt,
+        storage_url=environment.storage_url,
+        work_dir=task.work_dir,
+        input_name=task.stored_name,
+        record=task.record,
+        logger=logging.getLogger(f"conveyor.step.{task.pipeline}.{task.step}"),
+    )
+    with _time_limit(step.timeout_seconds):
+        return step.function(context, **task.inputs)
 
 
 def _describe(error: BaseException) -> str:
@@ -83,7 +90,9 @@ def _node_id() -> str | None:
     try:
         import ray
 
-        return ray.get_runtime_context().get_node_id()
+        if not ray.is_initialized():  # run outside Ray (tests): asking would start Ray
+            return None
+        return str(ray.get_runtime_context().get_node_id())
     except Exception:
         return None
 

@@ -9,10 +9,10 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from conveyor.core.durations import StepRunTime
-from conveyor.core.lifecycle import StepStatus
+from conveyor.core.lifecycle import TIMED_STEP_STATUSES, StepStatus, status_values
 from conveyor.store.models import Item, StepRun
 
-TIMED_STATUSES = (StepStatus.SUCCEEDED.value, StepStatus.FAILED.value)
+TIMED_STATUSES = status_values(TIMED_STEP_STATUSES)
 
 
 @dataclass(frozen=True)

@@ -10,15 +10,21 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import CursorResult, and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from conveyor.core.lifecycle import FAILED_ATTEMPT_STATUSES, ItemStatus, StepStatus
+from conveyor.core.lifecycle import (
+    ACTIVE_STATUSES,
+    FAILED_ATTEMPT_STATUSES,
+    ItemStatus,
+    StepStatus,
+    status_values,
+)
 from conveyor.store.models import Item, StepRun
 
-CLAIMABLE_STATUSES = (ItemStatus.QUEUED.value, ItemStatus.RUNNING.value, ItemStatus.RETRYING.value)
+CLAIMABLE_STATUSES = status_values(ACTIVE_STATUSES)  # when no live lease holds them
 
 
 @dataclass
@@ -216,4 +222,4 @@ def release_all(session: Session, holder: LeaseHolder) -> int:
         .values(status=StepStatus.CANCELLED.value, error="controller shut down; step will re-run")
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return cast(CursorResult[Any], result).rowcount or 0  # an UPDATE's result has a rowcount

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from conveyor.core.lifecycle import ACTIVE_STATUSES, ItemStatus
+from conveyor.core.lifecycle import ACTIVE_STATUSES, ItemStatus, status_values
 from conveyor.errors import ItemNotFoundError
 from conveyor.store.models import Item, Result, StepRun
 
@@ -98,7 +98,7 @@ def count_unfinished(session: Session, item_ids: list[str] | None = None) -> int
     query = (
         select(func.count())
         .select_from(Item)
-        .where(Item.status.in_([s.value for s in ACTIVE_STATUSES]))
+        .where(Item.status.in_(status_values(ACTIVE_STATUSES)))
     )
     if item_ids is not None:
         query = query.where(Item.id.in_(item_ids))

@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from conveyor.core.lifecycle import ItemStatus
+from conveyor.core.lifecycle import RETRYABLE_STATUSES, ItemStatus, status_values
 from conveyor.store.models import Item, utcnow
 
-NOT_DUPLICATE_STATUSES = (ItemStatus.FAILED.value, ItemStatus.CANCELLED.value)
+NOT_DUPLICATE_STATUSES = status_values(RETRYABLE_STATUSES)  # ended without a result
 
 
 @dataclass(frozen=True)
