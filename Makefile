@@ -25,6 +25,7 @@ test: $(STAMP) services
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy  # the packages listed in pyproject.toml [tool.mypy] files
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks

@@ -31,7 +31,7 @@ TOKEN_BYTES = 32
 def prepare_embedded_ray() -> None:
     """Set up this process, before ``ray.init``, to start a loopback-only, token-protected Ray."""
     from ray._private import ray_constants
-    from ray._raylet import Config
+    from ray._raylet import Config  # type: ignore[attr-defined]  # not in its stub
 
     os.environ[SINGLE_MACHINE_SWITCH] = "0"  # for the Ray processes started from here
     ray_constants.ENABLE_RAY_CLUSTER = False  # this process imported Ray already
