@@ -15,6 +15,7 @@ from conveyor.api.params import reject_nul_characters
 from conveyor.api.plugins import include_pipeline_routes
 from conveyor.api.routes import (
     accounts,
+    alerts,
     auth,
     endpoints,
     experiments,
@@ -28,7 +29,7 @@ from conveyor.api.routes import (
 )
 from conveyor.auth.limits import LoginLimits
 from conveyor.installation import Installation
-from conveyor.web import account_pages, model_pages, serving_pages
+from conveyor.web import account_pages, alert_pages, model_pages, serving_pages
 from conveyor.web import routes as web
 
 
@@ -56,6 +57,7 @@ def create_app(
         api.include_router(module.router)
     for module in (endpoints, predictions, experiments):  # model serving (docs/serving.md)
         api.include_router(module.router)
+    api.include_router(alerts.router)  # Alertmanager's webhook receiver (docs/monitoring.md)
     api.include_router(accounts.users_router)
     api.include_router(accounts.tokens_router)
     app.include_router(api)
@@ -65,6 +67,7 @@ def create_app(
     app.include_router(model_pages.router)
     app.include_router(serving_pages.router)
     app.include_router(account_pages.router)
+    app.include_router(alert_pages.router)
     app.mount("/static", web.static_files(), name="static")
     endpoints.install(app)  # serving: state, root routes, the predict fast path's handler
     install_middleware(app)  # all middleware, in the order api/middleware.py explains

@@ -5,6 +5,7 @@ Each scenario keeps its tables in a light module (``conveyor.pipelines.<name>.ta
 imports nothing heavier than SQLAlchemy.
 """
 
+import conveyor.monitoring.tables  # alerts delivered by Alertmanager (issue 21)
 import conveyor.pipelines.calls.tables
 import conveyor.pipelines.wildlife.tables
 import conveyor.serving.tables  # noqa: F401  (serving, issue 6)
