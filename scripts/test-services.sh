@@ -11,6 +11,7 @@ command -v ip >/dev/null || need_packages+=(iproute2)
 command -v pg_ctlcluster >/dev/null || need_packages+=(postgresql)
 command -v promtool >/dev/null || need_packages+=(prometheus)  # prometheus + promtool
 command -v prometheus-node-exporter >/dev/null || need_packages+=(prometheus-node-exporter)
+command -v amtool >/dev/null || need_packages+=(prometheus-alertmanager)  # alert delivery tests
 [ -x /usr/bin/chromium ] || need_packages+=(chromium)  # the web UI's browser tests
 command -v espeak-ng >/dev/null || need_packages+=(espeak-ng)  # synthetic calls (calls tests)
 command -v sox >/dev/null || need_packages+=(sox libsox-fmt-mp3)

@@ -8,12 +8,18 @@ Bodies up to ``INLINE_BODY_BYTES`` (one to a few records, the usual request) are
 the loop: they cost 35-60 µs, about what the hop to a thread and back costs (~57 µs), and
 about 0.25 ms in the worst case measured (500 one-column records; the signature check stops
 after 100 problems), far less than the 5 ms a thread may hold the GIL before switching.
+
+That holds for fast models only. An endpoint whose last small request took longer than
+``INLINE_MAX_SECONDS`` (a slow model version: a canary that sleeps, a big native model) runs in
+threads until a small request answers fast again; inline, a 0.5 s model would stall the loop
+for every other request, ``/metrics`` scrapes included, so its latency alert could never fire.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import time
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
@@ -27,6 +33,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 PREDICT_THREADS = max(1, min(4, os.cpu_count() or 1))
 INLINE_BODY_BYTES = 1024
+INLINE_MAX_SECONDS = 0.005  # a small request slower than this moves its endpoint to threads
 
 
 class PredictThreads:
@@ -35,13 +42,27 @@ class PredictThreads:
         # One limiter per event loop: a test client may run each request on a new one.
         self._limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter]
         self._limiters = weakref.WeakKeyDictionary()
+        self._slow_endpoints: set[str] = set()
 
     async def predict(
         self, service: ServingService, name: str, body: bytes, key: str | None
     ) -> Answer:
-        if len(body) <= INLINE_BODY_BYTES:
+        small = len(body) <= INLINE_BODY_BYTES
+        if small and name not in self._slow_endpoints:
+            return self._timed(service, name, body, key, small)
+        return await self.run(self._timed, service, name, body, key, small)
+
+    def _timed(
+        self, service: ServingService, name: str, body: bytes, key: str | None, small: bool
+    ) -> Answer:
+        started = time.perf_counter()
+        try:
             return service.predict(name, body, key)
-        return await self.run(service.predict, name, body, key)
+        finally:
+            if small and time.perf_counter() - started > INLINE_MAX_SECONDS:
+                self._slow_endpoints.add(name)
+            elif small:
+                self._slow_endpoints.discard(name)
 
     async def run(self, function: Callable[..., T], *args: object) -> T:
         loop = asyncio.get_running_loop()
