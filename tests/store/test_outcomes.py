@@ -4,30 +4,19 @@ leases lost) and leaves the controller's batch as it was."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.core.commits import CommitBatch, ItemChange, StartedRun
 from conveyor.core.lifecycle import ItemStatus
-from conveyor.store.database import connect, migrate, session_factory
 from conveyor.store.leases import ClaimedItem, LeaseHolder, claim_next_items
 from conveyor.store.models import Item, Result, StepRun, utcnow
 from conveyor.store.outcomes import apply_batch
 from conveyor.store.submissions import NewItem, insert_items
 
 HOLDER = LeaseHolder("test-controller", lease_seconds=300)
-
-
-@pytest.fixture
-def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = connect(database_url)
-    migrate(engine)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def _claim(sessions: sessionmaker[Session], count: int) -> list[ClaimedItem]:
