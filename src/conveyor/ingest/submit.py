@@ -28,6 +28,36 @@ from conveyor.store.submissions import (
 )
 
 
+def record_item(pipeline: Pipeline, record: Any, work_dir: str, source: str) -> NewItem:
+    """A record item of ``pipeline``, recognised as a duplicate by the record's content."""
+    content_hash = record_content_hash(record)
+    return _item(pipeline, "record", content_hash, work_dir, source, record=record)
+
+
+def file_item(
+    pipeline: Pipeline,
+    work_dir: str,
+    stored_name: str,
+    digest_and_size: tuple[str, int],
+    original_name: str,
+    source: str,
+) -> NewItem:
+    """A file item of ``pipeline`` for a file stored in ``work_dir`` (its sha256 and size)."""
+    digest, size = digest_and_size
+    inputs = {"input_name": original_name, "stored_name": stored_name, "input_size": size}
+    return _item(pipeline, "file", digest, work_dir, source, **inputs)
+
+
+def _item(
+    pipeline: Pipeline, kind: str, content_hash: str, work_dir: str, source: str, **inputs: Any
+) -> NewItem:
+    return NewItem(pipeline.name, pipeline.version, kind, content_hash, work_dir, source, **inputs)
+
+
+def _work_name() -> str:
+    return f"record-{uuid.uuid4().hex[:8]}"
+
+
 class IngestMetrics(Protocol):
     def item_accepted(self, pipeline: str, source: str, input_bytes: int | None) -> None: ...
 
@@ -74,15 +104,7 @@ class Submitter:
     ) -> list[Submission]:
         pipeline = self._pipeline(pipeline_name, "record")
         news = [
-            NewItem(
-                pipeline=pipeline.name,
-                pipeline_version=pipeline.version,
-                kind="record",
-                content_hash=record_content_hash(record),
-                work_dir=self.storage.reserve_work_dir(f"record-{uuid.uuid4().hex[:8]}"),
-                source=source,
-                record=record,
-            )
+            record_item(pipeline, record, self.storage.reserve_work_dir(_work_name()), source)
             for record in records
         ]
         return self._commit(news, force)
@@ -174,17 +196,7 @@ class Submitter:
         force: bool,
         source: str,
     ) -> Submission:
-        new = NewItem(
-            pipeline=pipeline.name,
-            pipeline_version=pipeline.version,
-            kind="file",
-            content_hash=digest,
-            work_dir=work_dir,
-            source=source,
-            input_name=original_name,
-            stored_name=stored_name,
-            input_size=size,
-        )
+        new = file_item(pipeline, work_dir, stored_name, (digest, size), original_name, source)
         try:
             submission = self._commit([new], force)[0]
         except BaseException:
@@ -207,15 +219,5 @@ class Submitter:
         self._check(pipeline, work_dir, stored_name)
         digest = self.storage.sha256(work_dir, stored_name)
         size = self.storage.size(work_dir, stored_name)
-        new = NewItem(
-            pipeline.name,
-            pipeline.version,
-            "file",
-            digest,
-            work_dir,
-            source,
-            original_name,
-            stored_name,
-            size,
-        )
+        new = file_item(pipeline, work_dir, stored_name, (digest, size), original_name, source)
         return self._commit([new], force=False)[0]

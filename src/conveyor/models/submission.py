@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from conveyor.errors import InputRejectedError
-from conveyor.ingest.submit import Submission, Submitter
+from conveyor.ingest.submit import Submission, Submitter, record_item
 from conveyor.models.provenance import sha256_hex
 from conveyor.models.training import TrainingPipeline, TrainingRequest, snapshot_path
 from conveyor.pipeline.registry import PipelineRegistry
 from conveyor.settings import Settings
 from conveyor.storage.files import Storage
 from conveyor.store.models import utcnow
-from conveyor.store.submissions import NewItem, insert_items, record_content_hash
+from conveyor.store.submissions import NewItem, insert_items
 
 DATASET_PARAM = "dataset"
 
@@ -104,15 +104,8 @@ def build_training_item(
         requested_at=utcnow().isoformat(),
     )
     record = request.to_record()
-    return NewItem(
-        pipeline=pipeline.name,
-        pipeline_version=pipeline.version,
-        kind="record",
-        content_hash=record_content_hash(record),
-        work_dir=storage.reserve_work_dir(f"train-{pipeline.model_name}-{uuid.uuid4().hex[:8]}"),
-        source=trigger[:20],
-        record=record,
-    )
+    work_dir = storage.reserve_work_dir(f"train-{pipeline.model_name}-{uuid.uuid4().hex[:8]}")
+    return record_item(pipeline, record, work_dir, trigger[:20])
 
 
 def submit_training(

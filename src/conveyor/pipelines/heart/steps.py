@@ -10,6 +10,7 @@ from typing import Any
 
 from conveyor.errors import InputRejectedError
 from conveyor.models.training import TrainingPipeline
+from conveyor.models.training_steps import training_steps
 from conveyor.pipeline import StepContext, step
 from conveyor.pipelines.heart.data import CLEVELAND_SOURCE, HEART_SCHEMA, cleveland_csv
 
@@ -62,25 +63,9 @@ def _number(params: dict[str, Any], name: str, kind: type) -> Any:
         ) from None
 
 
-@step(timeout_seconds=TRAINING_STEP_TIMEOUT_SECONDS)
-def prepare(context: StepContext) -> dict[str, Any]:
-    from conveyor.pipelines.heart import training
-
-    return training.prepare(context, heart)
-
-
-@step(retries=1, timeout_seconds=TRAINING_STEP_TIMEOUT_SECONDS)
-def compare(context: StepContext, prepare: dict[str, Any]) -> dict[str, Any]:
-    from conveyor.pipelines.heart import training
-
-    return training.compare(context, heart)
-
-
-@step(retries=1, timeout_seconds=TRAINING_STEP_TIMEOUT_SECONDS)
-def fit(context: StepContext, compare: dict[str, Any]) -> dict[str, Any]:
-    from conveyor.pipelines.heart import training
-
-    return training.fit_chosen(context, heart, compare["chosen"])
+prepare, compare, fit = training_steps(
+    "conveyor.pipelines.heart.training", lambda: heart, TRAINING_STEP_TIMEOUT_SECONDS
+)
 
 
 @step(timeout_seconds=TRAINING_STEP_TIMEOUT_SECONDS)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from conveyor.errors import InputRejectedError
 from conveyor.models.training import TrainingPipeline
+from conveyor.models.training_steps import training_steps
 from conveyor.pipeline import PipelineHooks, ServingDefaults, StepContext, step
 from conveyor.pipelines.movies.data import MOVIELENS_SOURCE, RATINGS_SCHEMA, movielens_csv
 
@@ -82,25 +83,9 @@ class _Flavor:
         return RecommenderFlavor().score(tracking, version, files, outcome)
 
 
-@step(timeout_seconds=TRAINING_STEP_TIMEOUT_SECONDS)
-def prepare(context: StepContext) -> dict[str, Any]:
-    from conveyor.pipelines.movies import training
-
-    return training.prepare(context, movies)
-
-
-@step(retries=1, timeout_seconds=TRAINING_STEP_TIMEOUT_SECONDS)
-def compare(context: StepContext, prepare: dict[str, Any]) -> dict[str, Any]:
-    from conveyor.pipelines.movies import training
-
-    return training.compare(context, movies)
-
-
-@step(retries=1, timeout_seconds=TRAINING_STEP_TIMEOUT_SECONDS)
-def fit(context: StepContext, compare: dict[str, Any]) -> dict[str, Any]:
-    from conveyor.pipelines.movies import training
-
-    return training.fit_chosen(context, movies, compare["chosen"])
+prepare, compare, fit = training_steps(
+    "conveyor.pipelines.movies.training", lambda: movies, TRAINING_STEP_TIMEOUT_SECONDS
+)
 
 
 @step(retries=1, timeout_seconds=TRAINING_STEP_TIMEOUT_SECONDS)
