@@ -27,6 +27,8 @@ PACKAGE_DATA = (
     "conveyor/pipelines/heart/datasets/cleveland.csv",
     "conveyor/pipelines/calls/samples/angry call.mp3",
     "conveyor/store/migrations/env.py",
+    "conveyor/pipelines/calls/migrations/0006_calls_tables.py",  # pipelines' own migrations
+    "conveyor/pipelines/wildlife/templates/item.html",  # and item-page renderers
     "conveyor/web/templates/base.html",
 )
 
