@@ -7,7 +7,8 @@ delivers it to a Slack-compatible webhook sink run by the test and to Conveyor's
 the resolution arrives at both. The shipped rule and intervals are shortened for the test
 (rule ``for`` 2 s over a 10 s window instead of 5 m over 5 m; group wait 1 s, group interval
 2 s), nothing else. A second test checks the inhibition: a node that is down silences the
-alerts of its workers.
+alerts of its workers. A third runs every query of the Grafana serving dashboard against the
+same Prometheus after the traffic and requires data.
 """
 
 from __future__ import annotations
@@ -26,13 +27,16 @@ from typing import Any
 import pytest
 import uvicorn
 import yaml
+from fastapi import FastAPI
 
 from conveyor.api.app import create_app
+from conveyor.api.routes.endpoints import serving_of
 from conveyor.auth.service import create_token
 from conveyor.installation import Installation
 from conveyor.models.registry import ModelRegistry
 from conveyor.settings import load_settings
 from support.alerting import Alertmanager, WebhookSink
+from support.dashboards import DASHBOARD_DIR, as_promql, expressions
 from support.monitoring import Prometheus, free_port, get_json, require_binary, wait_for
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "serving"))  # the serving tests' models
@@ -52,6 +56,7 @@ HEART_RECORD = {
 
 @dataclass
 class Stack:
+    app: FastAPI
     api: str
     admin: str
     sink: WebhookSink
@@ -112,8 +117,7 @@ def _request(url: str, token: str, body: Any = None) -> Any:
         return json.loads(answer.read())
 
 
-def _serve(installation: Installation, port: int) -> tuple[uvicorn.Server, threading.Thread]:
-    app = create_app(installation, auth_required=True)
+def _serve(app: FastAPI, port: int) -> tuple[uvicorn.Server, threading.Thread]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -137,13 +141,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     token_file = folder / "conveyor-token"
     token_file.write_text(operator + "\n")
     port, sink = free_port(), WebhookSink()
-    server, thread = _serve(installation, port)
+    app = create_app(installation, auth_required=True)
+    server, thread = _serve(app, port)
     api = f"http://127.0.0.1:{port}"
     alertmanager = prometheus = None
     try:
         alertmanager = Alertmanager(alertmanager_config(api, token_file, sink.url), folder)
         prometheus = Prometheus(prometheus_config(folder, port, alertmanager.port), folder)
-        yield Stack(api, admin, sink, prometheus, alertmanager, slow)
+        yield Stack(app, api, admin, sink, prometheus, alertmanager, slow)
     finally:
         for process in (prometheus, alertmanager):
             if process is not None:
@@ -272,3 +277,30 @@ def test_a_node_down_silences_its_workers_alerts(stack: Stack) -> None:
     assert names == expected
     inhibited = get_json(f"{stack.alertmanager.url}/api/v2/alerts?inhibited=true&active=false")
     assert [a["labels"]["node"] for a in inhibited] == ["worker-1"]
+
+
+def test_every_serving_dashboard_expression_returns_data(stack: Stack) -> None:
+    predict = f"{stack.api}/api/v1/endpoints/heart/predict"
+    answers = [_request(predict, stack.admin, HEART_RECORD) for _ in range(20)]
+    for answer in answers[:10]:
+        prediction = answer["predictions"][0]["id"]
+        feedback = f"{stack.api}/api/v1/predictions/{prediction}/feedback"
+        _request(feedback, stack.admin, {"label": 1})
+    serving_of(stack.app).export_quality()  # the quality loop's work, without its minute
+    prometheus = stack.prometheus
+    seen = "count(conveyor_serving_online_quality) > 0 and "
+    seen += "count(increase(conveyor_serving_requests_total[1m]) > 0)"
+    wait_for(lambda: bool(prometheus.query(seen)), 30, "Prometheus to scrape the traffic")
+    empty = []
+    for dashboard, title, expression in expressions([DASHBOARD_DIR / "conveyor-serving.json"]):
+        values = [float(sample["value"][1]) for sample in prometheus.query(as_promql(expression))]
+        if not any(value == value for value in values):  # no sample, or only NaN
+            empty.append(f"{dashboard} / {title}: {expression} -> {values}")
+    assert not empty, "expressions without data:\n" + "\n".join(empty)
+    variables = json.loads((DASHBOARD_DIR / "conveyor-serving.json").read_text())["templating"]
+    for variable in variables["list"]:
+        if variable["type"] == "query":
+            selector, label = variable["definition"][len("label_values(") : -1].rsplit(", ", 1)
+            url = f"{prometheus.url}/api/v1/label/{label}/values?match[]={as_promql(selector)}"
+            values = get_json(url.replace(" ", "%20").replace('"', "%22"))["data"]
+            assert "heart" in values or "1" in values, (variable["name"], values)

@@ -27,6 +27,7 @@ import ray
 import yaml
 
 from conveyor.monitoring.discovery import node_targets, write_targets
+from support.dashboards import DASHBOARD_DIR, as_promql, expressions, panels
 from support.monitoring import (
     Prometheus,
     free_port,
@@ -37,34 +38,13 @@ from support.monitoring import (
 )
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
-DASHBOARDS = sorted((DEPLOY / "grafana" / "dashboards").glob("*.json"))
+# The serving dashboard needs serving traffic: test_alert_delivery.py checks it on its stack.
+SERVING_DASHBOARD = "conveyor-serving.json"
+ALL_DASHBOARDS = sorted(DASHBOARD_DIR.glob("*.json"))
+DASHBOARDS = [path for path in ALL_DASHBOARDS if path.name != SERVING_DASHBOARD]
 TESTS = Path(__file__).parents[1]
-# Grafana's built-in variables, as Grafana would fill them for a short time range.
-BUILT_IN_VARIABLES = {"$__rate_interval": "1m", "$__range": "5m", "$__interval": "15s"}
 # Panels that can only have data on a host with NVIDIA GPUs.
 GPU_ONLY = ("conveyor_host_gpu_utilization_ratio", "conveyor_host_gpu_memory")
-
-
-def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    for panel in dashboard["panels"]:
-        yield panel
-        yield from panel.get("panels", [])
-
-
-def expressions() -> list[tuple[str, str, str]]:
-    """(dashboard file, panel title, expression) for every query of every shipped dashboard."""
-    found = []
-    for path in DASHBOARDS:
-        for panel in panels(json.loads(path.read_text())):
-            for target in panel.get("targets", []):
-                found.append((path.name, panel["title"], target["expr"]))
-    return found
-
-
-def as_promql(expression: str) -> str:
-    for name, value in BUILT_IN_VARIABLES.items():
-        expression = expression.replace(name, value)
-    return re.sub(r"\$\{?(\w+)\}?", ".*", expression)  # dashboard variables: "All"
 
 
 @dataclass
@@ -181,9 +161,9 @@ def test_dashboards_use_the_provisioned_datasource_and_unique_uids() -> None:
     [datasource] = datasources["datasources"]
     providers = yaml.safe_load((provisioning / "dashboards" / "conveyor.yml").read_text())
     assert providers["providers"][0]["type"] == "file"
-    uids = [json.loads(path.read_text())["uid"] for path in DASHBOARDS]
-    assert len(set(uids)) == len(uids) == 3
-    for path in DASHBOARDS:
+    uids = [json.loads(path.read_text())["uid"] for path in ALL_DASHBOARDS]
+    assert len(set(uids)) == len(uids) == 4
+    for path in ALL_DASHBOARDS:
         for panel in panels(json.loads(path.read_text())):
             for target in panel.get("targets", []):
                 assert target["datasource"]["uid"] == datasource["uid"], (path.name, panel)
@@ -192,7 +172,7 @@ def test_dashboards_use_the_provisioned_datasource_and_unique_uids() -> None:
 def test_every_dashboard_expression_returns_data(stack: Stack) -> None:
     has_gpus = stack.prometheus.value("sum(conveyor_host_gpus)") > 0
     empty = []
-    for dashboard, title, expression in expressions():
+    for dashboard, title, expression in expressions(DASHBOARDS):
         result = stack.prometheus.query(as_promql(expression))
         values = [float(sample["value"][1]) for sample in result]
         if not any(math.isfinite(value) for value in values):
@@ -205,6 +185,8 @@ def test_every_dashboard_expression_returns_data(stack: Stack) -> None:
 def test_dashboard_variables_list_values(stack: Stack) -> None:
     for path in DASHBOARDS:
         for variable in json.loads(path.read_text())["templating"]["list"]:
+            if variable["type"] == "custom":
+                continue
             match = re.fullmatch(r"label_values\((.+), (\w+)\)", variable["definition"])
             assert match, variable["definition"]
             selector, label = as_promql(match[1]), match[2]

@@ -44,6 +44,12 @@ class ServingMetrics:
             labels,
             registry=registry,
         )
+        self.reloads = Counter(
+            "conveyor_serving_reloads",
+            "Model versions swapped in (loaded and verified) by endpoint and version",
+            labels,
+            registry=registry,
+        )
         self.live_version = Gauge(
             "conveyor_serving_live_version",
             "1 for each (endpoint, arm, model version) this process serves",

@@ -164,6 +164,9 @@ class Reloader:
         self, endpoint: str, before: Deployment | None, versions: Mapping[str, LoadedVersion]
     ) -> None:
         gauge = self.metrics.live_version
+        served_before = {v.version for v in before.versions.values()} if before else set()
+        for version in {v.version for v in versions.values()} - served_before:
+            self.metrics.reloads.labels(endpoint, str(version)).inc()
         if before is not None:
             for arm, loaded in before.versions.items():
                 with contextlib.suppress(KeyError):
