@@ -6,13 +6,11 @@ The CLI and the API build one of these; the executor (Ray) is started only by wh
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from conveyor.engine.contract import WorkerEnvironment
-from conveyor.engine.controller import Controller
-from conveyor.engine.executor import RayExecutor
 from conveyor.filemodes import create_private_home
 from conveyor.ingest.inbox import Inbox
 from conveyor.ingest.submit import Submitter
@@ -27,6 +25,10 @@ from conveyor.store.database import (
     session_factory,
 )
 
+if TYPE_CHECKING:  # Ray loads with the first command that runs work, not with every command
+    from conveyor.engine.controller import Controller
+    from conveyor.engine.executor import RayExecutor
+
 
 class Installation:
     def __init__(self, settings: Settings) -> None:
@@ -37,9 +39,7 @@ class Installation:
     @cached_property
     def engine(self) -> Engine:
         engine = connect(self.settings.resolved_database_url)
-        migrate(
-            engine, self.settings.init_lock_timeout_seconds, self.registry.migration_locations()
-        )
+        migrate(engine, self.settings.init_lock_timeout_seconds)
         return engine
 
     @cached_property
@@ -78,14 +78,19 @@ class Installation:
 
     @cached_property
     def executor(self) -> RayExecutor:
-        workers = WorkerEnvironment(self.storage.url, tuple(self.settings.pipelines))
-        return RayExecutor(workers, self.settings.ray_address, self.settings.ray_num_cpus)
+        from conveyor.engine.executor import RayExecutor
+
+        return RayExecutor(self.settings.ray_address, self.settings.ray_num_cpus)
 
     def controller(self) -> Controller:
+        from conveyor.engine.controller import Controller
+
         return Controller(
             sessions=self.sessions,
             registry=self.registry,
             executor=self.executor,
+            storage_url=self.storage.url,
+            pipeline_modules=self.settings.pipelines,
             lease_seconds=self.settings.lease_seconds,
             poll_interval=self.settings.poll_interval_seconds,
             max_inflight=self.settings.max_inflight_items,

@@ -11,9 +11,6 @@ from datetime import datetime
 import typer
 from rich.table import Table
 
-from conveyor.auth import accounts
-from conveyor.auth.roles import parse_role
-from conveyor.auth.service import AccountError, add_user, hash_password
 from conveyor.cli.state import CliState, console
 
 users_app = typer.Typer(help="Manage users of the web UI and API.", no_args_is_help=True)
@@ -29,6 +26,9 @@ def register(app: typer.Typer) -> None:
 
 
 def _role(value: str) -> str:
+    from conveyor.auth.roles import parse_role
+    from conveyor.auth.service import AccountError
+
     try:
         return parse_role(value).value
     except ValueError as error:
@@ -56,6 +56,8 @@ def users_add(
     password_stdin: bool = PASSWORD_STDIN,
 ) -> None:
     """Add a user; asks for the password (twice) unless --password-stdin."""
+    from conveyor.auth.service import add_user
+
     state: CliState = context.obj
     role = _role(role)
     password = _read_password(password_stdin)
@@ -67,6 +69,8 @@ def users_add(
 @users_app.command("list")
 def users_list(context: typer.Context) -> None:
     """Every user with role, status and open browser sessions."""
+    from conveyor.auth import accounts
+
     state: CliState = context.obj
     with state.installation.sessions() as session:
         users = accounts.list_users(session)
@@ -89,6 +93,9 @@ def users_passwd(
     ),
 ) -> None:
     """Set a user's password (asks twice unless --password-stdin); ends their sessions."""
+    from conveyor.auth import accounts
+    from conveyor.auth.service import hash_password
+
     state: CliState = context.obj
     password_hash = hash_password(_read_password(password_stdin))
     with state.installation.sessions.begin() as session:
@@ -110,6 +117,8 @@ def users_enable(context: typer.Context, name: str = typer.Argument(...)) -> Non
 
 
 def _set_disabled(state: CliState, name: str, disabled: bool) -> None:
+    from conveyor.auth import accounts
+
     with state.installation.sessions.begin() as session:
         accounts.set_disabled(session, name, disabled)
     console.print(f"{'disabled' if disabled else 'enabled'} {name!r}; their sessions ended")
@@ -122,6 +131,8 @@ def users_role(
     role: str = typer.Argument(..., help="admin, operator or viewer"),
 ) -> None:
     """Change a user's role; ends their sessions (the last enabled admin keeps the role)."""
+    from conveyor.auth import accounts
+
     state: CliState = context.obj
     with state.installation.sessions.begin() as session:
         accounts.set_role(session, name, role)
@@ -141,6 +152,8 @@ def tokens_create(
     ),
 ) -> None:
     """Create an API token; it is printed once, alone on the last line."""
+    from conveyor.auth import accounts
+
     state: CliState = context.obj
     role = _role(role)
     with state.installation.sessions.begin() as session:
@@ -159,6 +172,8 @@ def tokens_list(
     revoked: bool = typer.Option(False, "--revoked", help="List revoked tokens too."),
 ) -> None:
     """API tokens (never the tokens themselves: only their hashes are stored)."""
+    from conveyor.auth import accounts
+
     state: CliState = context.obj
     with state.installation.sessions() as session:
         tokens = accounts.list_tokens(session, include_revoked=revoked)
@@ -182,6 +197,8 @@ def tokens_revoke(
     token: str = typer.Argument(..., help="The token's id, or its name if only one has it."),
 ) -> None:
     """Revoke a token: refused from now on (serving replicas: within 5 seconds)."""
+    from conveyor.auth import accounts
+
     state: CliState = context.obj
     with state.installation.sessions.begin() as session:
         row = accounts.find_token_by_reference(session, token)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from typer.core import TyperGroup
@@ -11,7 +11,9 @@ from typer.core import TyperGroup
 from conveyor.cli import accounts, deploy, items, models, monitoring, run, serve, tools
 from conveyor.cli.state import CliState, error_console
 from conveyor.errors import ConveyorError
-from conveyor.settings import load_settings
+
+if TYPE_CHECKING:
+    from conveyor.settings import Settings
 
 
 class ConveyorGroup(TyperGroup):
@@ -52,7 +54,13 @@ def main_options(
     ),
 ) -> None:
     process_entry = context.obj is PROCESS_ENTRY
-    context.obj = CliState(lambda: load_settings(home), private_umask=process_entry)
+    context.obj = CliState(lambda: _load_settings(home), private_umask=process_entry)
+
+
+def _load_settings(home: Path | None) -> Settings:
+    from conveyor.settings import load_settings  # pydantic: only for commands that use it
+
+    return load_settings(home)
 
 
 PROCESS_ENTRY = object()  # marks a real `conveyor` process, as opposed to an in-process test

@@ -11,14 +11,8 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from conveyor.api.schemas import ItemOut, StepRunOut
-from conveyor.cli.progress import wait_for_items
 from conveyor.cli.state import CliState, console
 from conveyor.errors import InputRejectedError
-from conveyor.models.training import refuse_training_records
-from conveyor.results.export import iter_rows, write_csv, write_json
-from conveyor.store import actions, queries
-from conveyor.store.queries import ItemFilter
 
 STATUS_STYLE = {
     "queued": "cyan",
@@ -45,6 +39,9 @@ def submit(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable output."),
 ) -> None:
     """Submit files or records to a pipeline."""
+    from conveyor.cli.progress import wait_for_items
+    from conveyor.models.training import refuse_training_records
+
     state: CliState = context.obj
     submitter = state.installation.submitter
     refuse_training_records(submitter.registry.get(pipeline))
@@ -89,6 +86,8 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable output."),
 ) -> None:
     """Counts of items by state, per pipeline."""
+    from conveyor.store import queries
+
     state: CliState = context.obj
     with state.installation.sessions() as session:
         counts = queries.counts_by_status(session)
@@ -113,6 +112,9 @@ def items(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List items, newest first."""
+    from conveyor.store import queries
+    from conveyor.store.queries import ItemFilter
+
     state: CliState = context.obj
     filters = ItemFilter(pipeline=pipeline, status=status_filter, text=search)
     with state.installation.sessions() as session:
@@ -137,6 +139,8 @@ def items(
 
 def _item_summary(item: Any) -> dict[str, Any]:
     """The API's view of an item (same fields, same formats), plus where its files are."""
+    from conveyor.api.schemas import ItemOut
+
     return ItemOut.of(item).model_dump(mode="json") | {"work_dir": item.work_dir}
 
 
@@ -151,6 +155,9 @@ def show(
     logs: bool = typer.Option(True, "--logs/--no-logs", help="Print each step's logs."),
 ) -> None:
     """One item: its steps with attempts, timings and logs, and its result."""
+    from conveyor.api.schemas import StepRunOut
+    from conveyor.store import queries
+
     state: CliState = context.obj
     with state.installation.sessions() as session:
         item = queries.get_item(session, item_id)
@@ -205,6 +212,8 @@ def retry(
     pipeline: str = typer.Option(None, "--pipeline", "-p", help="With --failed: only this one."),
 ) -> None:
     """Queue failed or cancelled items again."""
+    from conveyor.store import actions
+
     state: CliState = context.obj
     with state.installation.sessions.begin() as session:
         count = actions.retry_failed(session, pipeline) if failed else 0
@@ -216,6 +225,8 @@ def retry(
 
 def cancel(context: typer.Context, item_ids: list[str] = typer.Argument(...)) -> None:
     """Cancel queued or running items."""
+    from conveyor.store import actions
+
     state: CliState = context.obj
     with state.installation.sessions.begin() as session:
         for item_id in item_ids:
@@ -233,6 +244,9 @@ def results(
     status_filter: str = typer.Option(None, "--status", "-s"),
 ) -> None:
     """Export a pipeline's items and results as JSON or CSV."""
+    from conveyor.results.export import iter_rows, write_csv, write_json
+    from conveyor.store.queries import ItemFilter
+
     if output_format not in ("json", "csv"):
         raise InputRejectedError(f"--format must be json or csv, not {output_format!r}")
     state: CliState = context.obj

@@ -8,19 +8,17 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from conveyor.cli.state import CliState, console
-from conveyor.core.lifecycle import FINAL_STATUSES
-from conveyor.engine.presence import controller_alive
 from conveyor.errors import InputRejectedError
-from conveyor.models.history import FAILED, REGISTERED
-from conveyor.models.service import ModelOps
-from conveyor.models.training import TrainingOutcome, parse_param
-from conveyor.store import queries
+
+if TYPE_CHECKING:  # MLflow and the model stack load with the model commands only
+    from conveyor.models.service import ModelOps
+    from conveyor.models.training import TrainingOutcome
 
 POLL_SECONDS = 0.5
 SHORT = {"accuracy": "acc", "roc_auc": "auc", "precision_at_20": "p@20", "recall_at_20": "r@20"}
@@ -33,6 +31,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _ops(context: typer.Context) -> ModelOps:
+    from conveyor.models.service import ModelOps
+
     state: CliState = context.obj
     return ModelOps(state.installation)
 
@@ -46,6 +46,8 @@ def train(
     wait: bool = typer.Option(False, "--wait", help="Show progress; exit once registered."),
 ) -> None:
     """Start a training run (an item of the model's training pipeline)."""
+    from conveyor.models.training import parse_param
+
     ops = _ops(context)
     given = dict(parse_param(text) for text in params or [])
     submission = ops.train(name, given, trigger="cli")
@@ -55,6 +57,10 @@ def train(
 
 
 def _wait_and_report(ops: ModelOps, item_id: str) -> None:
+    from conveyor.models.history import FAILED
+    from conveyor.models.training import TrainingOutcome
+    from conveyor.store import queries
+
     installation = ops.installation
     with _local_controller(installation) as local, console.status("starting") as status:
         item = _wait_for_item(ops, item_id, status)
@@ -75,6 +81,8 @@ def _wait_and_report(ops: ModelOps, item_id: str) -> None:
 @contextmanager
 def _local_controller(installation: Any) -> Iterator[bool]:
     """Run a controller here while waiting, unless ``conveyor up`` serves this home."""
+    from conveyor.engine.presence import controller_alive
+
     if controller_alive(installation.settings.home):
         yield False
         return
@@ -89,6 +97,9 @@ def _local_controller(installation: Any) -> Iterator[bool]:
 
 
 def _wait_for_item(ops: ModelOps, item_id: str, status: Any) -> Any:
+    from conveyor.core.lifecycle import FINAL_STATUSES
+    from conveyor.store import queries
+
     while True:
         with ops.installation.sessions() as session:
             item = queries.get_item(session, item_id)
@@ -104,6 +115,8 @@ def _wait_for_item(ops: ModelOps, item_id: str, status: Any) -> Any:
 
 
 def _wait_for_registration(ops: ModelOps, item_id: str, local: bool, status: Any) -> Any:
+    from conveyor.models.history import FAILED, REGISTERED
+
     status.update("registering the model version in MLflow")
     while True:
         if local:

@@ -10,7 +10,6 @@ import typer
 
 from conveyor.cli.state import CliState, console
 from conveyor.errors import ConfigurationError
-from conveyor.monitoring.discovery import NODE_EXPORTER_PORT, node_targets, write_targets
 
 monitoring_app = typer.Typer(help="Monitoring: Prometheus service discovery.", no_args_is_help=True)
 
@@ -23,14 +22,19 @@ def register(app: typer.Typer) -> None:
 def targets(
     context: typer.Context,
     output: Path = typer.Option(..., "--output", "-o", help="file_sd JSON file to (re)write."),
-    port: int = typer.Option(NODE_EXPORTER_PORT, "--port", help="Exporter port on every node."),
+    port: int = typer.Option(
+        None, "--port", help="Exporter port on every node (default 9100, node_exporter's)."
+    ),
     gpu_only: bool = typer.Option(False, "--gpu-only", help="Only nodes with GPUs (GPU exporter)."),
     ray_address: str = typer.Option(None, "--ray-address", help="Ray cluster (default: auto)."),
 ) -> None:
     """Write one Prometheus target per alive Ray node (node_exporter by default)."""
+    # Imported here: conveyor.monitoring loads the metrics stack, which no other command needs.
+    from conveyor.monitoring.discovery import NODE_EXPORTER_PORT, node_targets, write_targets
+
     state: CliState = context.obj
     nodes = _ray_nodes(ray_address or state.settings.ray_address)
-    groups = node_targets(nodes, port, gpu_only)
+    groups = node_targets(nodes, port or NODE_EXPORTER_PORT, gpu_only)
     write_targets(output, groups)
     console.print(f"wrote {len(groups)} targets to {output}")
 

@@ -12,21 +12,17 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-import uvicorn
 
-from conveyor.api.app import create_app
-from conveyor.auth.service import add_user, count_users
 from conveyor.cli.state import CliState, console
-from conveyor.engine.presence import remove_pid_file, write_pid_file
 from conveyor.errors import ConfigurationError
-from conveyor.firstuse import database_lock
-from conveyor.ingest.inbox import InboxWatcher
-from conveyor.installation import Installation
-from conveyor.models.service import start_loop as start_model_loop
-from conveyor.monitoring.server import serve_metrics
+
+if TYPE_CHECKING:  # the API, Ray and MLflow load when `up` runs, not for every command
+    import uvicorn
+
+    from conveyor.installation import Installation
 
 DEFAULT_METRICS_PORT = 8322
 
@@ -54,6 +50,10 @@ def up(
     log_level: str = typer.Option("INFO", "--log-level"),
 ) -> None:
     """Run the controller, inbox watcher, API and UI in the foreground; Ctrl-C stops cleanly."""
+    from conveyor.engine.presence import remove_pid_file, write_pid_file
+    from conveyor.ingest.inbox import InboxWatcher
+    from conveyor.models.service import start_loop as start_model_loop
+
     state: CliState = context.obj
     settings = state.settings
     settings.ray_address = ray_address or settings.ray_address
@@ -118,6 +118,9 @@ def _configure_logging(log_dir, level: str) -> None:  # type: ignore[no-untyped-
 
 def _ensure_first_admin(installation: Installation) -> None:
     """Create 'admin' on a store without users, once even when two `up`s start together."""
+    from conveyor.auth.service import add_user, count_users
+    from conveyor.firstuse import database_lock
+
     if _has_users(installation):
         return
     settings = installation.settings
@@ -142,11 +145,17 @@ def _ensure_first_admin(installation: Installation) -> None:
 
 
 def _has_users(installation: Installation) -> bool:
+    from conveyor.auth.service import count_users
+
     with installation.read_sessions() as session:
         return count_users(session) > 0
 
 
 def _start_api(installation: Installation, root_path: str) -> uvicorn.Server:
+    import uvicorn
+
+    from conveyor.api.app import create_app
+
     settings = installation.settings
     if settings.auth_required:
         _ensure_first_admin(installation)
@@ -183,6 +192,8 @@ def _start_metrics(
     """The API serves /metrics; without it (or with an explicit port) a small server does."""
     if port is None and serving_api:
         return None
+    from conveyor.monitoring.server import serve_metrics
+
     port = port or DEFAULT_METRICS_PORT
     host = installation.settings.api_host
     stop = serve_metrics(installation.metrics.registry, host, port)

@@ -9,11 +9,9 @@ from __future__ import annotations
 import os
 
 import typer
-import uvicorn
 
 from conveyor.cli.run import _refuse_open_without_auth, proxy_options
 from conveyor.cli.state import CliState, console
-from conveyor.serving.app import LOG_LEVEL_VARIABLE
 
 DEFAULT_SERVE_PORT = 8400
 
@@ -34,6 +32,10 @@ def serve(
     log_level: str = typer.Option("warning", "--log-level"),
 ) -> None:
     """Serve the model endpoints (and the API) with N worker processes; Ctrl-C stops."""
+    import uvicorn
+
+    from conveyor.serving.app import LOG_LEVEL_VARIABLE
+
     state: CliState = context.obj
     settings = state.settings
     auth_required = settings.auth_required and not no_auth

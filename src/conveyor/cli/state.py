@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from conveyor.filemodes import restrict_umask
-from conveyor.installation import Installation
-from conveyor.settings import Settings
+if TYPE_CHECKING:  # the store and settings load with the first command that needs them
+    from conveyor.installation import Installation
+    from conveyor.settings import Settings
 
 console = Console()
 error_console = Console(stderr=True, soft_wrap=True)
@@ -22,6 +23,8 @@ class CliState:
 
     @cached_property
     def settings(self) -> Settings:
+        from conveyor.filemodes import restrict_umask
+
         settings = self._make_settings()
         if self._private_umask:
             restrict_umask(settings.home, settings.resolved_storage_url)
@@ -29,4 +32,6 @@ class CliState:
 
     @cached_property
     def installation(self) -> Installation:
+        from conveyor.installation import Installation
+
         return Installation(self.settings)
