@@ -33,6 +33,23 @@ class ModelSettings(BaseModel):
     retrain_on_events: list[str] = Field(default_factory=list)  # event types that start a run
 
 
+class RetentionSettings(BaseModel):
+    """Telemetry retention, ``[retention]`` in conveyor.toml (docs/monitoring.md). Days are
+    how long rows are kept (unset: forever); raw rows go only once rolled up."""
+
+    model_config = {"extra": "forbid"}
+
+    predictions_days: float | None = Field(30, gt=0)  # raw prediction log rows
+    feedback_days: float | None = Field(90, gt=0)  # labels and click/watch events
+    step_runs_days: float | None = Field(180, gt=0)  # step runs of finished items
+    minute_rollups_days: float | None = Field(90, gt=0)
+    hour_rollups_days: float | None = Field(730, gt=0)
+    batch_rows: int = Field(2000, ge=1)  # rows deleted per short transaction
+    batch_pause_seconds: float = Field(0.05, ge=0)  # pause between batches
+    interval_minutes: float = Field(10, gt=0)  # how often `conveyor up` runs maintenance
+    scheduled: bool = True  # `conveyor up` runs maintenance (off: cron `conveyor maintenance`)
+
+
 class Settings(BaseSettings):
     """Settings of one Conveyor installation; everything lives under ``home``."""
 
@@ -66,6 +83,7 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = None  # default: SQLite + artifacts under <home>/mlflow
     mlflow_ui_url: str | None = None  # an MLflow UI to link to from the model pages
     models: dict[str, ModelSettings] = Field(default_factory=dict)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @field_validator("pipelines", "forwarded_allow_ips", mode="before")
     @classmethod

@@ -8,7 +8,17 @@ from typing import TYPE_CHECKING, Any
 import typer
 from typer.core import TyperGroup
 
-from conveyor.cli import accounts, deploy, items, models, monitoring, run, serve, tools
+from conveyor.cli import (
+    accounts,
+    deploy,
+    items,
+    maintenance,
+    models,
+    monitoring,
+    run,
+    serve,
+    tools,
+)
 from conveyor.cli.state import CliState, error_console
 from conveyor.errors import ConveyorError
 
@@ -38,6 +48,7 @@ run.register(app)
 tools.register(app)
 accounts.register(app)
 monitoring.register(app)
+maintenance.register(app)
 models.register(app)
 serve.register(app)
 deploy.register(app)

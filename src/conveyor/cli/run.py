@@ -52,7 +52,6 @@ def up(
     """Run the controller, inbox watcher, API and UI in the foreground; Ctrl-C stops cleanly."""
     from conveyor.engine.presence import remove_pid_file, write_pid_file
     from conveyor.ingest.inbox import InboxWatcher
-    from conveyor.models.service import start_loop as start_model_loop
 
     state: CliState = context.obj
     settings = state.settings
@@ -76,7 +75,7 @@ def up(
     )
     if watch_inbox:
         InboxWatcher(installation.inbox, settings.inbox_scan_seconds, stop).start()
-    start_model_loop(installation, stop)  # registers training runs, fires schedules/triggers
+    _start_background_loops(state, stop)
     server = _start_api(installation, root_path) if serve_api else None
     stop_metrics = _start_metrics(installation, metrics_port, serve_api)
     try:
@@ -88,6 +87,14 @@ def up(
             stop_metrics()
         remove_pid_file(settings.home)
         console.print("stopped; held items were handed back for the next controller")
+
+
+def _start_background_loops(state: CliState, stop: threading.Event) -> None:
+    from conveyor.cli.maintenance import start_scheduled_maintenance
+    from conveyor.models.service import start_loop as start_model_loop
+
+    start_model_loop(state.installation, stop)  # registers training runs, fires schedules/triggers
+    start_scheduled_maintenance(state, stop)  # telemetry roll-ups and retention
 
 
 def _refuse_open_without_auth(host: str, auth_required: bool, allow_insecure: bool) -> None:

@@ -8,4 +8,5 @@ imports nothing heavier than SQLAlchemy.
 import conveyor.monitoring.tables  # alerts delivered by Alertmanager (issue 21)
 import conveyor.pipelines.calls.tables
 import conveyor.pipelines.wildlife.tables
+import conveyor.retention.tables  # telemetry roll-ups (issue 21)
 import conveyor.serving.tables  # noqa: F401  (serving, issue 6)

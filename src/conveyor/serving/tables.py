@@ -61,6 +61,7 @@ class Prediction(Base):
     __table_args__ = (
         Index("ix_predictions_endpoint_ts", "endpoint", "ts"),
         Index("ix_predictions_key_ts", "endpoint", "request_key", "ts"),
+        Index("ix_predictions_ts", "ts"),  # retention: roll-ups and pruning by time
     )
 
 
