@@ -54,6 +54,7 @@ FORMATS = {
         MediaFormat("mp4", "MP4/MOV/M4A", "mov", "an MP4/MOV container"),
         MediaFormat("matroska", "MKV/WebM", "matroska", "a Matroska/WebM container"),
         MediaFormat("avi", "AVI", "avi", "an AVI container"),
+        MediaFormat("amr", "AMR", "amr", "AMR telephone audio"),
         MediaFormat("jpeg", "JPEG", "", "a JPEG image"),
         MediaFormat("png", "PNG", "", "a PNG image"),
     )
@@ -88,6 +89,8 @@ def _sniff_name(head: bytes) -> str | None:
         return "flac"
     if head.startswith(b"OggS"):
         return "ogg"
+    if head.startswith((b"#!AMR\n", b"#!AMR-WB\n")):
+        return "amr"
     if head[4:8] in MP4_ATOMS:
         return "mp4"
     return _sniff_mpeg_audio(head)

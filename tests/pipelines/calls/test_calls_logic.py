@@ -6,6 +6,7 @@ import numpy as np
 
 from conveyor.pipelines.calls import assessment, diarisation, models, speaker_roles, summary
 from conveyor.pipelines.calls import emotion_scores as emotions
+from conveyor.pipelines.calls.clustering import SpeakerBounds, cluster_speakers
 from conveyor.pipelines.calls.transcription import Word, drop_repeats, windows
 
 
@@ -119,8 +120,13 @@ def test_clustering_estimates_the_number_of_speakers() -> None:
     centres = generator.normal(size=(3, 32))
     points = np.concatenate([c + 0.15 * generator.normal(size=(40, 32)) for c in centres])
     points /= np.linalg.norm(points, axis=1, keepdims=True)
-    assert len(set(diarisation.cluster(points, 0.35))) == 3
-    assert len(set(diarisation.cluster(points[:40], 0.35))) == 1
+    free = SpeakerBounds(1, 8)
+    assert len(set(cluster_speakers(points, free))) == 3
+    assert len(set(cluster_speakers(points[:40], free))) == 1
+    assert len(set(cluster_speakers(points, SpeakerBounds(1, 2)))) == 2  # more voices: the bound
+    assert len(set(cluster_speakers(points[:40], SpeakerBounds(2, 4)))) == 2  # fewer: the bound
+    labels = cluster_speakers(points, SpeakerBounds(2, 4))
+    assert all(len(set(labels[k * 40 : (k + 1) * 40])) == 1 for k in range(3))
 
 
 def test_labels_follow_first_speech() -> None:

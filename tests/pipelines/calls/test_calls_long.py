@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 
 from conveyor.pipelines.calls import audio, diarisation, embeddings
+from conveyor.pipelines.calls.clustering import SpeakerBounds
 from conveyor.pipelines.calls.settings import CallsSettings
 from support.calls_audio import Call
 
@@ -15,9 +16,9 @@ from support.calls_audio import Call
 @pytest.mark.slow
 def test_speaker_labels_are_stable_over_ten_minutes(ten_minute_mono: Call) -> None:
     mono = audio.decode(ten_minute_mono.path).mono()
-    turns = diarisation.mono_turns(
-        mono, embeddings.embed_windows, CallsSettings().speaker_threshold
-    )
+    settings = CallsSettings()
+    bounds = SpeakerBounds(settings.min_speakers, settings.max_speakers)
+    turns = diarisation.mono_turns(mono, embeddings.embed_windows, bounds)
     assert ten_minute_mono.duration > 590
     assert {t.speaker for t in turns} == {"S1", "S2"}
     label_of_role: dict[str, Counter] = {"agent": Counter(), "customer": Counter()}

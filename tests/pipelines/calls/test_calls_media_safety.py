@@ -16,7 +16,7 @@ from conveyor.errors import InputRejectedError, PermanentStepError
 from conveyor.pipelines.calls import audio, check_audio
 from support.calls_audio import Call, run, speak
 
-ACCEPTED = "send WAV, MP3, AAC, FLAC, Ogg, MP4/MOV/M4A or MKV/WebM"
+ACCEPTED = "send WAV, MP3, AAC, FLAC, Ogg, MP4/MOV/M4A, MKV/WebM or AMR"
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from conveyor.pipelines.calls.settings import calls_settings
 
 # Containers recognised by their first bytes; anything else (playlists, concat lists, DASH
 # manifests, image sequences...) is refused, because those make FFmpeg read other files.
-ACCEPTED = ("wav", "mp3", "aac", "flac", "ogg", "mp4", "matroska")
+ACCEPTED = ("wav", "mp3", "aac", "flac", "ogg", "mp4", "matroska", "amr")
 LIMIT_SETTING = "CONVEYOR_CALLS_MAX_DURATION_SECONDS"
 RATE = 16000
 SILENCE_RMS = 1e-3  # about -60 dBFS: quieter than any line noise on a real call
@@ -108,7 +108,14 @@ def _check_declared_length(path: Path, declared: float | None, limit: float) -> 
         )
 
 
+# Containers with no length in their header: FFmpeg guesses one from the first frames' bit
+# rate, and AMR's comfort-noise frames make that guess several times too long.
+_NO_DECLARED_LENGTH = {"amr"}
+
+
 def _declared_seconds(container, stream) -> float | None:  # type: ignore[no-untyped-def]
+    if container.format.name in _NO_DECLARED_LENGTH:
+        return None
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     if container.duration is not None:
@@ -151,7 +158,7 @@ def _blocks(container, stream, layout: str, path: Path) -> Iterator[np.ndarray]:
     width = 2 if layout == "stereo" else 1
     seconds = 0.0
     try:
-        for frame in container.decode(stream):
+        for frame in _frames(container, stream):
             seconds = float(frame.time or seconds)
             yield from (_planar(f, width) for f in resampler.resample(frame))
         yield from (_planar(f, width) for f in resampler.resample(None))
@@ -160,6 +167,33 @@ def _blocks(container, stream, layout: str, path: Path) -> Iterator[np.ndarray]:
             f"{path.name!r} is truncated/corrupt at {seconds:.1f} s ({error}); "
             "upload the complete recording again."
         ) from error
+
+
+# FFmpeg's own AMR-NB decoder stops at comfort-noise (DTX/SID) frames, which phones and
+# gateways send in every pause; the opencore decoder bundled with PyAV reads them.
+_PREFERRED_DECODERS = {"amrnb": "libopencore_amrnb"}
+
+
+def _frames(container, stream) -> Iterator:  # type: ignore[no-untyped-def]
+    preferred = _PREFERRED_DECODERS.get(stream.codec_context.name)
+    if preferred is None or not _decoder_available(preferred):
+        yield from container.decode(stream)
+        return
+    import av
+
+    decoder = av.CodecContext.create(preferred, "r")
+    for packet in container.demux(stream):
+        yield from decoder.decode(packet)
+
+
+def _decoder_available(name: str) -> bool:
+    import av
+
+    try:
+        av.Codec(name, "r")
+    except (av.FFmpegError, ValueError):
+        return False
+    return True
 
 
 def _planar(frame, width: int) -> np.ndarray:  # type: ignore[no-untyped-def]

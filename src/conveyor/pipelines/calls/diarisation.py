@@ -2,8 +2,10 @@
 
 Stereo calls carry one party per channel, so voice activity per channel is enough. Mono calls
 get voice activity (webrtcvad), one speaker embedding (resemblyzer) per sliding window over the
-whole call, and a single clustering of all windows, so a speaker keeps one label from the first
-minute to the last, however long the call. Labels are S1, S2, ... in order of first speech.
+whole call, and a single clustering of all windows (:mod:`.clustering`: the speaker count is
+chosen from the data within set bounds), so a speaker keeps one label from the first minute to
+the last, however long the call; then :mod:`.resegmentation` places the speaker changes on
+0.2 s steps. Labels are S1, S2, ... in order of first speech.
 """
 
 from __future__ import annotations
@@ -13,16 +15,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from conveyor.pipelines.calls import resegmentation
+from conveyor.pipelines.calls.clustering import SpeakerBounds, cluster_speakers
+
 RATE = 16000
 VAD_FRAME_S = 0.03
 WINDOW_S = 1.6  # resemblyzer's partial utterance length (160 mel frames)
 WINDOW_STEP_S = 0.5
-LABEL_STEP_S = 0.1
-MIN_CLUSTER_SHARE = 0.05
-MIN_TURN_S = 0.6
 
 Region = tuple[float, float]
-Embedder = Callable[[np.ndarray, Sequence[float]], np.ndarray]
+Embedder = Callable[[np.ndarray, Sequence[float], float], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -110,50 +112,14 @@ def window_centres(regions: Sequence[Region]) -> list[float]:
     return centres
 
 
-def cluster(embeddings: np.ndarray, threshold: float) -> np.ndarray:
-    """Cluster unit-length embeddings by average-linkage cosine distance; clusters holding
-    fewer than MIN_CLUSTER_SHARE of the windows join the nearest large cluster."""
-    if len(embeddings) < 2:
-        return np.zeros(len(embeddings), dtype=int)
-    from sklearn.cluster import AgglomerativeClustering
-
-    labels = AgglomerativeClustering(
-        n_clusters=None, metric="cosine", linkage="average", distance_threshold=threshold
-    ).fit_predict(embeddings)
-    return _absorb_small_clusters(embeddings, labels)
-
-
-def _absorb_small_clusters(embeddings: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    ids, counts = np.unique(labels, return_counts=True)
-    large = ids[counts >= max(2, MIN_CLUSTER_SHARE * len(labels))]
-    if len(large) == 0:
-        return np.zeros(len(labels), dtype=int)
-    centroids = np.stack([embeddings[labels == i].mean(axis=0) for i in large])
-    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
-    nearest = large[np.argmax(embeddings @ centroids.T, axis=1)]
-    return np.where(np.isin(labels, large), labels, nearest)
-
-
-def label_turns(
-    regions: Sequence[Region], centres: Sequence[float], labels: np.ndarray
-) -> list[Turn]:
-    """Speech regions cut into LABEL_STEP_S steps, each taking the majority label of the
-    windows that cover it (the nearest window when none does), then joined into turns."""
-    centres_array = np.asarray(centres)
-    steps: list[tuple[float, float, int]] = []
-    for start, end in regions:
-        for left in np.arange(start, end, LABEL_STEP_S):
-            right = min(left + LABEL_STEP_S, end)
-            steps.append((left, right, _label_at((left + right) / 2, centres_array, labels)))
-    return relabel_by_first_speech(_smooth(_join(steps)))
-
-
-def _label_at(time: float, centres: np.ndarray, labels: np.ndarray) -> int:
-    covering = np.abs(centres - time) <= WINDOW_S / 2
-    if covering.any():
-        values, counts = np.unique(labels[covering], return_counts=True)
-        return int(values[np.argmax(counts)])
-    return int(labels[np.argmin(np.abs(centres - time))])
+def label_steps(steps: resegmentation.Steps, labels: np.ndarray) -> list[Turn]:
+    """Steps joined into turns (labels K0, K1, ... until :func:`relabel_by_first_speech`)."""
+    return _join(
+        [
+            (float(c - w / 2), float(c + w / 2), int(label))
+            for c, w, label in zip(steps.centres, steps.widths, labels, strict=True)
+        ]
+    )
 
 
 def _join(steps: Sequence[tuple[float, float, int]]) -> list[Turn]:
@@ -167,33 +133,29 @@ def _join(steps: Sequence[tuple[float, float, int]]) -> list[Turn]:
     return turns
 
 
-def _smooth(turns: list[Turn]) -> list[Turn]:
-    """A turn shorter than MIN_TURN_S between two turns of one other speaker is theirs."""
-    changed = True
-    while changed and len(turns) > 2:
-        changed = False
-        for index in range(1, len(turns) - 1):
-            before, here, after = turns[index - 1], turns[index], turns[index + 1]
-            if here.end - here.start < MIN_TURN_S and before.speaker == after.speaker:
-                turns[index - 1 : index + 2] = [Turn(before.start, after.end, before.speaker)]
-                changed = True
-                break
-    return turns
-
-
 def relabel_by_first_speech(turns: Sequence[Turn]) -> list[Turn]:
-    names: dict[str, str] = {}
-    for turn in sorted(turns, key=lambda t: t.start):
-        names.setdefault(turn.speaker, f"S{len(names) + 1}")
+    names = _names_by_first_speech(turns)
     return [Turn(t.start, t.end, names[t.speaker]) for t in turns]
 
 
-def mono_turns(mono: np.ndarray, embed: Embedder, threshold: float) -> list[Turn]:
-    """Diarise a single-channel call: VAD, windowed embeddings over the whole call, one
-    clustering. ``embed(mono, centres)`` returns one unit-length embedding per centre."""
+def mono_turns(mono: np.ndarray, embed: Embedder, bounds: SpeakerBounds) -> list[Turn]:
+    """Diarise a single-channel call: VAD, 1.6 s embeddings over the whole call, one
+    clustering with the speaker count chosen within ``bounds``, then re-segmentation on short
+    windows. ``embed(mono, centres, window_s)`` returns one unit-length embedding per centre."""
     regions = speech_regions(mono)
     if not regions:
         return []
     centres = window_centres(regions)
-    labels = cluster(embed(mono, centres), threshold)
-    return label_turns(regions, centres, labels)
+    labels = cluster_speakers(embed(mono, centres, WINDOW_S), bounds)
+    steps = resegmentation.Steps.over(regions)
+    points = resegmentation.short_window_points(mono, steps, embed)
+    start = resegmentation.initial_labels(steps, centres, labels)
+    final = resegmentation.resegment(points, steps, start, int(labels.max()) + 1)
+    return relabel_by_first_speech(label_steps(steps, final))
+
+
+def _names_by_first_speech(turns: Sequence[Turn]) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for turn in sorted(turns, key=lambda t: t.start):
+        names.setdefault(turn.speaker, f"S{len(names) + 1}")
+    return names

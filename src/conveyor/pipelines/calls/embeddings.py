@@ -17,19 +17,23 @@ BATCH = 256
 TARGET_DBFS = -30.0
 
 
-def embed_windows(mono: np.ndarray, centres: Sequence[float]) -> np.ndarray:
-    """Unit-length speaker embeddings of WINDOW_FRAMES-frame windows centred on ``centres``."""
+def embed_windows(
+    mono: np.ndarray, centres: Sequence[float], window_s: float = WINDOW_FRAMES * MEL_STEP_S
+) -> np.ndarray:
+    """Unit-length speaker embeddings of ``window_s`` windows centred on ``centres`` (the
+    encoder was trained on 1.6 s; shorter windows are noisier but place changes finer)."""
     import torch
     from resemblyzer.audio import wav_to_mel_spectrogram
 
     encoder = models.voice_encoder()
     mel = wav_to_mel_spectrogram(_normalise(mono))
-    padded = np.pad(mel, ((WINDOW_FRAMES, WINDOW_FRAMES), (0, 0)))
-    starts = [round(c / MEL_STEP_S) + WINDOW_FRAMES // 2 for c in centres]
+    frames = round(window_s / MEL_STEP_S)
+    padded = np.pad(mel, ((frames, frames), (0, 0)))
+    starts = [round(c / MEL_STEP_S) + frames - frames // 2 for c in centres]
     outputs = []
     with torch.inference_mode():
         for first in range(0, len(starts), BATCH):
-            batch = np.stack([padded[s : s + WINDOW_FRAMES] for s in starts[first : first + BATCH]])
+            batch = np.stack([padded[s : s + frames] for s in starts[first : first + BATCH]])
             outputs.append(encoder(torch.from_numpy(batch)).numpy())
     return np.concatenate(outputs) if outputs else np.zeros((0, 256), dtype=np.float32)
 

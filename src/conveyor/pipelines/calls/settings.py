@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,7 +23,8 @@ class CallsSettings(BaseSettings):
     language: str | None = "en"  # None: detect
     window_seconds: float = 30.0  # longest audio given to Whisper at once (cut at silences)
     channel_roles: dict[int, str] = Field(default_factory=dict)  # {"0": "agent", "1": ...}
-    speaker_threshold: float = 0.35  # cosine distance that separates two speakers
+    min_speakers: int = 2  # a mono call has at least this many voices (agent and customer)
+    max_speakers: int = 4  # and at most this many (the count between is found from the audio)
     emotion_model: Path | None = None  # a folder with model.onnx + tokenizer.json
     summary_url: str | None = None  # an OpenAI-compatible base URL (…/v1)
     summary_model: str = "gpt-4o-mini"
@@ -37,6 +38,15 @@ class CallsSettings(BaseSettings):
     interruptions: int = 3
     max_duration_seconds: float = 7200.0  # longer recordings are refused (memory: 64 KB/s/channel)
     step_timeout_seconds: float = 3600.0  # every calls step is interrupted after this long
+
+    @model_validator(mode="after")
+    def _speaker_bounds_in_order(self) -> CallsSettings:
+        if not 1 <= self.min_speakers <= self.max_speakers:
+            raise ValueError(
+                f"CONVEYOR_CALLS_MIN_SPEAKERS={self.min_speakers} and MAX_SPEAKERS="
+                f"{self.max_speakers}: need 1 <= min_speakers <= max_speakers"
+            )
+        return self
 
 
 @cache

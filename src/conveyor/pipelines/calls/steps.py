@@ -63,6 +63,7 @@ def decode(context: StepContext) -> dict[str, Any]:
 @step(retries=1, memory_mb=1024, timeout_seconds=_TIMEOUT)
 def diarise(context: StepContext, decode: dict[str, Any]) -> dict[str, Any]:
     from conveyor.pipelines.calls import diarisation, embeddings
+    from conveyor.pipelines.calls.clustering import SpeakerBounds
     from conveyor.pipelines.calls.settings import CallsSettings
 
     samples = load_audio(context, decode["audio"])
@@ -70,9 +71,11 @@ def diarise(context: StepContext, decode: dict[str, Any]) -> dict[str, Any]:
         turns, channel_speakers = diarisation.stereo_turns(samples)
         method = "channels"
     else:
-        threshold = CallsSettings().speaker_threshold
-        turns = diarisation.mono_turns(samples[0], embeddings.embed_windows, threshold)
-        method, channel_speakers = "voice embeddings (resemblyzer)", {}
+        settings = CallsSettings()
+        bounds = SpeakerBounds(settings.min_speakers, settings.max_speakers)
+        turns = diarisation.mono_turns(samples[0], embeddings.embed_windows, bounds)
+        method = "voice embeddings (resemblyzer), spectral clustering"
+        channel_speakers = {}
     speakers = sorted({t.speaker for t in turns})
     context.log.info("%d speaker(s) by %s, %d turns", len(speakers), method, len(turns))
     context.save_json(TURNS, [t.as_list() for t in turns])
