@@ -30,7 +30,7 @@ class TaskHandle:
 
 
 class Executor(Protocol):
-    """Runs :class:`StepTask` s where the step's resources are (see ``engine/contract.py``)."""
+    """Runs step tasks where their resources are; the contract is in ``engine/contract.py``."""
 
     def submit(self, step: Step, task: StepTask) -> TaskHandle: ...
 
