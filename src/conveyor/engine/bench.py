@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from conveyor.engine.controller import Controller
-from conveyor.installation import Installation
+if TYPE_CHECKING:  # the installation wires the engine, not the other way round
+    from conveyor.engine.controller import Controller
+    from conveyor.installation import Installation
 
 
 @dataclass(frozen=True)
