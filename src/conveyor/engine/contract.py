@@ -5,6 +5,9 @@ The controller hands the executor a :class:`StepTask` per step run and gets a
 picklable values only. What is the same for every task of an installation (where files are
 stored, which modules declare pipelines) is the executor's :class:`WorkerEnvironment`, not part
 of each task. Workers never touch the state store: the controller commits outcomes.
+
+The dataclasses have no ``__slots__`` on purpose: with Ray's cloudpickle a slotted one
+unpickles in about 2.5 times the time (8 against 3 microseconds), on every task and outcome.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class WorkerEnvironment:
     """What every worker of an installation needs, whatever step it runs."""
 
@@ -23,7 +26,7 @@ class WorkerEnvironment:
     pipeline_modules: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class StepTask:
     """One run of one step of one item."""
 
@@ -37,7 +40,7 @@ class StepTask:
     inputs: Mapping[str, Any] = field(default_factory=dict)  # dependency outputs, by step name
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class StepOutcome:
     """How a step run ended. A step's own error is an outcome, never an exception."""
 
