@@ -1,4 +1,4 @@
-"""Item and step states, the transitions between them and the retry rules: plain data, no I/O.
+"""Item and step states, the status sets that say what may happen next, and the retry rules.
 
 An item is ``queued`` until a controller claims it (``running``); a failed step either waits
 for a retry (``retrying``, then ``running`` again) or ends the item. ``succeeded``, ``failed``
