@@ -26,7 +26,7 @@ class RetentionPolicy:
     batch_rows: int = 2000
     batch_pause_seconds: float = 0.05
     settle_seconds: float = 120  # rows younger than this are not rolled up yet (late writes)
-    chunk_hours: float = 6  # raw rows rolled up per transaction
+    chunk_hours: float = 24  # raw rows rolled up per transaction
 
 
 def policy_from_settings(retention: Any) -> RetentionPolicy:

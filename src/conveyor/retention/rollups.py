@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, literal_column, select
+from sqlalchemy import case, func, insert, literal_column, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.retention.policy import (
@@ -105,8 +105,8 @@ def _first_rollup(session: Session, spec: RollupSpec) -> datetime | None:
 
 def _minute_rollups(session: Session, spec: RollupSpec, start: datetime, end: datetime) -> Minutes:
     table = spec.table
-    rows = session.scalars(
-        select(table).where(
+    rows = session.execute(
+        select(table.__table__).where(
             table.resolution == MINUTE, table.period_start >= start, table.period_start < end
         )
     )
@@ -117,10 +117,16 @@ def _minute_rollups(session: Session, spec: RollupSpec, start: datetime, end: da
 
 
 def _store(session: Session, spec: RollupSpec, resolution: str, rows: Minutes) -> int:
-    for start, key, aggregate in rows:
-        columns = dict(zip(spec.key_columns, key, strict=True)) | spec.to_columns(aggregate)
-        session.add(spec.table(resolution=resolution, period_start=start, **columns))
-    return len(rows)
+    """One multi-row INSERT (executemany) for the chunk: ORM objects cost ~1 ms a row."""
+    values = [
+        {"resolution": resolution, "period_start": start}
+        | dict(zip(spec.key_columns, key, strict=True))
+        | spec.to_columns(aggregate)
+        for start, key, aggregate in rows
+    ]
+    if values:
+        session.execute(insert(spec.table), values)
+    return len(values)
 
 
 # -- predictions -----------------------------------------------------------------------------
