@@ -45,6 +45,8 @@ class InitialisationTimeoutError(ConveyorError):
     """Another process held a first-use lock for longer than the configured wait."""
 
     code = "unavailable"
+    http_status = 503  # the other process is still initialising: ask again shortly
+    retry_after = 5
 
 
 def _waiting(what: str, where: str, timeout: float) -> None:

@@ -12,12 +12,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.filemodes import create_private_home
-from conveyor.ingest.inbox import Inbox
-from conveyor.ingest.submit import Submitter
-from conveyor.monitoring import ConveyorMetrics, create_metrics
 from conveyor.pipeline.registry import PipelineRegistry, discover
 from conveyor.settings import Settings
-from conveyor.storage.files import Storage
 from conveyor.store.database import (
     connect,
     migrate,
@@ -25,9 +21,13 @@ from conveyor.store.database import (
     session_factory,
 )
 
-if TYPE_CHECKING:  # Ray loads with the first command that runs work, not with every command
+if TYPE_CHECKING:  # each part loads with the first command that uses it (`status`: the store)
     from conveyor.engine.controller import Controller
     from conveyor.engine.executor import RayExecutor
+    from conveyor.ingest.inbox import Inbox
+    from conveyor.ingest.submit import Submitter
+    from conveyor.monitoring import ConveyorMetrics
+    from conveyor.storage.files import Storage
 
 
 class Installation:
@@ -53,6 +53,8 @@ class Installation:
 
     @cached_property
     def storage(self) -> Storage:
+        from conveyor.storage.files import Storage
+
         return Storage(self.settings.resolved_storage_url)
 
     @cached_property
@@ -62,14 +64,20 @@ class Installation:
     @cached_property
     def metrics(self) -> ConveyorMetrics:
         """This process's metrics registry: the controller, ingest and the API share it."""
+        from conveyor.monitoring import create_metrics
+
         return create_metrics(self.sessions, self.storage, self.registry)
 
     @cached_property
     def submitter(self) -> Submitter:
+        from conveyor.ingest.submit import Submitter
+
         return Submitter(self.sessions, self.storage, self.registry, self.metrics)
 
     @cached_property
     def inbox(self) -> Inbox:
+        from conveyor.ingest.inbox import Inbox
+
         return Inbox(
             self.submitter,
             self.settings.default_inbox_pipeline,

@@ -41,7 +41,7 @@ def test_a_breaching_canary_loses_its_traffic(sqlite_serving, heart_record) -> N
     assert arms == {"stable", "canary"}
     assert serving.service.check_canaries() == []  # fast and healthy: nothing happens
     for _ in range(60):
-        serving.service._outcome("heart", "canary", 0.9, failed=False)  # as slow requests would
+        serving.service.guard.record("heart", "canary", 0.9, failed=False)  # as slow requests would
     [done] = serving.service.check_canaries()
     assert done.startswith("heart/canary: p99 latency")
     routing = serving.client.get("/api/v1/endpoints/heart/routing").json()

@@ -1,4 +1,9 @@
-"""The FastAPI application: API under /api/v1, health, metrics and the web UI."""
+"""The FastAPI application: API under /api/v1, health, metrics and the web UI.
+
+:func:`create_app` is where an app is put together, in this order: its services
+(api/services.py, the one place they are built), error handlers (api/errors.py), routers,
+then the middleware in the order api/middleware.py fixes.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ from conveyor.api.routes import (
     results,
     stats,
 )
-from conveyor.auth.limits import LoginLimits
+from conveyor.api.services import install_services, lifespan
 from conveyor.installation import Installation
 from conveyor.web import account_pages, alert_pages, model_pages, serving_pages
 from conveyor.web import routes as web
@@ -44,13 +49,11 @@ def create_app(
         redoc_url=None,
         root_path=root_path,
         dependencies=[Depends(reject_nul_characters)],
+        lifespan=lifespan,
     )
-    app.state.installation = installation
-    app.state.auth_required = (
-        installation.settings.auth_required if auth_required is None else auth_required
-    )
-    app.state.login_limits = LoginLimits.from_settings(installation.settings)
-    app.state.metrics = installation.metrics
+    if auth_required is None:
+        auth_required = installation.settings.auth_required
+    install_services(app, installation, auth_required)
     install_error_handlers(app)
     api = APIRouter(prefix="/api/v1", responses=error_responses(401, 403, 422))
     for module in (auth, items, results, inbox, stats, hardware, models):
@@ -69,7 +72,7 @@ def create_app(
     app.include_router(account_pages.router)
     app.include_router(alert_pages.router)
     app.mount("/static", web.static_files(), name="static")
-    endpoints.install(app)  # serving: state, root routes, the predict fast path's handler
+    app.state.predict_handler = endpoints.fast_handler(app)
     install_middleware(app)  # all middleware, in the order api/middleware.py explains
     return app
 

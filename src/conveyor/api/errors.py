@@ -1,4 +1,8 @@
-"""Every error leaves the API as {"error": {"code", "message", "details"}}."""
+"""Every error leaves the API as {"error": {"code", "message", "details"}}.
+
+A ``ConveyorError`` carries its own status, code and Retry-After (conveyor/errors.py), read
+here by one handler: routes let errors rise instead of translating them.
+"""
 
 from __future__ import annotations
 
@@ -10,28 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from conveyor.api.schemas import ErrorBody
-from conveyor.auth.service import AccountError, AuthError
-from conveyor.errors import (
-    ConfigurationError,
-    ConveyorError,
-    InputRejectedError,
-    InputTooLargeError,
-    InvalidStateError,
-    ItemNotFoundError,
-    UnknownPipelineError,
-)
-
-STATUS_BY_ERROR: dict[type[ConveyorError], int] = {
-    ItemNotFoundError: 404,
-    UnknownPipelineError: 404,
-    InvalidStateError: 409,
-    InputTooLargeError: 413,
-    InputRejectedError: 422,
-    AccountError: 422,
-    AuthError: 401,
-    ConfigurationError: 500,
-}
-
+from conveyor.errors import ConveyorError
 
 ERROR_DESCRIPTIONS = {
     401: "not logged in, or the API token is unknown or revoked",
@@ -42,7 +25,8 @@ ERROR_DESCRIPTIONS = {
     415: "the request body is neither multipart/form-data nor application/json",
     422: "the request is not valid; details name each field and problem",
     429: "too many login attempts; try again later (Retry-After says when)",
-    503: "a dependency (store or Ray) is not ready",
+    503: "a dependency (store or Ray) is not ready, or the server is busy or still starting "
+    "(Retry-After says when to ask again)",
 }
 
 
@@ -61,7 +45,8 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 class ApiError(ConveyorError):
-    """An error raised by a route with its own status and code."""
+    """An error of the HTTP layer itself (forbidden, CSRF, login limits), with its status and
+    code given where it is raised; errors of the domain are ``ConveyorError`` subclasses."""
 
     def __init__(
         self,
@@ -72,26 +57,27 @@ class ApiError(ConveyorError):
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
-        self.status = status
+        self.http_status = status
         self.code = code
         self.details = details
         self.headers = headers
+
+    def http_headers(self) -> dict[str, str] | None:
+        return self.headers
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, error: ApiError) -> JSONResponse:
-        body = error_body(error.code, str(error), error.details)
-        return JSONResponse(body, error.status, headers=error.headers)
+def error_response(error: ConveyorError) -> JSONResponse:
+    return JSONResponse(error.http_body(), error.http_status, headers=error.http_headers())
 
+
+def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConveyorError)
     async def _conveyor_error(_request: Request, error: ConveyorError) -> JSONResponse:
-        status = next((s for t, s in STATUS_BY_ERROR.items() if isinstance(error, t)), 400)
-        return JSONResponse(error_body(error.code, str(error)), status)
+        return error_response(error)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, error: RequestValidationError) -> JSONResponse:

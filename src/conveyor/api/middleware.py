@@ -7,6 +7,9 @@
 3. ``PredictFastPath`` (serving/fastpath.py): answers predict calls before FastAPI's routing.
 4. ``RequestTimingMiddleware`` (api/metrics.py): times what FastAPI's routes answer.
 
+The predict fast path's handler is ``app.state.predict_handler`` (api/routes/endpoints.py,
+set by create_app); nothing else adds middleware or wraps the app.
+
 ``conveyor serve`` puts 1-3 once more in front of FastAPI's own wrapping (its error
 middleware), which saves time per prediction (serving/app.py, via :func:`outside`); the inner
 copies of 1 and 2 then see a mark in the request's scope and pass it on untouched.
@@ -28,7 +31,7 @@ def install_middleware(app: FastAPI) -> None:
     """Add the middleware to ``app`` (Starlette wraps the last added outermost)."""
     settings: Settings = app.state.installation.settings
     app.add_middleware(RequestTimingMiddleware, metrics=app.state.metrics)
-    app.add_middleware(PredictFastPath, handler=app.state.serving_fast_handler)
+    app.add_middleware(PredictFastPath, handler=app.state.predict_handler)
     app.add_middleware(
         BodySizeLimit,
         max_body_bytes=settings.max_request_body_bytes,
@@ -40,6 +43,6 @@ def install_middleware(app: FastAPI) -> None:
 def outside(app: FastAPI) -> ASGIApp:
     """``app`` with 1-3 in front of FastAPI's own wrapping (``conveyor serve``)."""
     settings: Settings = app.state.installation.settings
-    fast = PredictFastPath(app, app.state.serving_fast_handler)
+    fast = PredictFastPath(app, app.state.predict_handler)
     limited = BodySizeLimit(fast, settings.max_request_body_bytes, settings.max_upload_bytes)
     return SecurityHeaders(limited)

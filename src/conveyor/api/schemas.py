@@ -25,6 +25,16 @@ class ErrorBody(BaseModel):
     error: ErrorOut
 
 
+class ProportionOut(BaseModel):
+    """An online quality or experiment figure: successes out of trials, with its interval."""
+
+    successes: int
+    trials: int
+    value: float | None
+    low: float | None = Field(description="95% Wilson interval, lower bound")
+    high: float | None = Field(description="95% Wilson interval, upper bound")
+
+
 class RecordSubmission(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -29,8 +29,8 @@ MAX_TOKEN_LIFETIME = timedelta(days=3660)
 GENERATED_PASSWORD_BYTES = 15  # 20 URL-safe characters
 
 
-class AccountNotFoundError(ItemNotFoundError):  # 404 in the API
-    pass
+class AccountNotFoundError(ItemNotFoundError):
+    http_status = 404
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ T = TypeVar("T")
 
 class HashingBusyError(ConveyorError):
     code = "busy"
+    http_status = 503
+    retry_after = 1
 
 
 def default_slots() -> int:

@@ -26,10 +26,12 @@ MAX_NAME_LENGTH = 100
 
 class AuthError(ConveyorError):
     code = "unauthenticated"
+    http_status = 401
 
 
 class AccountError(ConveyorError):
     code = "invalid_account"
+    http_status = 422
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ LOWER_IS_BETTER = frozenset({"brier", "log_loss", "rmse"})
 
 class NoRollbackTargetError(ConveyorError):
     code = "invalid_state"
+    http_status = 409
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ _FLUENT_LOCK = threading.Lock()  # mlflow.sklearn.log_model uses process-global 
 
 class ModelNotFoundError(ConveyorError):
     code = "not_found"
+    http_status = 404
 
 
 @dataclass(frozen=True)

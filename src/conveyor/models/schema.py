@@ -28,6 +28,7 @@ class DatasetError(ConveyorError):
     """Training data does not match its schema (or is too small to train on)."""
 
     code = "invalid_dataset"
+    http_status = 422
 
 
 @dataclass(frozen=True)

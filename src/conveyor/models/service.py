@@ -204,6 +204,7 @@ class ModelOps:
 
 class OnnxExportMissingError(InputRejectedError):
     code = "not_found"
+    http_status = 404  # the version has no ONNX file to send
 
 
 def start_loop(installation: Installation, stop: threading.Event) -> threading.Thread:

@@ -18,8 +18,8 @@ from conveyor.store.models import ModelEvent, utcnow
 RELOAD_FAILED_EVENT = "serving-reload-failed"
 
 
-class EndpointNotFoundError(ItemNotFoundError):  # 404 in the API
-    pass
+class EndpointNotFoundError(ItemNotFoundError):
+    http_status = 404
 
 
 @dataclass(frozen=True)

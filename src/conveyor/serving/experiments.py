@@ -20,12 +20,13 @@ METRICS = (ACCURACY, CTR)
 Z_95 = 1.959964
 
 
-class ExperimentNotFoundError(ItemNotFoundError):  # 404 in the API
-    pass
+class ExperimentNotFoundError(ItemNotFoundError):
+    http_status = 404
 
 
-class InvalidExperimentError(InputRejectedError):  # 422
+class InvalidExperimentError(InputRejectedError):
     code = "invalid_experiment"
+    http_status = 422
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,9 @@ answered here, before FastAPI's routing, dependencies and middleware, which cost
 times the prediction itself. Everything else (and a predict call with a session cookie, which
 needs the CSRF check) goes on to the application unchanged; the FastAPI route with the same
 path documents the contract in OpenAPI and answers those calls.
+
+A ``ConveyorError`` the handler raises is answered as the API's exception handler answers it:
+its own status, error body and Retry-After (conveyor/errors.py).
 """
 
 from __future__ import annotations
@@ -14,14 +17,15 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from conveyor.errors import ConveyorError
 from conveyor.serving.inputs import MAX_BODY_BYTES
 
 PREDICT_PATH = re.compile(r"/api/v1/endpoints/([A-Za-z0-9][A-Za-z0-9_.-]{0,99})/predict")
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
-# (endpoint, body, request key, authorization header or None) -> (status, JSON body),
-# or None when the request must take the ordinary route.
-Handler = Callable[[str, bytes, str | None, str | None], Awaitable[tuple[int, bytes] | None]]
+# (endpoint, body, request key, authorization header or None) -> the predictions' JSON body,
+# or None when the request must take the ordinary route; raises ConveyorError to refuse.
+Handler = Callable[[str, bytes, str | None, str | None], Awaitable[bytes | None]]
 
 
 class PredictFastPath:
@@ -41,24 +45,31 @@ class PredictFastPath:
         body = await _body(receive)
         key = headers.get(b"x-request-key") or _query_key(scope)
         authorization = headers.get(b"authorization")
-        answered = await self.handler(
-            match.group(1),
-            body,
-            key.decode("latin-1") if key else None,
-            authorization.decode("latin-1") if authorization else None,
-        )
+        try:
+            answered = await self.handler(
+                match.group(1),
+                body,
+                key.decode("latin-1") if key else None,
+                authorization.decode("latin-1") if authorization else None,
+            )
+        except ConveyorError as error:
+            await _send_json(send, error.http_status, error_payload(error), error.http_headers())
+            return
         if answered is None:  # e.g. a browser session: the ordinary route checks CSRF
             await self.app(scope, _replaying(body), send)
             return
-        status, payload = answered
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [*JSON_HEADERS, (b"content-length", str(len(payload)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+        await _send_json(send, 200, answered)
+
+
+async def _send_json(
+    send: Send, status: int, payload: bytes, extra: dict[str, str] | None = None
+) -> None:
+    headers = [*JSON_HEADERS, (b"content-length", str(len(payload)).encode())]
+    headers += [
+        (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (extra or {}).items()
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
@@ -100,5 +111,5 @@ def _replaying(body: bytes) -> Receive:
     return receive
 
 
-def error_payload(code: str, message: str, details: Any = None) -> bytes:
-    return orjson.dumps({"error": {"code": code, "message": message, "details": details}})
+def error_payload(error: ConveyorError) -> bytes:
+    return orjson.dumps(error.http_body())

@@ -16,12 +16,13 @@ LABEL = "label"
 EVENT_KINDS = ("watch", "click")
 
 
-class PredictionNotFoundError(ItemNotFoundError):  # 404 in the API
-    pass
+class PredictionNotFoundError(ItemNotFoundError):
+    http_status = 404
 
 
-class InvalidFeedbackError(InputRejectedError):  # 422
+class InvalidFeedbackError(InputRejectedError):
     code = "invalid_feedback"
+    http_status = 422
 
 
 def record_feedback(

@@ -22,6 +22,7 @@ class InvalidInputError(InputRejectedError):
     """The body is not something a model can answer; ``details`` names field and record."""
 
     code = "invalid_input"
+    http_status = 422
 
     def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
@@ -30,6 +31,7 @@ class InvalidInputError(InputRejectedError):
 
 class BodyTooLargeError(InputTooLargeError):
     code = "too_large"
+    http_status = 413
 
 
 def parse_records(body: bytes) -> list[dict[str, Any]]:

@@ -49,7 +49,7 @@ class OnnxClassifier:
     form = "onnx"
 
     def __init__(self, onnx_bytes: bytes) -> None:
-        import onnxruntime
+        import onnxruntime  # type: ignore[import-untyped]
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
@@ -70,7 +70,7 @@ class SklearnClassifier:
         self.model = model
 
     def predict(self, records: list[dict[str, Any]], signature: Signature) -> list[Any]:
-        import pandas as pd
+        import pandas as pd  # type: ignore[import-untyped]
 
         table = pd.DataFrame(signature.matrix(records).astype(float), columns=signature.names)
         return classifier_outputs(self.model.predict(table), self.model.predict_proba(table))

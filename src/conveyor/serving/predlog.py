@@ -8,9 +8,9 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.serving.tables import CapturedRow, Prediction
@@ -19,6 +19,8 @@ logger = logging.getLogger(__name__)
 FLUSH_SECONDS = 0.2
 BATCH_ROWS = 2_000
 MAX_QUEUED = 200_000
+PREDICTIONS = cast(Table, Prediction.__table__)  # Core inserts: no ORM work per row
+CAPTURED_ROWS = cast(Table, CapturedRow.__table__)
 
 
 class PredictionLog:
@@ -64,7 +66,8 @@ class PredictionLog:
         return written
 
     def _write_batch(self) -> int:
-        rows, captured = [], []
+        rows: list[dict[str, Any]] = []
+        captured: list[dict[str, Any]] = []
         while self._queue and len(rows) < BATCH_ROWS:
             row, capture = self._queue.popleft()
             rows.append(row)
@@ -72,9 +75,9 @@ class PredictionLog:
                 captured.append(capture)
         try:
             with self.sessions.begin() as session:
-                session.execute(insert(Prediction.__table__), rows)
+                session.execute(insert(PREDICTIONS), rows)
                 if captured:
-                    session.execute(insert(CapturedRow.__table__), captured)
+                    session.execute(insert(CAPTURED_ROWS), captured)
         except Exception:
             logger.exception("could not write %d prediction log rows; dropped", len(rows))
             self.on_drop(rows[0]["endpoint"], len(rows))

@@ -65,8 +65,8 @@ def click_through_counts(
     movie id). A response counts as clicked when its user watched one of its movies within
     ``window`` after it."""
     by_user: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
-    for user, moment, movie in events:
-        by_user[user].append((moment, _movie(movie)))
+    for watcher, moment, movie in events:
+        by_user[watcher].append((moment, _movie(movie)))
     for times in by_user.values():
         times.sort()
     counts: dict[Any, list[int]] = defaultdict(lambda: [0, 0])

@@ -173,18 +173,3 @@ class Reloader:
                     gauge.remove(endpoint, arm, str(loaded.version))
         for arm, loaded in versions.items():
             gauge.labels(endpoint, arm, str(loaded.version)).set(1)
-
-
-def start_watcher(
-    reloader: Reloader, stop: threading.Event, seconds: float = POLL_SECONDS
-) -> threading.Thread:
-    def loop() -> None:
-        while not stop.wait(seconds):
-            try:
-                reloader.refresh()
-            except Exception:  # e.g. the store is down: keep serving, try again
-                logger.exception("serving: polling for changes failed")
-
-    thread = threading.Thread(target=loop, name="conveyor-serving-reload", daemon=True)
-    thread.start()
-    return thread

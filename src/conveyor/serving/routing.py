@@ -48,8 +48,9 @@ OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
-class RoutingConfigError(InputRejectedError):  # 422
+class RoutingConfigError(InputRejectedError):
     code = "invalid_routing"
+    http_status = 422
 
 
 @dataclass(frozen=True)

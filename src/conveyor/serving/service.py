@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
@@ -26,21 +26,18 @@ from conveyor.models.registry import ModelRegistry
 from conveyor.models.training import TrainingPipeline
 from conveyor.pipeline.hooks import ServingDefaults
 from conveyor.serving.endpoints import ensure_endpoints
-from conveyor.serving.guard import Outcomes, breach, guarded_arms, new_window, roll_back_arm
 from conveyor.serving.inputs import InvalidInputError, parse_records
+from conveyor.serving.loops import CanaryGuard, quality_since, start_loops
 from conveyor.serving.metrics import ServingMetrics, serving_metrics
 from conveyor.serving.predictors import LoadedVersion, load_version
 from conveyor.serving.predlog import PredictionLog
 from conveyor.serving.quality import Proportion, quality_by
-from conveyor.serving.reload import Deployment, Reloader, start_watcher
+from conveyor.serving.reload import Deployment, Reloader
 from conveyor.serving.routing import choose_arm
 
 logger = logging.getLogger(__name__)
 FIRST_LOAD_SECONDS = 60.0
-QUALITY_SECONDS = 30.0
-GUARD_SECONDS = 2.0
 MAX_KEY_LENGTH = 200  # predictions.request_key
-QUALITY_WINDOW = timedelta(hours=1)
 
 
 def checked_key(key: str | None) -> str | None:
@@ -59,14 +56,17 @@ class EndpointUnavailableError(ConveyorError):
     """The endpoint exists but has no loaded model version (none registered or none loads)."""
 
     code = "unavailable"
+    http_status = 409
 
 
 class UnknownEndpointError(ConveyorError):
     code = "not_found"
+    http_status = 404
 
 
 class ModelFailedError(ConveyorError):
     code = "model_failed"
+    http_status = 500
 
 
 @dataclass(frozen=True)
@@ -91,9 +91,9 @@ class ServingService:
         self._start_lock = threading.Lock()
         self._first_load = threading.Event()
         self._children: dict[tuple[str, int, str], tuple[Any, Any]] = {}
+        self.guard = CanaryGuard(self.sessions)  # auto-rollback's recent outcomes
         # Prediction ids: a random per-process prefix and a counter (unique across replicas
         # without a system call per prediction, which os.urandom and uuid4 make).
-        self._outcomes: dict[tuple[str, str], Outcomes] = {}  # (endpoint, arm), auto-rollback
         self._id_prefix = os.urandom(8).hex()
         self._id_counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
 
@@ -148,11 +148,7 @@ class ServingService:
                 self.reloader.refresh()
             finally:
                 self._first_load.set()
-            start_watcher(self.reloader, self._stop)
-            for loop in (self._quality_loop, self._guard_loop):
-                threading.Thread(
-                    target=loop, name=f"conveyor-serving{loop.__name__}", daemon=True
-                ).start()
+            start_loops(self, self._stop)  # serving/loops.py
 
     @property
     def ready(self) -> bool:
@@ -174,16 +170,13 @@ class ServingService:
         with self.sessions() as session:
             return quality_by(session, endpoint, self.quality_metric(endpoint), since, until, group)
 
-    def _quality_loop(self) -> None:
-        while not self._stop.wait(QUALITY_SECONDS):
-            try:
-                self.export_quality()
-            except Exception:
-                logger.exception("serving: computing online quality failed")
+    def refresh(self) -> None:
+        """Load what changed in the registry or the routing (the reload loop's work)."""
+        self.reloader.refresh()
 
     def export_quality(self) -> None:
         """Set ``conveyor_serving_online_quality`` from the last hour's feedback."""
-        since = datetime.now(UTC).replace(tzinfo=None) - QUALITY_WINDOW
+        since = quality_since()
         for endpoint in list(self.reloader.deployments):
             for version, proportion in self.quality(endpoint, since).items():
                 if proportion.value is not None:
@@ -228,7 +221,7 @@ class ServingService:
         except Exception as error:  # the model itself failed: a server error, counted
             logger.exception("serving %s: %s v%d failed", name, version.model, version.version)
             self._refused(deployment, version, arm.name, key, error, started, "500")
-            self._outcome(name, arm.name, time.perf_counter() - started, failed=True)
+            self.guard.record(name, arm.name, time.perf_counter() - started, failed=True)
             raise ModelFailedError(
                 f"{version.model} v{version.version} failed on this request "
                 f"({type(error).__name__}); the error is logged."
@@ -249,39 +242,13 @@ class ServingService:
         seconds = time.perf_counter() - started
         self._observe(name, version, "200", seconds)
         if deployment.routing.auto_rollback:
-            self._outcome(name, arm.name, seconds, failed=False)
+            self.guard.record(name, arm.name, seconds, failed=False)
         self._log(deployment, version, arm.name, key, records, outputs, ids, seconds)
         return Answer(body_out, deployment, version, arm.name, outputs, ids)
 
-    def _outcome(self, endpoint: str, arm: str, seconds: float, failed: bool) -> None:
-        window = self._outcomes.get((endpoint, arm))
-        if window is None:
-            window = self._outcomes.setdefault((endpoint, arm), new_window())
-        window.append((seconds, failed))
-
     def check_canaries(self) -> list[str]:
         """Give weight 0 to canary arms that breach the thresholds (``auto_rollback``)."""
-        done = []
-        for endpoint, deployment in list(self.reloader.deployments.items()):
-            for arm in guarded_arms(deployment.wanted):
-                window = self._outcomes.get((endpoint, arm))
-                reason = breach(window) if window is not None else None
-                if reason is None:
-                    continue
-                version = deployment.versions.get(arm)
-                number = version.version if version else None
-                if roll_back_arm(self.sessions, endpoint, arm, reason, number):
-                    logger.warning("serving %s: canary %s rolled back: %s", endpoint, arm, reason)
-                    done.append(f"{endpoint}/{arm}: {reason}")
-                window.clear()
-        return done
-
-    def _guard_loop(self) -> None:
-        while not self._stop.wait(GUARD_SECONDS):
-            try:
-                self.check_canaries()
-            except Exception:
-                logger.exception("serving: checking canaries failed")
+        return self.guard.check(self.reloader.deployments)
 
     def _next_id(self) -> str:
         return f"{self._id_prefix}{next(self._id_counter) & 0xFFFFFFFFFFFFFFFF:016x}"

@@ -49,4 +49,4 @@ def endpoint_series(session: Session, endpoint: str, since: datetime) -> list[di
         .order_by(Prediction.ts.desc())
         .limit(MAX_ROWS)
     ).all()
-    return minute_series(tuple(row) for row in rows)
+    return minute_series((row[0], row[1], row[2], row[3]) for row in rows)

@@ -1,7 +1,8 @@
 """The model pages: every registered model, and one model's versions, chart and alias history.
 
-They read through the /api/v1/models route functions, so they show what the API shows; the
-buttons (train, promote, roll back) call those API routes from the browser.
+They read through the app's ModelOps (models/catalog.py), as the /api/v1/models routes do, so
+they show what the API shows; the buttons (train, promote, roll back) call those API routes
+from the browser.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from conveyor.api.errors import ApiError
-from conveyor.api.routes import models as models_api
 from conveyor.auth.roles import Role, allows
 from conveyor.auth.service import Principal
 from conveyor.errors import ConveyorError
+from conveyor.models.catalog import model_entries, model_entry
+from conveyor.models.service import ModelOps
 from conveyor.web import views
 from conveyor.web.routes import Viewer, _page
 
@@ -27,10 +28,16 @@ MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")  # as the API's path
 @router.get("/models", name="web_models")
 def models_page(request: Request, principal: Principal = Viewer) -> Response:
     rows = []
-    for summary in models_api.list_models(request).models:
-        versions = models_api.show_model(request, summary.name).versions
-        metric = _key_metric(request, summary.name)
-        champion = next((v for v in versions if v.version == summary.champion), None)
+    for entry in model_entries(_ops(request)):
+        versions = entry.versions
+        metric = _key_metric(request, entry.name)
+        champion = next((v for v in versions if v.version == entry.champion), None)
+        summary = {
+            "name": entry.name,
+            "champion": entry.champion,
+            "challenger": entry.challenger,
+            "versions": len(versions),
+        }
         rows.append(
             {
                 "summary": summary,
@@ -46,8 +53,8 @@ def model_page(request: Request, name: str, principal: Principal = Viewer) -> Re
     if not MODEL_NAME.fullmatch(name):
         return _page(request, "missing.html", principal, status_code=404, message="no such model")
     try:
-        detail = models_api.show_model(request, name)
-    except (ApiError, ConveyorError) as error:
+        detail = model_entry(_ops(request), name)
+    except ConveyorError as error:
         return _page(request, "missing.html", principal, status_code=404, message=str(error))
     versions = detail.versions
     metrics = views.metric_names([v.metrics for v in versions])
@@ -60,7 +67,7 @@ def model_page(request: Request, name: str, principal: Principal = Viewer) -> Re
         metrics=metrics,
         chosen_metric=chosen,
         chart=views.metric_chart(versions),
-        history=models_api.alias_history(request, name).changes,
+        history=_ops(request).history(name),
         can_admin=allows(principal.role, Role.ADMIN),
         **_mlflow(request),
     )
@@ -72,9 +79,14 @@ def _key_metric(request: Request, model: str) -> str | None:
     if configured and configured.promotion_metric:
         return configured.promotion_metric
     try:
-        return models_api._ops(request).pipeline(model).promotion_metric
+        return _ops(request).pipeline(model).promotion_metric
     except ConveyorError:
         return None
+
+
+def _ops(request: Request) -> ModelOps:
+    ops: ModelOps = request.app.state.model_ops
+    return ops
 
 
 def _mlflow(request: Request) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 error rate, latency percentiles, online quality per version) and experiments with per-arm
 results and confidence intervals.
 
-They read through the /api/v1/endpoints and /api/v1/experiments route functions; changing the
-routing or ending an experiment calls those API routes from the browser.
+They read the app's serving service through the views the /api/v1/endpoints and
+/api/v1/experiments routes return (api/serving_views.py); changing the routing or ending an
+experiment calls those API routes from the browser.
 """
 
 from __future__ import annotations
@@ -17,10 +18,18 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from conveyor.api.routes import endpoints as endpoints_api
-from conveyor.api.routes import experiments as experiments_api
+from conveyor.api.serving_views import (
+    ExperimentOut,
+    endpoint_quality,
+    endpoint_routing,
+    endpoint_stats,
+    endpoints_out,
+    experiment_out,
+)
 from conveyor.auth.service import Principal
 from conveyor.errors import ConveyorError
+from conveyor.serving import experiments as logic
+from conveyor.serving.service import ServingService
 from conveyor.store.models import utcnow
 from conveyor.web.routes import Viewer, _page
 
@@ -28,11 +37,12 @@ router = APIRouter(include_in_schema=False)
 ENDPOINT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 CHART_MINUTES = 180
 QUALITY_HOURS = 24
+EXPERIMENTS_SHOWN = 10
 
 
 @router.get("/endpoints", name="web_endpoints")
 def endpoints_page(request: Request, principal: Principal = Viewer) -> Response:
-    listed = endpoints_api.list_endpoints(request).endpoints
+    listed = endpoints_out(_serving(request))
     return _page(request, "endpoints.html", principal, endpoints=listed)
 
 
@@ -42,18 +52,14 @@ def endpoint_page(request: Request, name: str, principal: Principal = Viewer) ->
         return _page(
             request, "missing.html", principal, status_code=404, message="no such endpoint"
         )
+    service = _serving(request)
     try:
-        endpoint = endpoints_api.get_routing(name, request)
+        endpoint = endpoint_routing(service, name)
     except ConveyorError as error:
         return _page(request, "missing.html", principal, status_code=404, message=str(error))
-    stats = endpoints_api.get_stats(name, request, CHART_MINUTES)
-    quality = endpoints_api.get_quality(name, request)
-    service = endpoints_api.serving_of(request.app)
+    stats = endpoint_stats(service, name, CHART_MINUTES)
+    quality = endpoint_quality(service, name, QUALITY_HOURS)
     hourly = service.quality(name, utcnow() - timedelta(hours=QUALITY_HOURS), group="version_hour")
-    experiments = [
-        experiments_api.show(e.id, request)
-        for e in experiments_api.list_all(request, name).experiments[:10]
-    ]
     return _page(
         request,
         "endpoint.html",
@@ -61,10 +67,23 @@ def endpoint_page(request: Request, name: str, principal: Principal = Viewer) ->
         endpoint=endpoint,
         routing_json=json.dumps(endpoint.routing, indent=2),
         quality=quality,
-        experiments=experiments,
+        experiments=_experiments(service, name),
         chart=stats_chart(stats.minutes),
         quality_chart=quality_chart(hourly),
     )
+
+
+def _serving(request: Request) -> ServingService:
+    service: ServingService = request.app.state.serving
+    service.start()
+    return service
+
+
+def _experiments(service: ServingService, endpoint: str) -> list[ExperimentOut]:
+    """The endpoint's newest experiments with their results per arm."""
+    with service.sessions() as session:
+        found = logic.list_experiments(session, endpoint)[:EXPERIMENTS_SHOWN]
+        return [experiment_out(e, logic.experiment_results(session, e)) for e in found]
 
 
 def stats_chart(minutes: list[Any]) -> dict[str, Any]:

@@ -8,7 +8,6 @@ from conveyor.api.errors import ApiError, error_responses
 from conveyor.api.schemas import Login, Me, PasswordChange
 from conveyor.api.security import SESSION_COOKIE, authenticate
 from conveyor.auth.accounts import check_own_change, store_own_password
-from conveyor.auth.hashing import HashingBusyError
 from conveyor.auth.ratelimit import SlidingWindowLimiter, address_key
 from conveyor.auth.service import Principal, check_password, end_session, start_session
 from conveyor.installation import Installation
@@ -31,10 +30,7 @@ async def login(request: Request, response: Response, body: Login) -> Me:
     user_key = f"{address}|{body.name.lower()}"
     _refuse_if_limited(state.login_limits.per_address, address)
     _refuse_if_limited(state.login_limits.per_user, user_key)
-    try:
-        started = await state.login_limits.hashing.run(_log_in, state.installation, body)
-    except HashingBusyError as error:
-        raise ApiError(503, error.code, str(error), headers={"Retry-After": "1"}) from None
+    started = await state.login_limits.hashing.run(_log_in, state.installation, body)
     if started is None:
         raise ApiError(401, "unauthenticated", "wrong user name or password")
     state.login_limits.per_user.reset(user_key)
@@ -124,12 +120,9 @@ async def change_password(
     state = request.app.state
     user_key = f"{client_address(request)}|{principal.name.lower()}"
     _refuse_if_limited(state.login_limits.per_user, user_key)
-    try:
-        started = await state.login_limits.hashing.run(
-            _change_password, state.installation, principal.name, body
-        )
-    except HashingBusyError as error:
-        raise ApiError(503, error.code, str(error), headers={"Retry-After": "1"}) from None
+    started = await state.login_limits.hashing.run(
+        _change_password, state.installation, principal.name, body
+    )
     session_id, csrf, role = started
     set_session_cookie(request, response, session_id)
     return Me(name=principal.name, role=role, kind="user", csrf_token=csrf)

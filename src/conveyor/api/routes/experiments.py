@@ -9,10 +9,11 @@ from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
-from conveyor.api.errors import ApiError, error_responses
+from conveyor.api.errors import error_responses
 from conveyor.api.params import utc_naive
 from conveyor.api.routes.endpoints import serving_of
 from conveyor.api.security import operator, viewer
+from conveyor.api.serving_views import ExperimentOut, experiment_out
 from conveyor.auth.service import Principal
 from conveyor.serving import experiments as logic
 from conveyor.serving.endpoints import read_endpoint
@@ -31,61 +32,25 @@ class ExperimentIn(BaseModel):
     ends_at: datetime | None = None
 
 
-class ArmResultOut(BaseModel):
-    arm: str
-    successes: int
-    trials: int
-    value: float | None
-    low: float | None = Field(description="95% Wilson interval, lower bound")
-    high: float | None = Field(description="95% Wilson interval, upper bound")
-
-
-class ExperimentOut(BaseModel):
-    id: int
-    endpoint: str
-    name: str
-    metric: str
-    starts_at: datetime
-    ends_at: datetime | None
-    created_by: str
-    results: list[ArmResultOut] | None = None
-
-
 class ExperimentList(BaseModel):
     experiments: list[ExperimentOut]
-
-
-def _out(experiment: logic.ServingExperiment, results: list | None = None) -> ExperimentOut:
-    return ExperimentOut(
-        id=experiment.id,
-        endpoint=experiment.endpoint,
-        name=experiment.name,
-        metric=experiment.metric,
-        starts_at=experiment.starts_at,
-        ends_at=experiment.ends_at,
-        created_by=experiment.created_by,
-        results=None if results is None else [ArmResultOut(**vars(r)) for r in results],
-    )
 
 
 @router.post("", response_model=ExperimentOut, status_code=201, responses=error_responses(404))
 def create(body: ExperimentIn, request: Request, principal: Principal = operator) -> ExperimentOut:
     service = serving_of(request.app)
-    try:
-        with service.sessions.begin() as session:
-            read_endpoint(session, body.endpoint)
-            experiment = logic.create_experiment(
-                session,
-                body.endpoint,
-                body.name,
-                body.metric,
-                utc_naive(body.starts_at, "starts_at"),
-                utc_naive(body.ends_at, "ends_at"),
-                f"{principal.kind}:{principal.name}",
-            )
-            return _out(experiment)
-    except logic.InvalidExperimentError as error:
-        raise ApiError(422, error.code, str(error)) from None
+    with service.sessions.begin() as session:
+        read_endpoint(session, body.endpoint)
+        experiment = logic.create_experiment(
+            session,
+            body.endpoint,
+            body.name,
+            body.metric,
+            utc_naive(body.starts_at, "starts_at"),
+            utc_naive(body.ends_at, "ends_at"),
+            f"{principal.kind}:{principal.name}",
+        )
+        return experiment_out(experiment)
 
 
 @router.get("", response_model=ExperimentList)
@@ -95,7 +60,7 @@ def list_all(
     service = serving_of(request.app)
     with service.sessions() as session:
         found = logic.list_experiments(session, endpoint)
-        return ExperimentList(experiments=[_out(e) for e in found])
+        return ExperimentList(experiments=[experiment_out(e) for e in found])
 
 
 @router.get("/{experiment_id}", response_model=ExperimentOut, responses=error_responses(404))
@@ -105,14 +70,14 @@ def show(experiment_id: ExperimentId, request: Request, _: Principal = viewer) -
     service.log.flush()
     with service.sessions() as session:
         experiment = logic.get_experiment(session, experiment_id)
-        return _out(experiment, logic.experiment_results(session, experiment))
+        return experiment_out(experiment, logic.experiment_results(session, experiment))
 
 
 @router.post("/{experiment_id}/end", response_model=ExperimentOut, responses=error_responses(404))
 def end(experiment_id: ExperimentId, request: Request, _: Principal = operator) -> ExperimentOut:
     service = serving_of(request.app)
     with service.sessions.begin() as session:
-        return _out(logic.end_experiment(session, experiment_id))
+        return experiment_out(logic.end_experiment(session, experiment_id))
 
 
 @router.delete("/{experiment_id}", status_code=204, responses=error_responses(404))

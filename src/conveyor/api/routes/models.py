@@ -18,13 +18,13 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
-from conveyor.api.errors import ApiError, error_responses
+from conveyor.api.errors import error_responses
 from conveyor.api.security import admin, operator, viewer
 from conveyor.auth.service import Principal
-from conveyor.models.promotion import NoRollbackTargetError
-from conveyor.models.registry import ModelNotFoundError, VersionInfo
-from conveyor.models.schema import DatasetError
-from conveyor.models.service import ModelOps, OnnxExportMissingError
+from conveyor.errors import ConveyorError, InputRejectedError
+from conveyor.models.catalog import model_entries, model_entry
+from conveyor.models.registry import VersionInfo
+from conveyor.models.service import ModelOps
 from conveyor.models.submission import DATASET_PARAM
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -125,30 +125,22 @@ class RollbackRequest(BaseModel):
 
 
 def _ops(request: Request) -> ModelOps:
-    state = request.app.state
-    if getattr(state, "model_ops", None) is None:
-        state.model_ops = ModelOps(state.installation)
-    return state.model_ops
-
-
-def _not_found(error: Exception) -> ApiError:
-    return ApiError(404, "not_found", str(error))
+    """The app's model operations (built by create_app)."""
+    ops: ModelOps = request.app.state.model_ops
+    return ops
 
 
 @router.get("", response_model=ModelList, dependencies=[viewer])
 def list_models(request: Request) -> ModelList:
-    ops = _ops(request)
-    summaries = []
-    for name in ops.tracking.model_names():
-        aliases = ops.tracking.aliases(name)
-        summaries.append(
-            ModelSummary(
-                name=name,
-                versions=len(ops.versions(name)),
-                champion=aliases.get("champion"),
-                challenger=aliases.get("challenger"),
-            )
+    summaries = [
+        ModelSummary(
+            name=entry.name,
+            versions=len(entry.versions),
+            champion=entry.champion,
+            challenger=entry.challenger,
         )
+        for entry in model_entries(_ops(request))
+    ]
     return ModelList(models=summaries)
 
 
@@ -156,13 +148,10 @@ def list_models(request: Request) -> ModelList:
     "/{name}", response_model=ModelDetail, responses=error_responses(404), dependencies=[viewer]
 )
 def show_model(request: Request, name: ModelName) -> ModelDetail:
-    ops = _ops(request)
-    try:
-        versions = ops.versions(name)
-        aliases = ops.tracking.aliases(name)
-    except ModelNotFoundError as error:
-        raise _not_found(error) from error
-    return ModelDetail(name=name, aliases=aliases, versions=[_version(v) for v in versions])
+    entry = model_entry(_ops(request), name)
+    return ModelDetail(
+        name=name, aliases=entry.aliases, versions=[_version(v) for v in entry.versions]
+    )
 
 
 def _version(info: VersionInfo) -> VersionOut:
@@ -205,9 +194,7 @@ def train(
     request: Request, name: ModelName, body: TrainRequest, principal: Principal = operator
 ) -> TrainingQueued:
     if DATASET_PARAM in body.params:
-        raise ApiError(
-            422,
-            "input_rejected",
+        raise InputRejectedError(
             "the API trains on the model's configured dataset; it takes no file paths. Set "
             f"models.{name}.dataset in the settings, or add rows with conveyor models add-rows.",
         )
@@ -227,10 +214,7 @@ def train(
 def add_rows(request: Request, name: ModelName, body: NewRows) -> RowsAdded:
     """New labelled rows for the model's next training (its data trigger counts them)."""
     triggers = _ops(request).triggers
-    try:
-        added = triggers.add_rows(name, body.csv.encode(), f"api:{body.source}")
-    except DatasetError as error:
-        raise ApiError(422, error.code, str(error)) from error
+    added = triggers.add_rows(name, body.csv.encode(), f"api:{body.source}")
     waiting, total = triggers.pending_rows(name)
     return RowsAdded(added=added, waiting=waiting, total=total)
 
@@ -257,10 +241,7 @@ def publish_event(
 def promote(
     request: Request, name: ModelName, body: PromoteRequest, principal: Principal = admin
 ) -> AliasChangeOut:
-    try:
-        change = _ops(request).promote(name, body.version, f"api:{principal.name}", body.reason)
-    except ModelNotFoundError as error:
-        raise _not_found(error) from error
+    change = _ops(request).promote(name, body.version, f"api:{principal.name}", body.reason)
     return _with_actor(change, principal, body.reason)
 
 
@@ -268,12 +249,7 @@ def promote(
 def rollback(
     request: Request, name: ModelName, body: RollbackRequest, principal: Principal = admin
 ) -> AliasChangeOut:
-    try:
-        change = _ops(request).rollback(name, f"api:{principal.name}", body.reason)
-    except NoRollbackTargetError as error:
-        raise ApiError(409, "invalid_state", str(error)) from error
-    except ModelNotFoundError as error:
-        raise _not_found(error) from error
+    change = _ops(request).rollback(name, f"api:{principal.name}", body.reason)
     return _with_actor(change, principal, body.reason)
 
 
@@ -300,9 +276,9 @@ def export_onnx(
     target = folder / f"{name}.onnx"
     try:
         chosen = _ops(request).export_onnx(name, target, version)
-    except (ModelNotFoundError, OnnxExportMissingError) as error:
+    except ConveyorError:
         _remove(folder)
-        raise _not_found(error) from error
+        raise
     return FileResponse(
         target,
         media_type="application/octet-stream",

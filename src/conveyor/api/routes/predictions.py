@@ -8,15 +8,11 @@ from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
-from conveyor.api.errors import ApiError, error_responses
+from conveyor.api.errors import error_responses
 from conveyor.api.routes.endpoints import serving_of
 from conveyor.api.security import viewer
 from conveyor.auth.service import Principal
-from conveyor.serving.feedback import (
-    InvalidFeedbackError,
-    PredictionNotFoundError,
-    record_feedback,
-)
+from conveyor.serving.feedback import record_feedback
 
 router = APIRouter(prefix="/predictions", tags=["serving"])
 PredictionId = Annotated[str, PathParam(pattern=r"^[0-9a-f]{32}$", description="Prediction id")]
@@ -49,15 +45,10 @@ def post_feedback(
     """Join an outcome to a prediction; online accuracy and click-through count it."""
     service = serving_of(request.app)
     service.log.flush()  # a prediction answered a moment ago may still be queued here
-    try:
-        with service.sessions.begin() as session:
-            row = record_feedback(
-                session, prediction_id, feedback.label, feedback.event, feedback.value
-            )
-    except PredictionNotFoundError as error:
-        raise ApiError(404, error.code, str(error)) from None
-    except InvalidFeedbackError as error:
-        raise ApiError(422, error.code, str(error)) from None
+    with service.sessions.begin() as session:
+        row = record_feedback(
+            session, prediction_id, feedback.label, feedback.event, feedback.value
+        )
     return FeedbackOut(
         prediction_id=prediction_id, endpoint=row["endpoint"], kind=row["kind"], value=row["value"]
     )
