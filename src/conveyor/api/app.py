@@ -23,6 +23,7 @@ from conveyor.api.routes import (
     alerts,
     auth,
     endpoints,
+    experiment_segments,
     experiments,
     hardware,
     inbox,
@@ -60,6 +61,7 @@ def create_app(
         api.include_router(module.router)
     for module in (endpoints, predictions, experiments):  # model serving (docs/serving.md)
         api.include_router(module.router)
+    api.include_router(experiment_segments.router)  # results per segment of requests
     api.include_router(alerts.router)  # Alertmanager's webhook receiver (docs/monitoring.md)
     api.include_router(accounts.users_router)
     api.include_router(accounts.tokens_router)
