@@ -53,3 +53,19 @@ def test_calls_items_use_their_own_renderer() -> None:
 def test_other_results_fall_back_to_the_tree() -> None:
     html = templates.env.get_template(renderer_for(calls)).render(result={"x": 1}, item={})
     assert "result-tree" in html
+
+
+def test_the_page_plays_the_call_beside_its_transcript_and_shows_warnings() -> None:
+    result = RESULT | {
+        "artifacts": {"audio": "call.m4a"},
+        "warnings": ["truncated/corrupt at 12.0 s: the file declares 61.0 s"],
+    }
+    html = templates.env.get_template(renderer_for(calls)).render(
+        result=result, item={"item_id": "abc"}, root="/ui"
+    )
+    assert 'src="/ui/api/v1/items/abc/artifacts/call.m4a"' in html and "data-call-audio" in html
+    assert "/ui/static/call_player.js" in html
+    assert 'data-start="62.5" data-end="64.0"' in html  # each line knows where it is
+    assert "truncated/corrupt at 12.0 s: the file declares 61.0 s" in html
+    plain = templates.env.get_template(renderer_for(calls)).render(result=RESULT, item={})
+    assert "<audio" not in plain and "Warning:" not in plain

@@ -113,8 +113,9 @@ def test_inbox_moves_bad_files_to_rejected_with_reasons(installation) -> None:
         assert (rejected / name).stat().st_size == sizes[case]
 
 
-def test_truncated_data_after_a_good_header_fails_decode(tmp_path: Path) -> None:
-    """A fast-start MP4 (header first) cut in the middle: opens, then its frames stop early."""
+def test_truncated_data_after_a_good_header_is_analysed_with_a_warning(tmp_path: Path) -> None:
+    """A fast-start MP4 (header first) cut in the middle: opens, then its frames stop early;
+    the frames before the cut are kept and the result says the file was cut."""
     clip = wildlife_video.crossing_clip(tmp_path / "whole.mp4", [((0.2, 0.5), (0.8, 0.5))], 4.0)
     faststart = tmp_path / "faststart.mp4"
     with media._open_video(clip.path) as source:  # remux with the index first
@@ -129,5 +130,8 @@ def test_truncated_data_after_a_good_header_fails_decode(tmp_path: Path) -> None
     data = faststart.read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) * 2 // 5])
-    with pytest.raises(PermanentStepError, match=r"'cut.mp4' is truncated or corrupt after"):
-        media.sample(cut, 5.0, 960, 100)
+    sampled = media.sample(cut, 5.0, 960, 100)
+    assert 0 < sampled.times[-1] < 3.0 and sampled.warning is not None
+    assert re.match(r"truncated/corrupt at \d+\.\d s: the file declares 4\.0 s", sampled.warning)
+    whole = media.sample(clip.path, 5.0, 960, 100)
+    assert whole.warning is None and len(whole.frames) == 20

@@ -48,7 +48,22 @@ def test_label_is_the_reported_group_with_most_mass() -> None:
     probabilities[IMAGENET_CLASSES.index("goldfinch")] = 0.25
     probabilities[IMAGENET_CLASSES.index("tabby")] = 0.3
     probabilities[IMAGENET_CLASSES.index("valley")] = 0.25
-    assert taxonomy.label_of(probabilities) == ("bird", "goldfinch", pytest.approx(0.45))
+    label = taxonomy.label_of(probabilities, species_threshold=0.2)
+    assert label[:4] == ("bird", "goldfinch", pytest.approx(0.45), pytest.approx(0.25))
+    assert label.alternatives[0] == ["robin", pytest.approx(0.2)]
+
+
+def test_an_unlikely_species_is_reported_as_its_group_only() -> None:
+    probabilities = np.zeros(1000, np.float32)
+    for name, value in (("Border terrier", 0.3), ("badger", 0.2), ("mink", 0.15)):
+        probabilities[IMAGENET_CLASSES.index(name)] = value
+    label = taxonomy.label_of(probabilities)  # the default threshold: 0.5
+    assert (label.group, label.species) == ("mammal", "mammal")
+    assert label.species_probability == pytest.approx(0.3)
+    assert [name for name, _ in label.alternatives] == ["Border terrier", "badger", "mink"]
+    sure = probabilities.copy()
+    sure[IMAGENET_CLASSES.index("Border terrier")] = 0.6
+    assert taxonomy.label_of(sure).species == "Border terrier"
 
 
 def test_content_decides_the_container_not_the_name() -> None:

@@ -167,3 +167,26 @@ def test_a_photo_is_classified_whole_and_in_windows(installation, tmp_path) -> N
     assert result["file"]["kind"] == "image" and result["empty"] is False
     assert result["counts"] == {"mammal": 1}
     assert "video" not in result["artifacts"] and "plot" in result["artifacts"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_person_makes_a_photo_non_empty_and_a_still_life_stays_empty(
+    installation, tmp_path
+) -> None:
+    """Real photos from installed packages: Grace Hopper (matplotlib's sample data) and
+    scikit-image's cup of coffee."""
+    import cv2
+    from matplotlib import cbook
+    from skimage import data
+
+    person = Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    coffee = tmp_path / "coffee.png"
+    cv2.imwrite(str(coffee), cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR))
+    outcomes = _run(installation, [person, coffee])
+    item, result = outcomes[person.name]
+    assert item.status == "succeeded", item.error
+    assert result["empty"] is False and result["counts"] == {"person": 1}, result["tracks"]
+    assert result["warnings"] == []
+    item, result = outcomes[coffee.name]
+    assert item.status == "succeeded", item.error
+    assert result["empty"] is True and result["tracks"] == []

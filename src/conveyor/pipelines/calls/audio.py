@@ -229,3 +229,25 @@ def same_channels(samples: np.ndarray, tolerance: float = 1e-3) -> bool:
 
 def _no_audio_stream(path: Path) -> str:
     return f"{path.name!r} has no audio stream; upload a file that contains the call's audio."
+
+
+def listening_copy(samples: np.ndarray, bit_rate: int = 32000) -> bytes:
+    """The decoded call as a small AAC file (.m4a) that every browser plays and seeks in:
+    about 4 KB a second, a tenth of 16-bit WAV at 16 kHz."""
+    import io
+
+    import av
+
+    layout = "stereo" if samples.shape[0] == 2 else "mono"
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as container:
+        stream = container.add_stream("aac", rate=RATE, layout=layout)
+        stream.bit_rate = bit_rate
+        interleaved = np.ascontiguousarray(samples.T.reshape(1, -1), dtype=np.float32)
+        frame = av.AudioFrame.from_ndarray(interleaved, format="flt", layout=layout)
+        frame.sample_rate = RATE
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return buffer.getvalue()

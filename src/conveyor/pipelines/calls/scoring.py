@@ -146,6 +146,7 @@ def build_result(
         "customer_satisfaction": customer["satisfaction"] if customer else None,
         "top_emotion": customer["top_emotion"] if customer else None,
         "warnings": decode["warnings"] + ([] if speakers else ["no speech found"]),
+        "artifacts": {"audio": decode["listen"]} if decode.get("listen") else {},
         "models": {
             "transcription": transcribe["model"],
             "diarisation": diarise["method"],

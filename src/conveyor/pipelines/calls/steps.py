@@ -16,6 +16,7 @@ from conveyor.pipeline import StepContext, step
 from conveyor.pipelines.calls.settings import calls_settings
 
 AUDIO = "audio.npy"
+LISTEN = "call.m4a"  # what the item page plays
 TURNS = "turns.json"
 WORDS = "words.json"
 CONVERSATION = "conversation.json"
@@ -45,6 +46,7 @@ def decode(context: StepContext) -> dict[str, Any]:
     buffer = io.BytesIO()
     np.save(buffer, (np.clip(samples, -1, 1) * 32767).astype(np.int16))
     context.save_artifact(AUDIO, buffer.getvalue())
+    context.save_artifact(LISTEN, audio.listening_copy(samples))
     warnings = [w for w in (note, decoded.warning) if w]
     for warning in warnings:
         context.log.warning("%s", warning)
@@ -53,6 +55,7 @@ def decode(context: StepContext) -> dict[str, Any]:
     )
     return {
         "audio": AUDIO,
+        "listen": LISTEN,
         "duration_s": round(decoded.duration, 3),
         "channels": len(samples),
         "source_channels": decoded.source_channels,

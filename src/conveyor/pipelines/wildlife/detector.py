@@ -4,7 +4,8 @@ Two implementations behind one interface, :class:`Detector`:
 
 - :class:`MotionClassifierDetector` (the offline default, nothing to download): moving regions
   from :mod:`.motion`, each labelled by the ImageNet classifier on a padded crop; still images
-  are classified whole and in overlapping windows.
+  are classified whole and in overlapping windows; people are found beside that by the
+  detectors that ship with OpenCV (:mod:`.people`), since ImageNet has no person class.
 - :class:`OnnxObjectDetector`: a local YOLO-format ONNX detector such as a MegaDetector v5/v6
   export (classes animal, person, vehicle), named by ``CONVEYOR_WILDLIFE_DETECTOR``; animal
   boxes get their group and species from the classifier.
@@ -13,7 +14,7 @@ Two implementations behind one interface, :class:`Detector`:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,6 +29,8 @@ CONTEXT = 0.2  # crops include this much of the box's size around it on each sid
 MIN_CROP = 0.45  # crops are at least this fraction of the frame's shorter side
 STILL_KEY_FRAMES = 3  # frames looked at as photos when nothing moved in a clip
 STILL_SCORE = 0.6  # how sure those looks must be: more than for a moving region
+PEOPLE_EVERY = 5  # frames of a clip searched for people: every fifth analysed frame...
+PEOPLE_FRAMES = 20  # ...but at most this many (OpenCV's people detectors take ~0.3 s a frame)
 
 
 @dataclass
@@ -38,6 +41,8 @@ class Detection:
     group: str
     species: str
     score: float
+    species_probability: float = 0.0  # the likeliest class's probability (named or not)
+    alternatives: list[list[Any]] = field(default_factory=list)  # [[class, probability], ...]
 
     def as_json(self) -> dict[str, Any]:
         values = asdict(self)
@@ -74,8 +79,23 @@ def crop(
     return frame[top : max(bottom, top + 1), left : max(right, left + 1)]
 
 
-def label_crops(classifier: Classifier, crops: list[np.ndarray]) -> list[tuple[str, str, float]]:
-    return [taxonomy.label_of(row) for row in classifier.probabilities(crops)]
+def label_crops(
+    classifier: Classifier, crops: list[np.ndarray], species_threshold: float
+) -> list[taxonomy.Label]:
+    return [taxonomy.label_of(row, species_threshold) for row in classifier.probabilities(crops)]
+
+
+def labelled(frame: int, time_s: float, box: Box, label: taxonomy.Label) -> Detection:
+    return Detection(
+        frame,
+        time_s,
+        box,
+        label.group,
+        label.species,
+        label.score,
+        label.species_probability,
+        label.alternatives,
+    )
 
 
 class MotionClassifierDetector:
@@ -90,11 +110,13 @@ class MotionClassifierDetector:
         settings: motion.MotionSettings,
         min_score: float,
         relabel_every: int = 3,
+        species_threshold: float = taxonomy.SPECIES_THRESHOLD,
     ) -> None:
         self.classifier = classifier
         self.motion = settings
         self.min_score = min_score
         self.relabel_every = relabel_every
+        self.species_threshold = species_threshold
         self.best_rejected = 0.0  # highest score of a region that did not count
 
     def detect_video(self, frames: list[np.ndarray], times: list[float]) -> list[Detection]:
@@ -102,22 +124,23 @@ class MotionClassifierDetector:
         sources = label_sources(regions, self.relabel_every)
         wanted = sorted({source for row in sources for source in row})
         crops = [crop(frames[frame], regions[frame][index]) for frame, index in wanted]
-        labels = dict(zip(wanted, label_crops(self.classifier, crops), strict=True))
+        found = label_crops(self.classifier, crops, self.species_threshold)
+        labels = dict(zip(wanted, found, strict=True))
         detections = []
         for frame, boxes in enumerate(regions):
             for box, source in zip(boxes, sources[frame], strict=True):
-                group, species, score = labels[source]
-                if score >= self.min_score:
-                    detections.append(Detection(frame, times[frame], box, group, species, score))
+                label = labels[source]
+                if label.score >= self.min_score:
+                    detections.append(labelled(frame, times[frame], box, label))
                 else:
-                    self.best_rejected = max(self.best_rejected, score)
-        return detections or self._still_animal(frames, times)
+                    self.best_rejected = max(self.best_rejected, label.score)
+        return with_people(detections or self._still_animal(frames, times), frames, times)
 
     def _still_animal(self, frames: list[np.ndarray], times: list[float]) -> list[Detection]:
         """Nothing moved: look at a few key frames as photos. An animal found with at least
         ``STILL_SCORE`` in most of them, in overlapping places, stood still the whole clip."""
         keys = sorted(set(np.linspace(0, len(frames) - 1, STILL_KEY_FRAMES).astype(int)))
-        views = [self.detect_image(frames[index]) for index in keys]
+        views = [self.classify_image(frames[index]) for index in keys]
         best = [max(found, key=lambda d: d.score) for found in views if found]
         strong = [d for d in best if d.score >= STILL_SCORE]
         if len(strong) * 2 <= len(keys):
@@ -129,24 +152,61 @@ class MotionClassifierDetector:
             return []
         score = float(np.mean([d.score for d in agreeing]))
         return [
-            Detection(index, times[index], anchor.box, group, anchor.species, score)
+            Detection(
+                index,
+                times[index],
+                anchor.box,
+                group,
+                anchor.species,
+                score,
+                anchor.species_probability,
+                anchor.alternatives,
+            )
             for index in range(len(frames))
         ]
 
     def detect_image(self, image: np.ndarray) -> list[Detection]:
+        return with_people(self.classify_image(image), [image], [0.0])
+
+    def classify_image(self, image: np.ndarray) -> list[Detection]:
         """Windows first (their union per group and touching cluster is one animal); the whole
         image only when no window shows anything."""
         whole = (0.0, 0.0, float(image.shape[1]), float(image.shape[0]))
         boxes = [whole, *sliding_windows(image.shape[1], image.shape[0])]
-        labels = label_crops(self.classifier, [crop(image, box, 0.0, 0.0) for box in boxes])
+        crops = [crop(image, box, 0.0, 0.0) for box in boxes]
+        labels = label_crops(self.classifier, crops, self.species_threshold)
         found = []
-        for box, (group, species, score) in zip(boxes, labels, strict=True):
-            if score >= self.min_score:
-                found.append(Detection(0, 0.0, box, group, species, score))
+        for box, label in zip(boxes, labels, strict=True):
+            if label.score >= self.min_score:
+                found.append(labelled(0, 0.0, box, label))
             else:
-                self.best_rejected = max(self.best_rejected, score)
+                self.best_rejected = max(self.best_rejected, label.score)
         windows = merge_touching([d for d in found if d.box != whole])
         return windows or [d for d in found if d.box == whole]
+
+
+def with_people(
+    detections: list[Detection], frames: list[np.ndarray], times: list[float]
+) -> list[Detection]:
+    """``detections`` plus the people OpenCV's detectors find (:mod:`.people`) on every
+    PEOPLE_EVERY-th frame (at most PEOPLE_FRAMES frames), except where a person is already."""
+    from conveyor.pipelines.wildlife import people
+
+    added = []
+    for frame in people_frames(len(frames)):
+        known = [d.box for d in detections if d.frame == frame and d.group == "person"]
+        for box, score in people.find_people(frames[frame]):
+            if not any(people.iou(box, other) > 0.3 for other in known):
+                added.append(Detection(frame, times[frame], box, "person", "person", score))
+    return sorted([*detections, *added], key=lambda d: d.frame)
+
+
+def people_frames(count: int) -> list[int]:
+    """Every PEOPLE_EVERY-th frame, spread evenly when that would be over PEOPLE_FRAMES."""
+    every = list(range(0, count, PEOPLE_EVERY))
+    if len(every) <= PEOPLE_FRAMES:
+        return every
+    return sorted(set(np.linspace(0, count - 1, PEOPLE_FRAMES).round().astype(int).tolist()))
 
 
 def label_sources(
@@ -230,7 +290,16 @@ def _union(cluster: list[Detection]) -> Detection:
         max(d.box[2] for d in cluster),
         max(d.box[3] for d in cluster),
     )
-    return Detection(best.frame, best.time_s, box, best.group, best.species, best.score)
+    return Detection(
+        best.frame,
+        best.time_s,
+        box,
+        best.group,
+        best.species,
+        best.score,
+        best.species_probability,
+        best.alternatives,
+    )
 
 
 # --- a local ONNX object detector (MegaDetector v5/v6 and other YOLO exports) ---
@@ -351,10 +420,11 @@ class OnnxObjectDetector:
         probabilities = self.classifier.probabilities(crops)
         detections = []
         for position, ((box, _, score), name) in enumerate(zip(boxes, names, strict=True)):
-            group, species = name, name
             if position in animals:
-                group, species = animal_label(probabilities[animals.index(position)])
-            detections.append(Detection(0, 0.0, box, group, species, score))
+                label = taxonomy.animal_label(probabilities[animals.index(position)])
+                detections.append(labelled(0, 0.0, box, label._replace(score=score)))
+            else:
+                detections.append(Detection(0, 0.0, box, name, name, score))
         return detections
 
     def _class_name(self, class_id: int) -> str:
@@ -372,14 +442,3 @@ def onnx_session(model_file: str, device: str = "cpu") -> Any:
     if device.startswith("cuda"):
         providers.insert(0, "CUDAExecutionProvider")
     return onnxruntime.InferenceSession(model_file, providers=providers)
-
-
-def animal_label(probabilities: np.ndarray) -> tuple[str, str]:
-    """The most likely animal group and species for a box a detector called "animal"."""
-    matrix = taxonomy.group_matrix()
-    masses = probabilities @ matrix
-    groups = [taxonomy.GROUPS.index(g) for g in taxonomy.GROUPS if g in taxonomy.ANIMAL_GROUPS]
-    best = max(groups, key=lambda index: masses[index])
-    members = matrix[:, best] > 0
-    top = int(np.argmax(np.where(members, probabilities, -1.0)))
-    return taxonomy.GROUPS[best], taxonomy.species_name(top)

@@ -64,6 +64,10 @@ class MediaInfo:
     frame_count: int = 0  # declared or estimated from duration x rate; 0 when unknown
 
 
+class TruncatedError(MediaError):
+    """Decoding failed part-way through a video whose first frames were fine."""
+
+
 @dataclass
 class SampledFrames:
     """Frames (BGR uint8, scaled) and the time of each in seconds from the start."""
@@ -71,6 +75,7 @@ class SampledFrames:
     frames: list[np.ndarray]
     times: list[float]
     info: MediaInfo
+    warning: str | None = None  # set when less decoded than the container declares
 
 
 def sniff_container(head: bytes) -> str | None:
@@ -288,11 +293,15 @@ def sample(
         return SampledFrames([image], [0.0], info)
     frames: list[np.ndarray] = []
     times: list[float] = []
-    for time_s, frame in _decode_at(path, info, (fps, max_width, max_frames), limits):
-        frames.append(frame)
-        times.append(time_s)
-    _check_complete(path, info, frames, times, fps)
-    return SampledFrames(frames, times, info)
+    failure: str | None = None
+    try:
+        for time_s, frame in _decode_at(path, info, (fps, max_width, max_frames), limits):
+            frames.append(frame)
+            times.append(time_s)
+    except TruncatedError as error:  # keep what decoded: a cut-off clip still shows animals
+        failure = str(error)
+    _check_any(path, frames)
+    return SampledFrames(frames, times, info, failure or _shortfall(info, times, fps))
 
 
 def _decode_at(
@@ -320,10 +329,10 @@ def _decode_at(
                 while next_time is not None and next_time <= time_s + 1e-6:
                     next_time = next(wanted, None)
         except av.error.FFmpegError as error:
-            raise MediaError(
-                f"{path.name!r} is truncated or corrupt after {time_s:.1f} s of "
-                f"{info.duration_s:.1f} s: decoding failed ({error.strerror}). Copy the file "
-                "from the card again."
+            raise TruncatedError(
+                f"truncated/corrupt at {time_s:.1f} s: the file declares "
+                f"{info.duration_s:.1f} s and decoding failed there ({error.strerror}); the "
+                "decodable part was analysed. Copy the file from the card again."
             ) from None
 
 
@@ -341,20 +350,23 @@ def _within_budget(frames: Iterator[Any], path: Path, limits: MediaLimits) -> It
         yield frame
 
 
-def _check_complete(
-    path: Path, info: MediaInfo, frames: list[np.ndarray], times: list[float], fps: float
-) -> None:
+def _check_any(path: Path, frames: list[np.ndarray]) -> None:
     if not frames:
         raise MediaError(
             f"{path.name!r} has a video stream but no frame could be decoded: it is truncated "
             "or corrupt. Copy the file again."
         )
+
+
+def _shortfall(info: MediaInfo, times: list[float], fps: float) -> str | None:
+    """A warning when the frames stop well before the length the container declares."""
     reached = times[-1] + 1.0 / fps
-    if info.duration_s and reached < 0.8 * info.duration_s:
-        raise MediaError(
-            f"{path.name!r} is truncated or corrupt after {times[-1]:.1f} s: its header "
-            f"declares {info.duration_s:.1f} s. Copy the file from the card again."
-        )
+    if not info.duration_s or reached >= info.duration_s - max(1.0, 0.05 * info.duration_s):
+        return None
+    return (
+        f"truncated/corrupt at {reached:.1f} s: the file declares {info.duration_s:.1f} s; "
+        "the decodable part was analysed. Copy the file from the card again."
+    )
 
 
 def save_frames(path: Path, frames: list[np.ndarray], times: list[float]) -> None:

@@ -21,6 +21,7 @@ class WildlifeSettings(BaseSettings):
     detector_threshold: float = 0.2
     pose_model: Path | None = None  # a local ONNX keypoint model (heatmap output)
     min_score: float = 0.35  # least reported-group probability for a detection to count
+    species_threshold: float = 0.5  # least class probability to name a species (else the group)
     min_area_fraction: float = 0.002  # smallest moving region, as a fraction of the frame
     motion_threshold: float = 28.0  # grey-level change (after lighting correction) that counts
     max_proposals: int = 6  # motion regions classified per frame

@@ -66,7 +66,10 @@ def decode(context: StepContext) -> dict[str, Any]:
         info.duration_s,
         len(sampled.frames),
     )
+    if sampled.warning:
+        context.log.warning("%s", sampled.warning)
     return {
+        "warnings": [sampled.warning] if sampled.warning else [],
         "kind": info.kind,
         "container": info.container,
         "source_size": [info.width, info.height],
@@ -99,7 +102,7 @@ def build_detector(settings: WildlifeSettings, on: str) -> Any:
         max_regions=settings.max_proposals,
     )
     return detector.MotionClassifierDetector(
-        classifier, regions, settings.min_score, settings.relabel_every
+        classifier, regions, settings.min_score, settings.relabel_every, settings.species_threshold
     )
 
 
@@ -248,6 +251,7 @@ def summarise(
             "version": detect["detector_version"],
             "device": detect["device"],
         },
+        "warnings": decode.get("warnings", []),
         "tracks": [t.as_json() for t in tracks],
         "detections": rows[: settings.max_detection_rows],
         "detections_total": len(rows),

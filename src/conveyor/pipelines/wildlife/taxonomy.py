@@ -25,6 +25,7 @@ other      everything else (plants, landscapes, objects, sea invertebrates, tril
 from __future__ import annotations
 
 from functools import cache
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -132,12 +133,49 @@ def group_matrix() -> np.ndarray:
     return matrix
 
 
-def label_of(probabilities: np.ndarray) -> tuple[str, str, float]:
-    """The reported group (animal, person, vehicle) with the most probability mass, its most
-    likely class and that mass (0..1); the caller decides whether the mass is enough."""
+SPECIES_THRESHOLD = 0.5  # least class probability for a species name (else the group only)
+ALTERNATIVES = 3
+
+
+class Label(NamedTuple):
+    group: str
+    species: str  # the most likely class, or the group's name when that class is unlikely
+    score: float  # the group's probability mass
+    species_probability: float  # the most likely class's probability, named or not
+    alternatives: list[list[Any]]  # [[class, probability], ...]: the next likeliest classes of
+    # the group, or (when no species is named) the likeliest ones
+
+
+def label_of(probabilities: np.ndarray, species_threshold: float = SPECIES_THRESHOLD) -> Label:
+    """The reported group (animal, person, vehicle) with the most probability mass and that
+    mass (0..1): the caller decides whether the mass is enough. The species is named only when
+    its own probability reaches ``species_threshold``: ImageNet knows dog breeds by the
+    hundred and no raccoon, so an unsure species is a wrong one more often than not."""
     group_mass = probabilities @ group_matrix()
     reported = [GROUPS.index(g) for g in GROUPS if g in REPORTED_GROUPS]
     best = max(reported, key=lambda index: group_mass[index])
-    members = group_matrix()[:, best] > 0
-    top_class = int(np.argmax(np.where(members, probabilities, -1.0)))
-    return GROUPS[best], species_name(top_class), float(group_mass[best])
+    return _labelled(probabilities, best, float(group_mass[best]), species_threshold)
+
+
+def _labelled(probabilities: np.ndarray, group: int, mass: float, threshold: float) -> Label:
+    members = np.flatnonzero(group_matrix()[:, group] > 0)
+    ranked = members[np.argsort(-probabilities[members])][: ALTERNATIVES + 1]
+    top = float(probabilities[ranked[0]])
+    named = top >= threshold
+    others = ranked[1:] if named else ranked[:ALTERNATIVES]
+    alternatives = [[species_name(int(i)), round(float(probabilities[i]), 4)] for i in others]
+    return Label(
+        GROUPS[group],
+        species_name(int(ranked[0])) if named else GROUPS[group],
+        mass,
+        top,
+        alternatives,
+    )
+
+
+def animal_label(probabilities: np.ndarray, threshold: float = SPECIES_THRESHOLD) -> Label:
+    """The most likely animal group and its species for a box a detector called "animal"."""
+    masses = probabilities @ group_matrix()
+    groups = [GROUPS.index(g) for g in GROUPS if g in ANIMAL_GROUPS]
+    best = max(groups, key=lambda index: masses[index])
+    return _labelled(probabilities, best, float(masses[best]), threshold)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,8 @@ class Track:
     best_frame: int  # the frame of its highest-scoring detection
     best_box: tuple[float, float, float, float]
     path: list[tuple[float, float, float]]  # (time_s, centre x, centre y)
+    species_probability: float = 0.0  # the likeliest class's probability in its best detection
+    alternatives: list[list[Any]] = field(default_factory=list)  # the next likely classes
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -44,6 +46,8 @@ class Track:
             "best_frame": self.best_frame,
             "best_box": [round(v, 1) for v in self.best_box],
             "path": [[round(t, 3), round(x, 1), round(y, 1)] for t, x, y in self.path],
+            "species_probability": round(self.species_probability, 4),
+            "alternatives": self.alternatives,
         }
 
 
@@ -110,6 +114,9 @@ def _track(track_id: int, detections: list[Detection]) -> Track:
     group = _vote([(d.group, d.score) for d in detections])
     species = _vote([(d.species, d.score) for d in detections if d.group == group])
     best = max(detections, key=lambda d: d.score)
+    named = max(
+        (d for d in detections if d.species == species), key=lambda d: d.species_probability
+    )
     return Track(
         track_id=track_id,
         group=group,
@@ -121,6 +128,8 @@ def _track(track_id: int, detections: list[Detection]) -> Track:
         best_frame=best.frame,
         best_box=best.box,
         path=[(d.time_s, (d.box[0] + d.box[2]) / 2, (d.box[1] + d.box[3]) / 2) for d in detections],
+        species_probability=named.species_probability,
+        alternatives=named.alternatives,
     )
 
 
