@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 
 from conveyor.api.errors import ApiError
-from conveyor.api.routes import accounts as accounts_api
 from conveyor.api.security import authenticate
+from conveyor.auth import accounts
 from conveyor.auth.roles import Role, allows
 from conveyor.auth.service import Principal
 from conveyor.web.routes import Viewer, _page, root_of, safe_next
@@ -45,12 +45,15 @@ def users_page(request: Request, principal: Principal = Viewer) -> Response:
     if not allows(principal.role, Role.ADMIN):
         message = "Users and API tokens are managed by admins."
         return _page(request, "missing.html", principal, status_code=403, message=message)
+    with request.app.state.installation.read_sessions() as session:
+        users = accounts.list_users(session)
+        tokens = accounts.list_tokens(session, True)
     return _page(
         request,
         "users.html",
         principal,
         active_page="users",
-        users=accounts_api.list_users(request).users,
-        tokens=accounts_api.list_tokens(request, revoked=True).tokens,
+        users=users,
+        tokens=tokens,
         roles=[role.value for role in Role],
     )

@@ -19,15 +19,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
 
+from conveyor.api import item_views
 from conveyor.api.disclosure import disclosure_for
 from conveyor.api.errors import ApiError
-from conveyor.api.routes import hardware as hardware_api
-from conveyor.api.routes import items as items_api
-from conveyor.api.routes import stats as stats_api
 from conveyor.api.security import PASSWORD_CHANGE_REQUIRED, current_principal
 from conveyor.auth.roles import Role, allows
 from conveyor.auth.service import Principal
 from conveyor.errors import ConveyorError, ItemNotFoundError
+from conveyor.monitoring import overview
 from conveyor.results.export import export_row, flatten, iter_csv
 from conveyor.store import queries
 from conveyor.store.models import Item, Result
@@ -119,15 +118,16 @@ def dashboard_panel(request: Request, principal: Principal = Viewer) -> Response
 
 
 def _dashboard_data(request: Request) -> dict[str, Any]:
-    stats = stats_api.stats(request)
-    steps = stats_api.step_durations(request)["steps"]
-    hardware = hardware_api.hardware(request)
+    installation = request.app.state.installation
+    stats = overview.item_stats(installation)
+    steps = overview.step_duration_stats(installation)["steps"]
+    hardware = overview.host_snapshot(installation)
     return {
         "stats": stats,
         "rows": views.count_rows(stats["counts"]),
         "eta": views.drain_eta_text(stats["drain_eta_seconds"], stats["queue"]),
         "finished_last_hour": sum(stats["throughput_per_minute"]),
-        "workers": stats_api.workers(request),
+        "workers": overview.worker_stats(installation),
         "steps": steps,
         "duration_scale": views.duration_scale(steps),
         "hardware": hardware,
@@ -182,17 +182,11 @@ def items_rows(
 def _item_rows(request: Request, query: ItemQuery, principal: Principal) -> dict[str, Any]:
     filters = query.filters()
     this_page = urlencode(filters | ({"cursor": query.cursor} if query.cursor else {}))
+    item_filter = ItemFilter(filters.get("pipeline"), filters.get("status"), filters.get("q"))
+    installation = request.app.state.installation
     try:
-        page = items_api.list_items(
-            request,
-            pipeline=filters.get("pipeline"),
-            status=filters.get("status"),
-            q=filters.get("q"),
-            created_after=None,
-            created_before=None,
-            cursor=query.cursor[:200] or None,
-            limit=ITEMS_PER_PAGE,
-            principal=principal,
+        page = item_views.item_page(
+            installation, item_filter, query.cursor[:200] or None, ITEMS_PER_PAGE, principal
         )
     except ApiError as error:
         return {
@@ -228,7 +222,7 @@ def item_panel(request: Request, item_id: str, principal: Principal = Viewer) ->
 
 
 def _item_context(request: Request, item_id: str, principal: Principal) -> dict[str, Any]:
-    item = items_api.get_item(request, item_id, principal)
+    item = item_views.item_detail(request.app.state.installation, item_id, principal)
     steps = views.summarize_steps(item.dag, item.steps)
     return {
         "item": item,

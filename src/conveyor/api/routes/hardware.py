@@ -7,11 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from conveyor.api.security import viewer
-from conveyor.monitoring.collectors import storage_usage
-from conveyor.monitoring.hardware import HostMonitor
+from conveyor.monitoring.overview import host_snapshot
 
 router = APIRouter(tags=["monitoring"])
-_host = HostMonitor()  # one per process: CPU usage is measured between calls
 
 
 @router.get("/hardware", dependencies=[viewer])
@@ -20,6 +18,4 @@ def hardware(request: Request) -> dict[str, Any]:
 
     ``cpu.usage_ratio`` is the busy share since the previous call; ``storage`` is null when
     storage is remote. Other machines of a cluster are covered by node_exporter."""
-    snapshot = _host.snapshot()
-    snapshot["storage"] = storage_usage(request.app.state.installation.storage)
-    return snapshot
+    return host_snapshot(request.app.state.installation)

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
-from sqlalchemy import or_, select
 from starlette.concurrency import run_in_threadpool
 
-from conveyor.api.disclosure import Disclosure, disclosure_for
+from conveyor.api import item_views
 from conveyor.api.downloads import download_headers, download_media_type
 from conveyor.api.errors import ApiError, error_responses
 from conveyor.api.params import utc_naive
@@ -34,7 +31,6 @@ from conveyor.ingest.submit import Submission
 from conveyor.installation import Installation
 from conveyor.models.training import refuse_training_records
 from conveyor.store import actions, queries
-from conveyor.store.models import Item
 from conveyor.store.queries import ItemFilter
 
 router = APIRouter(prefix="/items", tags=["items"])
@@ -58,7 +54,6 @@ SUBMISSION_BODY = {
 }
 ITEM_NOT_FOUND = error_responses(404)
 Caller = Depends(require(Role.VIEWER))
-OutT = TypeVar("OutT", bound=ItemOut)
 
 
 def _installation(request: Request) -> Installation:
@@ -141,21 +136,6 @@ async def _submit_record(request: Request, installation: Installation) -> Submis
     return submission
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        created, _, item_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        created_at = datetime.fromisoformat(created)
-        if created_at.tzinfo is not None or not item_id.isalnum():
-            raise ValueError(cursor)
-        return created_at, item_id
-    except (ValueError, binascii.Error, UnicodeError):
-        raise ApiError(422, "invalid_cursor", "the cursor is not one this API returned") from None
-
-
-def _encode_cursor(item: Item) -> str:
-    return base64.urlsafe_b64encode(f"{item.created_at.isoformat()}|{item.id}".encode()).decode()
-
-
 @router.get("", response_model=ItemPage)
 def list_items(
     request: Request,
@@ -177,58 +157,14 @@ def list_items(
         utc_naive(created_after, "created_after"),
         utc_naive(created_before, "created_before"),
     )
-    query = filters.apply(select(Item))
-    if cursor:
-        created, item_id = _decode_cursor(cursor)
-        query = query.where(
-            or_(Item.created_at < created, (Item.created_at == created) & (Item.id > item_id))
-        )
-    query = query.order_by(Item.created_at.desc(), Item.id).limit(limit + 1)
-    with _installation(request).sessions() as session:
-        found = list(session.scalars(query).all())
-    page, more = found[:limit], len(found) > limit
-    disclose = disclosure_for(principal, _installation(request).storage)
-    return ItemPage(
-        items=[_disclosed(ItemOut.of(i), disclose) for i in page],
-        next_cursor=_encode_cursor(page[-1]) if more else None,
-    )
+    return item_views.item_page(_installation(request), filters, cursor, limit, principal)
 
 
 @router.get("/{item_id}", response_model=ItemDetailOut, responses=ITEM_NOT_FOUND)
 def get_item(request: Request, item_id: str, principal: Principal = Caller) -> ItemDetailOut:
     """The item with every step attempt; viewers see errors and logs without tracebacks and
     server paths, operators and admins as stored."""
-    installation = _installation(request)
-    with installation.sessions() as session:
-        item = queries.get_item(session, item_id)
-        runs = queries.step_runs(session, item.id)
-        result = queries.result_of(session, item.id)
-    dag = _dag_of(installation, item.pipeline)
-    artifacts = _artifacts(installation, item)
-    detail = ItemDetailOut.build(item, runs, result, dag, artifacts)
-    return _disclosed(detail, disclosure_for(principal, installation.storage))
-
-
-def _disclosed(out: OutT, disclose: Disclosure) -> OutT:
-    out.error = disclose(out.error)
-    for run in getattr(out, "steps", []):
-        run.error, run.logs = disclose(run.error), disclose(run.logs)
-    return out
-
-
-def _dag_of(installation: Installation, pipeline: str) -> dict[str, list[str]]:
-    try:
-        found = installation.registry.get(pipeline)
-    except Exception:
-        return {}
-    return {name: list(found.dependencies[name]) for name in found.order}
-
-
-def _artifacts(installation: Installation, item: Item) -> list[str]:
-    try:
-        return installation.storage.list_files(item.work_dir)
-    except FileNotFoundError:
-        return []
+    return item_views.item_detail(_installation(request), item_id, principal)
 
 
 @router.get("/{item_id}/result", dependencies=[viewer], responses=ITEM_NOT_FOUND)
@@ -253,7 +189,7 @@ def get_artifact(request: Request, item_id: str, path: str) -> Response:
     installation = _installation(request)
     with installation.sessions() as session:
         item = queries.get_item(session, item_id)
-    if path not in _artifacts(installation, item):
+    if path not in item_views.artifacts_of(installation, item):
         raise ApiError(404, "not_found", f"item {item.id} has no artifact {path!r}")
     media_type, headers = download_media_type(path), download_headers(path)
     local = installation.storage.local_path(item.work_dir, path)
