@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from conveyor.engine.contract import WorkerEnvironment
 from conveyor.filemodes import create_private_home
 from conveyor.pipeline.registry import PipelineRegistry, discover
 from conveyor.settings import Settings
@@ -39,7 +40,9 @@ class Installation:
     @cached_property
     def engine(self) -> Engine:
         engine = connect(self.settings.resolved_database_url)
-        migrate(engine, self.settings.init_lock_timeout_seconds)
+        migrate(
+            engine, self.settings.init_lock_timeout_seconds, self.registry.migration_locations()
+        )
         return engine
 
     @cached_property
@@ -88,7 +91,8 @@ class Installation:
     def executor(self) -> RayExecutor:
         from conveyor.engine.executor import RayExecutor
 
-        return RayExecutor(self.settings.ray_address, self.settings.ray_num_cpus)
+        workers = WorkerEnvironment(self.storage.url, tuple(self.settings.pipelines))
+        return RayExecutor(workers, self.settings.ray_address, self.settings.ray_num_cpus)
 
     def controller(self) -> Controller:
         from conveyor.engine.controller import Controller
@@ -97,8 +101,6 @@ class Installation:
             sessions=self.sessions,
             registry=self.registry,
             executor=self.executor,
-            storage_url=self.storage.url,
-            pipeline_modules=self.settings.pipelines,
             lease_seconds=self.settings.lease_seconds,
             poll_interval=self.settings.poll_interval_seconds,
             max_inflight=self.settings.max_inflight_items,
