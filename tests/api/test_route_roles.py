@@ -73,6 +73,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/experiments/{experiment_id}"): VIEWER,
     ("POST", "/api/v1/experiments/{experiment_id}/end"): OPERATOR,
     ("DELETE", "/api/v1/experiments/{experiment_id}"): OPERATOR,
+    ("GET", "/api/v1/experiments/{experiment_id}/segments"): VIEWER,
+    ("POST", "/api/v1/alerts/webhook"): OPERATOR,  # Alertmanager's token
+    ("GET", "/api/v1/alerts"): VIEWER,
     ("GET", "/api/v1/users"): ADMIN,
     ("POST", "/api/v1/users"): ADMIN,
     ("PATCH", "/api/v1/users/{name}"): ADMIN,
@@ -101,6 +104,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/models/{name}"): VIEWER,
     ("GET", "/endpoints"): VIEWER,
     ("GET", "/endpoints/{name}"): VIEWER,
+    ("GET", "/alerts"): VIEWER,
     ("GET", "/account/password"): VIEWER,
     ("GET", "/users"): ADMIN,  # others get a 403 page saying admins manage users
 }

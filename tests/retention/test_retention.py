@@ -26,6 +26,7 @@ from conveyor.retention.policy import (
     period_start,
 )
 from conveyor.retention.tables import PredictionRollup, StepRunRollup
+from conveyor.serving.stats import endpoint_series
 from conveyor.serving.tables import Prediction, PredictionFeedback
 from conveyor.settings import load_settings
 from conveyor.store.models import Item, StepRun
@@ -160,6 +161,17 @@ def test_rollups_equal_the_raw_aggregates_and_pruning_keeps_the_policy(installat
     assert all(status == "running" or at >= cutoff for at, status in step_runs)
     assert any(status == "running" and at < cutoff for at, status in step_runs)
     assert step_rollups == 35  # every finished step run, before pruning
+
+    with installation.sessions() as session:  # charts: roll-ups where raw rows are gone
+        charted = endpoint_series(session, "heart", NOW - timedelta(hours=HOURS + 1))
+    sent: dict[tuple[datetime, int], list[int]] = defaultdict(lambda: [0, 0])
+    for row in rows:
+        if row["endpoint"] == "heart":
+            counts = sent[(period_start(row["ts"], MINUTE), row["version"])]
+            counts[0] += 1
+            counts[1] += row["error"] is not None
+    assert {(m["minute"], m["version"]): [m["records"], m["errors"]] for m in charted} == sent
+    assert all(m["p50_ms"] <= m["p99_ms"] for m in charted)
 
     again = run_maintenance(installation.sessions, POLICY, now=NOW)
     assert sum(again.rolled_up.values()) == 0 and sum(again.pruned.values()) == 0

@@ -12,6 +12,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from conveyor.retention.series import raw_from, rollup_series
 from conveyor.serving.tables import Prediction
 
 MAX_ROWS = 500_000
@@ -43,10 +44,16 @@ def minute_series(rows: Iterable[tuple[datetime, int, float, str | None]]) -> li
 
 
 def endpoint_series(session: Session, endpoint: str, since: datetime) -> list[dict[str, Any]]:
+    """Per minute and version since ``since``: from the raw prediction log, and from the
+    roll-ups for minutes whose raw rows retention has pruned (docs/monitoring.md)."""
+    older: list[dict[str, Any]] = []
+    boundary = raw_from(session, endpoint)
+    if boundary is not None and since < boundary:
+        older, since = rollup_series(session, endpoint, since, boundary), boundary
     rows = session.execute(
         select(Prediction.ts, Prediction.version, Prediction.latency_ms, Prediction.error)
         .where(Prediction.endpoint == endpoint, Prediction.ts >= since)
         .order_by(Prediction.ts.desc())
         .limit(MAX_ROWS)
     ).all()
-    return minute_series((row[0], row[1], row[2], row[3]) for row in rows)
+    return older + minute_series((row[0], row[1], row[2], row[3]) for row in rows)
