@@ -6,7 +6,6 @@ import json
 import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -94,11 +93,12 @@ def _run_until_drained(installation: Installation) -> None:
 
 
 def _print_summary(installation: Installation) -> None:
-    from conveyor.store.queries import ItemFilter, counts_by_status, iter_results
+    """Items by state, then each pipeline's own summary (PipelineHooks.cli_summary)."""
+    from conveyor.pipeline.hooks import load_reference
+    from conveyor.store.queries import counts_by_status
 
     with installation.sessions() as session:
         counts = counts_by_status(session)
-        profiles = list(iter_results(session, ItemFilter(pipeline="csv_profile")))
     table = Table(title="items by state")
     for column in ("pipeline", "succeeded", "failed", "other"):
         table.add_column(column, justify="right")
@@ -111,68 +111,6 @@ def _print_summary(installation: Installation) -> None:
             str(other),
         )
     console.print(table)
-    files = Table(title="csv_profile results")
-    for column in ("file", "status", "rows", "columns", "duplicates", "incomplete"):
-        files.add_column(column, justify="left" if column in ("file", "status") else "right")
-    failures = []
-    for item, result in profiles:
-        data = result.result if result else {}
-        name = Path(item.input_name or "").name
-        files.add_row(
-            name,
-            item.status,
-            str(data.get("rows", "")),
-            str(data.get("columns", "")),
-            str(data.get("duplicate_rows", "")),
-            str(data.get("incomplete_rows", "")),
-        )
-        if item.error:
-            failures.append(f"{name}: {item.error}")
-    console.print(files)
-    for failure in failures:
-        console.print(f"[red]failed[/] {failure}")
-    console.print("export: conveyor results --pipeline csv_profile --format csv -o profile.csv")
-    _print_calls(installation)
-
-
-def _print_calls(installation: Installation) -> None:
-    from conveyor.store.queries import ItemFilter, iter_results
-
-    with installation.sessions() as session:
-        calls = list(iter_results(session, ItemFilter(pipeline="calls")))
-    if not calls:
-        return
-    table = Table(title="calls results")
-    columns = ("file", "duration", "speakers", "customer satisfaction", "top emotion", "flag")
-    for column in columns:
-        justify = "right" if column in columns[1:4] else "left"
-        table.add_column(column, justify=justify, no_wrap=column == "file")
-    reasons = []
-    for item, result in calls:
-        name = Path(item.input_name or "").name
-        table.add_row(*calls_row(name, item.status, result))
-        flag = result.result.get("flag", {}) if result and result.result else {}
-        reasons += [f"[red]poor call[/] {name}: {reason}" for reason in flag.get("reasons", [])]
-        if item.error:
-            reasons.append(f"[red]failed[/] {name}: {item.error}")
-    console.print(table)
-    for reason in reasons:
-        console.print(reason)
-    console.print("export: conveyor results --pipeline calls --format json -o calls.json")
-
-
-def calls_row(name: str, status: str, result) -> list[str]:  # type: ignore[no-untyped-def]
-    """One line of the demo's calls table: file, duration, speakers, satisfaction, emotion, flag."""
-    data = result.result if result else None
-    if not data:
-        return [name, "", "", "", "", status]
-    satisfaction = data.get("customer_satisfaction")
-    flag = "POOR" if data["flag"]["poor_call"] else "ok"
-    return [
-        name,
-        f"{data['duration_s']:.1f} s",
-        str(len(data["speakers"])),
-        "" if satisfaction is None else f"{satisfaction:.1f}/5",
-        data.get("top_emotion") or "",
-        flag,
-    ]
+    for pipeline in installation.registry:
+        if pipeline.hooks.cli_summary and pipeline.name in counts:
+            load_reference(pipeline.hooks.cli_summary)(installation, console)
