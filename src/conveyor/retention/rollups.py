@@ -26,6 +26,7 @@ from conveyor.retention.policy import (
 )
 from conveyor.retention.tables import PredictionRollup, RollupWatermark, StepRunRollup
 from conveyor.serving.tables import Prediction
+from conveyor.store.database import read_only_session_factory
 from conveyor.store.models import Item, StepRun
 
 Minutes = list[tuple[datetime, tuple[Any, ...], Aggregate]]
@@ -61,22 +62,32 @@ def _set_watermark(session: Session, name: str, until: datetime) -> None:
 def roll_minutes(
     sessions: sessionmaker[Session], spec: RollupSpec, now: datetime, policy: RetentionPolicy
 ) -> int:
-    """Roll up every complete minute older than ``policy.settle_seconds``; returns rows made."""
+    """Roll up every complete minute older than ``policy.settle_seconds``; returns rows made.
+
+    Each chunk is aggregated in a read-only session (on SQLite a write transaction would hold
+    the database's write lock for the whole aggregate) and stored in a short transaction that
+    first checks that no other process stored it meanwhile."""
     target = period_start(now - timedelta(seconds=policy.settle_seconds), MINUTE)
     name, made = f"{spec.name}:{MINUTE}", 0
+    reads = read_only_session_factory(sessions.kw["bind"])
     while True:
-        with sessions.begin() as session:
-            start = watermark(session, name)
-            if start is None:
-                first = spec.first_raw(session)
-                if first is None:
-                    return made
-                start = period_start(first, MINUTE)
-            if start >= target:
+        with reads() as session:
+            known = watermark(session, name)
+            start = known or _first_minute(session, spec)
+            if start is None or start >= target:
                 return made
             end = min(target, start + timedelta(hours=policy.chunk_hours))
-            made += _store(session, spec, MINUTE, spec.raw_minutes(session, start, end))
+            rows = spec.raw_minutes(session, start, end)
+        with sessions.begin() as session:
+            if watermark(session, name) != known:
+                continue  # another maintenance pass stored this chunk: go on from its mark
+            made += _store(session, spec, MINUTE, rows)
             _set_watermark(session, name, end)
+
+
+def _first_minute(session: Session, spec: RollupSpec) -> datetime | None:
+    first = spec.first_raw(session)
+    return None if first is None else period_start(first, MINUTE)
 
 
 def roll_hours(sessions: sessionmaker[Session], spec: RollupSpec, policy: RetentionPolicy) -> int:
