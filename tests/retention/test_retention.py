@@ -208,3 +208,35 @@ def test_the_maintenance_command_reports_what_it_did(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "pruned: predictions 50," in done.stdout, done.stdout
+
+
+def test_the_schedule_runs_maintenance_until_stopped(installation) -> None:
+    import threading
+    import time
+
+    from conveyor.retention.maintenance import start_schedule
+
+    rows = _predictions(random.Random(9))[:100]
+    for row in rows:
+        row["ts"] -= timedelta(days=40)  # rolled up, then past the default 30 days
+    with installation.sessions.begin() as session:
+        session.execute(Prediction.__table__.insert(), rows)
+    stop = threading.Event()
+    thread = start_schedule(installation.sessions, RetentionPolicy(), 0.2, stop)
+    deadline = time.monotonic() + 30
+    while True:
+        with installation.read_sessions() as session:  # no write lock: the pass needs it
+            if not session.scalar(select(func.count()).select_from(Prediction)):
+                break
+        assert time.monotonic() < deadline, "the scheduled pass did not prune"
+        time.sleep(0.1)
+    stop.set()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert sum(r.requests for r in _all_rollups(installation, MINUTE)) == len(rows)
+
+
+def _all_rollups(installation: Installation, resolution: str) -> list[PredictionRollup]:
+    with installation.sessions() as session:
+        query = select(PredictionRollup).where(PredictionRollup.resolution == resolution)
+        return list(session.scalars(query))
