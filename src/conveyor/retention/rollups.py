@@ -210,6 +210,7 @@ def _step_run_minutes(session: Session, start: datetime, end: datetime) -> Minut
     )
     minutes: dict[tuple[datetime, tuple[Any, ...]], Aggregate] = {}
     for finished_at, pipeline, step, status, started_at in rows:
+        assert finished_at is not None  # the range condition excludes unfinished runs
         seconds = (finished_at - started_at).total_seconds() if started_at else 0.0
         key = (period_start(finished_at, MINUTE), (pipeline, step, status))
         minutes.setdefault(key, Aggregate()).add(Aggregate(1, 0, seconds, seconds))
