@@ -129,6 +129,20 @@ def test_clustering_estimates_the_number_of_speakers() -> None:
     assert all(len(set(labels[k * 40 : (k + 1) * 40])) == 1 for k in range(3))
 
 
+def test_long_calls_cluster_a_subset_with_the_iterative_eigensolver(monkeypatch) -> None:
+    from conveyor.pipelines.calls import clustering
+
+    generator = np.random.default_rng(1)
+    centres = generator.normal(size=(3, 32))
+    points = np.concatenate([c + 0.15 * generator.normal(size=(80, 32)) for c in centres])
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    monkeypatch.setattr(clustering, "DENSE_LIMIT", 50)  # Lanczos instead of a full solve
+    monkeypatch.setattr(clustering, "MAX_CLUSTERED", 120)  # 240 windows: half are clustered
+    labels = cluster_speakers(points, SpeakerBounds(1, 8))
+    assert len(set(labels)) == 3
+    assert all(len(set(labels[k * 80 : (k + 1) * 80])) == 1 for k in range(3))
+
+
 def test_labels_follow_first_speech() -> None:
     turns = [diarisation.Turn(5, 6, "K3"), diarisation.Turn(0, 1, "K7")]
     assert [t.speaker for t in diarisation.relabel_by_first_speech(turns)] == ["S2", "S1"]

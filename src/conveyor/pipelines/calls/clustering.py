@@ -25,6 +25,10 @@ import numpy as np
 MIN_WINDOWS_FOR_SPECTRAL = 4
 SEARCHED_SPEAKERS = 10  # the eigengap is looked for up to here, then moved into the bounds
 AFFINITY_POWER = 2.0  # sharpens the affinity: close windows count much more than far ones
+# The eigendecomposition grows with the cube of the windows (a two-hour call has ~14000): past
+# this many, an evenly spread subset is clustered and every window joins its nearest centre.
+MAX_CLUSTERED = 1500
+DENSE_LIMIT = 300  # windows up to which all eigenpairs are computed at once
 
 
 @dataclass(frozen=True)
@@ -60,11 +64,42 @@ def cluster_speakers(embeddings: np.ndarray, bounds: SpeakerBounds) -> np.ndarra
     points = centred(embeddings)
     if count < MIN_WINDOWS_FOR_SPECTRAL:
         return _kmeans(points, low)
-    values, vectors = np.linalg.eigh(normalised_laplacian(points))
+    if count > MAX_CLUSTERED:
+        chosen = np.linspace(0, count - 1, MAX_CLUSTERED).round().astype(int)
+        return nearest_centre(points, points[chosen], _spectral(points[chosen], low, high))
+    return _spectral(points, low, high)
+
+
+def _spectral(points: np.ndarray, low: int, high: int) -> np.ndarray:
+    wanted = min(len(points) - 1, max(high, SEARCHED_SPEAKERS) + 1)  # only the smallest count
+    values, vectors = smallest_eigenpairs(normalised_laplacian(points), wanted)
     speakers = eigengap_count(values, low, high)
     rows = vectors[:, :speakers]
     rows = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-9)
     return _kmeans(rows, speakers)
+
+
+def smallest_eigenpairs(laplacian: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``count`` smallest eigenvalues (ascending) and their vectors. Past DENSE_LIMIT rows
+    Lanczos iteration on ``I - L`` (its largest) is several times faster than a full solve."""
+    size = len(laplacian)
+    if size <= DENSE_LIMIT:
+        values, vectors = np.linalg.eigh(laplacian)
+        return values[:count], vectors[:, :count]
+    from scipy.sparse.linalg import eigsh
+
+    start = np.random.default_rng(0).uniform(0.5, 1.0, size)  # fixed: the same call, same labels
+    values, vectors = eigsh(np.eye(size) - laplacian, k=count, which="LA", v0=start)
+    order = np.argsort(1.0 - values)
+    return (1.0 - values)[order], vectors[:, order]
+
+
+def nearest_centre(points: np.ndarray, sample: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each point's label: the clustered sample's centre (mean direction) it is closest to."""
+    speakers = int(labels.max()) + 1
+    centres = np.stack([sample[labels == k].mean(axis=0) for k in range(speakers)])
+    centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-9)
+    return np.argmax(points @ centres.T, axis=1)
 
 
 def normalised_laplacian(points: np.ndarray) -> np.ndarray:
