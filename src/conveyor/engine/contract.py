@@ -6,8 +6,9 @@ picklable values only. What is the same for every task of an installation (where
 stored, which modules declare pipelines) is the executor's :class:`WorkerEnvironment`, not part
 of each task. Workers never touch the state store: the controller commits outcomes.
 
-The dataclasses have no ``__slots__`` on purpose: with Ray's cloudpickle a slotted one
-unpickles in about 2.5 times the time (8 against 3 microseconds), on every task and outcome.
+Between processes they travel as plain dicts (``to_wire`` / ``from_wire``): Ray sends a dict
+of plain values with msgpack but pickles a class instance, which cost the controller about
+0.1 ms more per task (driver CPU per ``noop`` item 4.1 ms with dicts, 4.6 ms with instances).
 """
 
 from __future__ import annotations
@@ -25,6 +26,13 @@ class WorkerEnvironment:
     storage_url: str
     pipeline_modules: tuple[str, ...] = ()
 
+    def to_wire(self) -> dict[str, Any]:
+        return {"storage_url": self.storage_url, "pipeline_modules": list(self.pipeline_modules)}
+
+    @classmethod
+    def from_wire(cls, wire: Mapping[str, Any]) -> WorkerEnvironment:
+        return cls(wire["storage_url"], tuple(wire["pipeline_modules"]))
+
 
 @dataclass(frozen=True)
 class StepTask:
@@ -38,6 +46,13 @@ class StepTask:
     stored_name: str | None = None  # the input file, for file items
     record: Any = None  # the input record, for record items
     inputs: Mapping[str, Any] = field(default_factory=dict)  # dependency outputs, by step name
+
+    def to_wire(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+    @classmethod
+    def from_wire(cls, wire: Mapping[str, Any]) -> StepTask:
+        return cls(**wire)
 
 
 @dataclass(frozen=True)
@@ -58,3 +73,27 @@ class StepOutcome:
     def failure(cls, error: str, permanent: bool = False) -> StepOutcome:
         """An outcome for a run that never reported (its worker or node died, or a cancel)."""
         return cls(succeeded=False, error=error, permanent=permanent)
+
+    def to_wire(self) -> dict[str, Any]:
+        return vars(self) | {
+            "started_at": _to_text(self.started_at),
+            "finished_at": _to_text(self.finished_at),
+        }
+
+    @classmethod
+    def from_wire(cls, wire: Mapping[str, Any]) -> StepOutcome:
+        return cls(
+            **{
+                **wire,
+                "started_at": _from_text(wire.get("started_at")),
+                "finished_at": _from_text(wire.get("finished_at")),
+            }
+        )
+
+
+def _to_text(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _from_text(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None

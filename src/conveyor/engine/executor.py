@@ -51,6 +51,11 @@ def _ray_address_variable() -> str | None:
     return value if value and value != "local" else None
 
 
+def _run_step_on_worker(environment: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
+    """The Ray task: the contract crosses Ray as plain dicts (see ``contract.py``)."""
+    return run_step(WorkerEnvironment.from_wire(environment), StepTask.from_wire(task)).to_wire()
+
+
 class RayExecutor:
     """Runs steps as Ray tasks with the step's declared resources."""
 
@@ -63,7 +68,8 @@ class RayExecutor:
         if not ray.is_initialized():
             self._start(address, num_cpus)
         self.environment = environment
-        self._remote = ray.remote(run_step)
+        self._environment_wire = environment.to_wire()
+        self._remote = ray.remote(_run_step_on_worker)
         self._options: dict[Hashable, Any] = {}
 
     @staticmethod
@@ -101,7 +107,7 @@ class RayExecutor:
         return remote
 
     def submit(self, step: Step, task: StepTask) -> TaskHandle:
-        return TaskHandle(self._remote_for(step).remote(self.environment, task))
+        return TaskHandle(self._remote_for(step).remote(self._environment_wire, task.to_wire()))
 
     def wait(
         self, handles: list[TaskHandle], timeout: float
@@ -117,19 +123,19 @@ class RayExecutor:
 
     def _outcomes(self, refs: list[Any]) -> list[StepOutcome]:
         try:
-            return ray.get(refs)  # one call for the whole batch
+            return [StepOutcome.from_wire(wire) for wire in ray.get(refs)]  # one call for all
         except RayError:
             return [self._outcome(ref) for ref in refs]
 
     @staticmethod
     def _outcome(ref: Any) -> StepOutcome:
         try:
-            outcome: StepOutcome = ray.get(ref)
+            wire = ray.get(ref)
         except RayError as error:  # the worker or its node died, or the task was cancelled
             return StepOutcome.failure(
                 f"{type(error).__name__}: {str(error).splitlines()[0][:500]}"
             )
-        return outcome
+        return StepOutcome.from_wire(wire)
 
     def cancel(self, handle: TaskHandle) -> None:
         """Stop a running task. A finished one is left alone: in Ray 2.60 a cancel that races
