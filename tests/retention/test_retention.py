@@ -240,3 +240,34 @@ def _all_rollups(installation: Installation, resolution: str) -> list[Prediction
     with installation.sessions() as session:
         query = select(PredictionRollup).where(PredictionRollup.resolution == resolution)
         return list(session.scalars(query))
+
+
+def test_postgresql_drops_whole_months_and_deletes_the_rest(installation) -> None:
+    from conveyor.retention import partitions
+
+    engine = installation.engine
+    with engine.connect() as connection:
+        if not partitions.is_partitioned(connection):
+            assert engine.dialect.name == "sqlite"
+            return  # SQLite has no partitions: the batched deletes above cover it
+    assert partitions.ensure_months(engine, NOW, ahead=1, back=3) == 5  # Aug to Dec
+    rng = random.Random(3)
+    rows = _predictions(rng)
+    for row in rows:
+        row["ts"] = NOW - timedelta(seconds=rng.uniform(0, 90 * 86400))  # Aug 30 to Nov 28
+    with installation.sessions.begin() as session:
+        session.execute(Prediction.__table__.insert(), rows)
+    policy = RetentionPolicy(predictions_days=30, batch_rows=150, batch_pause_seconds=0.0)
+    report = run_maintenance(installation.sessions, policy, now=NOW)
+    cutoff = NOW - timedelta(days=30)  # Oct 29: August and September go whole
+    with engine.connect() as connection:
+        left = [name for name, _, _ in partitions.months(connection)]
+    assert left[:3] == ["predictions_p202610", "predictions_p202611", "predictions_p202612"]
+    with installation.sessions() as session:
+        kept = set(session.scalars(select(Prediction.id)))
+    assert kept == {row["id"] for row in rows if row["ts"] >= cutoff}
+    assert report.pruned["predictions"] == len(rows) - len(kept)
+    settled = period_start(NOW - timedelta(seconds=policy.settle_seconds), MINUTE)
+    assert _rollups(installation, MINUTE) == _expected(
+        [row for row in rows if row["ts"] < settled], MINUTE
+    )

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from conveyor.retention import prune
+from conveyor.retention import partitions, prune
 from conveyor.retention.policy import HOUR, MINUTE, RetentionPolicy, cutoff, prune_before
 from conveyor.retention.rollups import PREDICTIONS, STEP_RUNS, roll_hours, roll_minutes, watermark
 from conveyor.store.models import utcnow
@@ -34,6 +34,7 @@ def run_maintenance(
 ) -> MaintenanceReport:
     now = now or utcnow()
     report = MaintenanceReport()
+    partitions.ensure_months(sessions.kw["bind"], now)  # PostgreSQL: the coming months
     for spec in (PREDICTIONS, STEP_RUNS):
         report.rolled_up[f"{spec.name}:{MINUTE}"] = roll_minutes(sessions, spec, now, policy)
         report.rolled_up[f"{spec.name}:{HOUR}"] = roll_hours(sessions, spec, policy)
@@ -60,8 +61,12 @@ def _prune(
     )
     for name, days, prune_raw in raw:
         before = prune_before(cutoff(now, days), rolled[f"{name}:{MINUTE}"])
-        if before is not None:
-            report.pruned[name] = prune_raw(sessions, before, **batching)
+        if before is None:
+            continue
+        whole_months = 0
+        if name == "predictions":  # PostgreSQL: whole months first, a catalog change each
+            whole_months = partitions.drop_months_before(sessions.kw["bind"], before)
+        report.pruned[name] = whole_months + prune_raw(sessions, before, **batching)
     before = cutoff(now, policy.feedback_days)
     if before is not None:
         report.pruned["prediction_feedback"] = prune.prune_feedback(sessions, before, **batching)

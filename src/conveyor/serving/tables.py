@@ -46,7 +46,8 @@ class Prediction(Base):
     __tablename__ = "predictions"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    ts: Mapped[datetime] = mapped_column(DateTime)
+    # In the key: PostgreSQL partitions the log by month of ts (retention/partitions.py).
+    ts: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
     endpoint: Mapped[str] = mapped_column(String(100))
     model: Mapped[str] = mapped_column(String(100))
     version: Mapped[int] = mapped_column(Integer)

@@ -4,6 +4,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 import conveyor.pipelines.tables  # noqa: F401  (registers the scenarios' tables)
+from conveyor.retention.partitions import include_name
 from conveyor.store.models import Base
 
 config = context.config
@@ -11,7 +12,12 @@ connection = config.attributes.get("connection")
 
 
 def run(conn) -> None:  # type: ignore[no-untyped-def]
-    context.configure(connection=conn, target_metadata=Base.metadata, render_as_batch=True)
+    context.configure(
+        connection=conn,
+        target_metadata=Base.metadata,
+        render_as_batch=True,
+        include_name=include_name,  # autogenerate: partitions are not tables of the models
+    )
     with context.begin_transaction():
         context.run_migrations()
 
