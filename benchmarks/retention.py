@@ -6,7 +6,7 @@
    against the raw rows (requests, errors, latency sum) before anything is pruned.
 3. ``conveyor serve`` (one worker) of that home; ``wrk`` POSTs heart records at
    ``--concurrency`` for ``--duration`` seconds: once without pruning, once while the raw rows
-   older than ``--keep-days`` are pruned as maintenance does (whole monthly partitions
+   older than ``--keep-days`` are pruned as maintenance does (whole daily partitions
    dropped, the rest deleted in batches of ``--batch-rows`` with ``--pause``) in this process,
    and once more without (to see drift). p50 and p99 of each, and the p99 during pruning
    against the mean of the two baselines (target: within 10 %).
@@ -41,7 +41,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from conveyor.installation import Installation  # noqa: E402
 from conveyor.models.registry import ModelRegistry  # noqa: E402
 from conveyor.retention.maintenance import run_maintenance  # noqa: E402
-from conveyor.retention.partitions import drop_months_before, ensure_months  # noqa: E402
+from conveyor.retention.partitions import drop_days_before, ensure_days  # noqa: E402
 from conveyor.retention.policy import RetentionPolicy  # noqa: E402
 from conveyor.retention.prune import prune_predictions  # noqa: E402
 from conveyor.retention.rollups import watermark  # noqa: E402
@@ -136,7 +136,7 @@ def measure(args: argparse.Namespace, home: Path, installation: Installation) ->
         def prune() -> None:
             started = time.monotonic()
             before = utcnow() - timedelta(days=args.keep_days)
-            pruned["rows_in_dropped_months"] = drop_months_before(installation.engine, before)
+            pruned["rows_in_dropped_days"] = drop_days_before(installation.engine, before)
             pruned["rows_deleted_in_batches"] = prune_predictions(
                 installation.sessions,
                 before,
@@ -174,8 +174,8 @@ def run(args: argparse.Namespace, url: str, folder: Path) -> dict:
     installation = Installation(load_settings(home))
     try:
         report: dict = {"rows": args.rows, "days": args.days, "keep_days": args.keep_days}
-        # Monthly partitions for the whole span, as maintenance makes them month by month.
-        ensure_months(installation.engine, utcnow(), back=int(args.days // 28) + 1)
+        # Daily partitions for the whole span, as maintenance makes them day by day.
+        ensure_days(installation.engine, utcnow(), back=int(args.days) + 1)
         report["fill_seconds"] = round(fill(installation, args.rows, args.days), 1)
         started = time.monotonic()
         made = run_maintenance(installation.sessions, ROLL_UP_ONLY)

@@ -242,7 +242,7 @@ def _all_rollups(installation: Installation, resolution: str) -> list[Prediction
         return list(session.scalars(query))
 
 
-def test_postgresql_drops_whole_months_and_deletes_the_rest(installation) -> None:
+def test_postgresql_drops_whole_days_and_deletes_the_rest(installation) -> None:
     from conveyor.retention import partitions
 
     engine = installation.engine
@@ -250,19 +250,19 @@ def test_postgresql_drops_whole_months_and_deletes_the_rest(installation) -> Non
         if not partitions.is_partitioned(connection):
             assert engine.dialect.name == "sqlite"
             return  # SQLite has no partitions: the batched deletes above cover it
-    assert partitions.ensure_months(engine, NOW, ahead=1, back=3) == 5  # Aug to Dec
+    assert partitions.ensure_days(engine, NOW, ahead=1, back=91) == 93
     rng = random.Random(3)
     rows = _predictions(rng)
     for row in rows:
-        row["ts"] = NOW - timedelta(seconds=rng.uniform(0, 90 * 86400))  # Aug 30 to Nov 28
+        row["ts"] = NOW - timedelta(seconds=rng.uniform(0, 90 * 86400))
     with installation.sessions.begin() as session:
         session.execute(Prediction.__table__.insert(), rows)
     policy = RetentionPolicy(predictions_days=30, batch_rows=150, batch_pause_seconds=0.0)
     report = run_maintenance(installation.sessions, policy, now=NOW)
-    cutoff = NOW - timedelta(days=30)  # Oct 29: August and September go whole
+    cutoff = NOW - timedelta(days=30)  # Oct 29 12:00:30: days to Oct 28 go whole
     with engine.connect() as connection:
-        left = [name for name, _, _ in partitions.months(connection)]
-    assert left[:3] == ["predictions_p202610", "predictions_p202611", "predictions_p202612"]
+        left = [name for name, _, _ in partitions.partitions(connection)]
+    assert left[0] == "predictions_p20261029"  # its morning was deleted in batches
     with installation.sessions() as session:
         kept = set(session.scalars(select(Prediction.id)))
     assert kept == {row["id"] for row in rows if row["ts"] >= cutoff}

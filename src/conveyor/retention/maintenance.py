@@ -34,7 +34,7 @@ def run_maintenance(
 ) -> MaintenanceReport:
     now = now or utcnow()
     report = MaintenanceReport()
-    partitions.ensure_months(sessions.kw["bind"], now)  # PostgreSQL: the coming months
+    partitions.ensure_days(sessions.kw["bind"], now)  # PostgreSQL: the coming days
     for spec in (PREDICTIONS, STEP_RUNS):
         report.rolled_up[f"{spec.name}:{MINUTE}"] = roll_minutes(sessions, spec, now, policy)
         report.rolled_up[f"{spec.name}:{HOUR}"] = roll_hours(sessions, spec, policy)
@@ -63,10 +63,10 @@ def _prune(
         before = prune_before(cutoff(now, days), rolled[f"{name}:{MINUTE}"])
         if before is None:
             continue
-        whole_months = 0
-        if name == "predictions":  # PostgreSQL: whole months first, a catalog change each
-            whole_months = partitions.drop_months_before(sessions.kw["bind"], before)
-        report.pruned[name] = whole_months + prune_raw(sessions, before, **batching)
+        whole_days = 0
+        if name == "predictions":  # PostgreSQL: whole days first, a catalog change each
+            whole_days = partitions.drop_days_before(sessions.kw["bind"], before)
+        report.pruned[name] = whole_days + prune_raw(sessions, before, **batching)
     before = cutoff(now, policy.feedback_days)
     if before is not None:
         report.pruned["prediction_feedback"] = prune.prune_feedback(sessions, before, **batching)

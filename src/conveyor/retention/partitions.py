@@ -1,14 +1,15 @@
-"""Monthly partitions of the prediction log on PostgreSQL (declarative partitioning by
-``ts``): maintenance creates the coming months ahead of their rows and drops whole months once
-they are past the policy and rolled up, which costs a catalog change instead of millions of
-deletes. Rows outside every month (a pass missed for months) land in ``predictions_default``
-and are pruned by the batched deletes like on SQLite."""
+"""Daily partitions of the prediction log on PostgreSQL (declarative partitioning by ``ts``):
+maintenance creates the coming days ahead of their rows and drops whole days once they are
+past the policy and rolled up, which costs a catalog change instead of millions of deletes;
+only the day the cutoff falls in is deleted in batches. Rows outside every partition (a pass
+missed for a week) land in ``predictions_default`` and are pruned by the batched deletes like
+on SQLite. Days, not months: with a policy in days a month would mostly be deleted row by row."""
 
 from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
@@ -16,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 logger = logging.getLogger(__name__)
 TABLE = "predictions"
 _BOUND = re.compile(r"FROM \('([^']+)'\) TO \('([^']+)'\)")
-_PARTITION = re.compile(rf"{TABLE}_(default|p\d{{6}})")
+_PARTITION = re.compile(rf"{TABLE}_(default|p\d{{8}})")
 
 
 def include_name(name: str | None, type_: str, _parents: object) -> bool:
@@ -24,13 +25,12 @@ def include_name(name: str | None, type_: str, _parents: object) -> bool:
     return not (type_ == "table" and name is not None and _PARTITION.fullmatch(name))
 
 
-def month_start(moment: datetime, offset: int = 0) -> datetime:
-    months = moment.year * 12 + moment.month - 1 + offset
-    return datetime(months // 12, months % 12 + 1, 1)
+def day_start(moment: datetime, offset: int = 0) -> datetime:
+    return datetime(moment.year, moment.month, moment.day) + timedelta(days=offset)
 
 
-def partition_name(month: datetime) -> str:
-    return f"{TABLE}_p{month:%Y%m}"
+def partition_name(day: datetime) -> str:
+    return f"{TABLE}_p{day:%Y%m%d}"
 
 
 def is_partitioned(connection: Connection) -> bool:
@@ -43,38 +43,39 @@ def is_partitioned(connection: Connection) -> bool:
     return connection.execute(query, {"table": TABLE}).first() is not None
 
 
-def create_month(connection: Connection, month: datetime) -> None:
-    """The partition of ``month`` (its first day, naive UTC), if it does not exist yet."""
+def create_day(connection: Connection, day: datetime) -> None:
+    """The partition of ``day`` (midnight, naive UTC), if it does not exist yet."""
+    following = day + timedelta(days=1)
     connection.execute(
         text(
-            f'CREATE TABLE IF NOT EXISTS "{partition_name(month)}" PARTITION OF {TABLE} '
-            f"FOR VALUES FROM ('{month:%Y-%m-%d}') TO ('{month_start(month, 1):%Y-%m-%d}')"
+            f'CREATE TABLE IF NOT EXISTS "{partition_name(day)}" PARTITION OF {TABLE} '
+            f"FOR VALUES FROM ('{day:%Y-%m-%d}') TO ('{following:%Y-%m-%d}')"
         )
     )
 
 
-def ensure_months(engine: Engine, now: datetime, ahead: int = 2, back: int = 0) -> int:
-    """Partitions from ``back`` months before ``now`` to ``ahead`` months after; returns how
-    many exist in that span. A month whose rows already sit in the default partition cannot
-    get its own (PostgreSQL refuses): it is logged and left to the batched deletes."""
+def ensure_days(engine: Engine, now: datetime, ahead: int = 7, back: int = 0) -> int:
+    """Partitions from ``back`` days before ``now`` to ``ahead`` days after; returns how many
+    exist in that span. A day whose rows already sit in the default partition cannot get its
+    own (PostgreSQL refuses): it is logged and left to the batched deletes."""
     if engine.dialect.name != "postgresql":
         return 0
     made = 0
     for offset in range(-back, ahead + 1):
-        month = month_start(now, offset)
+        day = day_start(now, offset)
         try:
             with engine.begin() as connection:
                 if not is_partitioned(connection):
                     return 0
-                create_month(connection, month)
+                create_day(connection, day)
             made += 1
         except DBAPIError as error:
-            logger.warning("partition %s not created: %s", partition_name(month), error)
+            logger.warning("partition %s not created: %s", partition_name(day), error)
     return made
 
 
-def months(connection: Connection) -> list[tuple[str, datetime, datetime]]:
-    """(name, start, end) of the monthly partitions, oldest first (not the default one)."""
+def partitions(connection: Connection) -> list[tuple[str, datetime, datetime]]:
+    """(name, start, end) of the daily partitions, oldest first (not the default one)."""
     query = text(
         "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
         "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent "
@@ -89,7 +90,7 @@ def months(connection: Connection) -> list[tuple[str, datetime, datetime]]:
     return sorted(found, key=lambda partition: partition[1])
 
 
-def drop_months_before(engine: Engine, before: datetime) -> int:
+def drop_days_before(engine: Engine, before: datetime) -> int:
     """Drop the partitions that end at or before ``before``; returns the rows they held."""
     if engine.dialect.name != "postgresql":
         return 0
@@ -97,7 +98,7 @@ def drop_months_before(engine: Engine, before: datetime) -> int:
     with engine.connect() as connection:
         if not is_partitioned(connection):
             return 0
-        old = [(name, end) for name, _, end in months(connection) if end <= before]
+        old = [(name, end) for name, _, end in partitions(connection) if end <= before]
     for name, _ in old:
         with engine.begin() as connection:
             rows = connection.execute(text(f'SELECT count(*) FROM "{name}"')).scalar_one()

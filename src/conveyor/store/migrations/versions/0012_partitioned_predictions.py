@@ -1,10 +1,10 @@
-"""the prediction log keyed by (id, ts); on PostgreSQL partitioned by month of ts
+"""the prediction log keyed by (id, ts); on PostgreSQL partitioned by day of ts
 
 Revision ID: 0012
 Revises: 0011
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from alembic import op
@@ -19,10 +19,6 @@ INDEXES = {
     "ix_predictions_key_ts": "endpoint, request_key, ts",
     "ix_predictions_ts": "ts",
 }
-
-
-def _month(year: int, month: int) -> datetime:
-    return datetime(year + (month - 1) // 12, (month - 1) % 12 + 1, 1)
 
 
 def _partition_postgresql() -> None:
@@ -41,15 +37,15 @@ def _partition_postgresql() -> None:
     op.execute("CREATE TABLE predictions_default PARTITION OF predictions DEFAULT")
     first = bind.execute(sa.text("SELECT min(ts) FROM predictions_unpartitioned")).scalar()
     now = datetime.now(UTC).replace(tzinfo=None)
-    month = _month((first or now).year, (first or now).month)
-    last = _month(now.year, now.month + 3)
-    while month < last:
-        following = _month(month.year, month.month + 1)
+    day = datetime((first or now).year, (first or now).month, (first or now).day)
+    last = datetime(now.year, now.month, now.day) + timedelta(days=8)
+    while day < last:  # a partition per day, from the oldest row to a week ahead
+        following = day + timedelta(days=1)
         op.execute(
-            f'CREATE TABLE "predictions_p{month:%Y%m}" PARTITION OF predictions '
-            f"FOR VALUES FROM ('{month:%Y-%m-%d}') TO ('{following:%Y-%m-%d}')"
+            f'CREATE TABLE "predictions_p{day:%Y%m%d}" PARTITION OF predictions '
+            f"FOR VALUES FROM ('{day:%Y-%m-%d}') TO ('{following:%Y-%m-%d}')"
         )
-        month = following
+        day = following
     op.execute("INSERT INTO predictions SELECT * FROM predictions_unpartitioned")
     op.execute("DROP TABLE predictions_unpartitioned")
 
