@@ -50,7 +50,10 @@ def test_a_yolov5_onnx_detector_finds_boxes_and_the_classifier_names_the_animal(
     cat = np.ascontiguousarray(data.chelsea()[:, 75:375, ::-1])  # 300x300 BGR
     found = detector.detect_image(cat)
     assert [(d.group, round(d.score, 3)) for d in found] == [("mammal", 0.855), ("person", 0.81)]
-    assert found[0].box == (75.0, 75.0, 225.0, 225.0) and found[0].species.endswith("cat")
+    assert found[0].box == (75.0, 75.0, 225.0, 225.0)
+    # a cat for sure (three cat classes hold 0.92), but no one breed reaches 0.5: group only
+    assert found[0].species == "mammal" and found[0].species_probability < 0.5
+    assert all(name.endswith(("cat", "tabby")) for name, _ in found[0].alternatives)
     video = detector.detect_video([cat, cat], [0.0, 0.2])
     assert [(d.frame, d.time_s) for d in video] == [(0, 0.0), (0, 0.0), (1, 0.2), (1, 0.2)]
 

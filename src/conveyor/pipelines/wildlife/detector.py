@@ -384,7 +384,9 @@ class OnnxObjectDetector:
         classifier: Classifier,
         threshold: float,
         device: str = "cpu",
+        species_threshold: float = taxonomy.SPECIES_THRESHOLD,
     ) -> None:
+        self.species_threshold = species_threshold
         self.session = onnx_session(str(model_file), device)
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
@@ -421,7 +423,8 @@ class OnnxObjectDetector:
         detections = []
         for position, ((box, _, score), name) in enumerate(zip(boxes, names, strict=True)):
             if position in animals:
-                label = taxonomy.animal_label(probabilities[animals.index(position)])
+                row = probabilities[animals.index(position)]
+                label = taxonomy.animal_label(row, self.species_threshold)
                 detections.append(labelled(0, 0.0, box, label._replace(score=score)))
             else:
                 detections.append(Detection(0, 0.0, box, name, name, score))

@@ -94,7 +94,12 @@ def build_detector(settings: WildlifeSettings, on: str) -> Any:
     if settings.detector is not None:
         names = [name.strip() for name in settings.detector_classes.split(",")]
         return detector.OnnxObjectDetector(
-            settings.detector, names, classifier, settings.detector_threshold, on
+            settings.detector,
+            names,
+            classifier,
+            settings.detector_threshold,
+            on,
+            settings.species_threshold,
         )
     regions = motion.MotionSettings(
         threshold=settings.motion_threshold,
