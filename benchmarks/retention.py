@@ -137,6 +137,7 @@ def measure(args: argparse.Namespace, home: Path, installation: Installation) ->
             started = time.monotonic()
             before = utcnow() - timedelta(days=args.keep_days)
             pruned["rows_in_dropped_days"] = drop_days_before(installation.engine, before)
+            pruned["drop_seconds"] = round(time.monotonic() - started, 1)
             pruned["rows_deleted_in_batches"] = prune_predictions(
                 installation.sessions,
                 before,

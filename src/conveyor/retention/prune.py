@@ -33,7 +33,9 @@ def delete_in_batches(
         with sessions.begin() as session:
             ids = list(session.scalars(chosen))
             if ids:
-                session.execute(delete(table).where(key.in_(ids)))
+                # The conditions again: on a partitioned log they confine the delete to the
+                # partitions in range (the key alone would probe every day's index).
+                session.execute(delete(table).where(key.in_(ids), *conditions))
         deleted += len(ids)
         if len(ids) < batch_rows:
             return deleted
