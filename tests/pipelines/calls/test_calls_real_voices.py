@@ -147,3 +147,16 @@ def _write_stereo(samples: np.ndarray, path: Path) -> None:
     import soundfile
 
     soundfile.write(path, samples.T, real_speech.RATE, subtype="PCM_16")
+
+
+def test_a_cut_off_recording_is_analysed_with_a_warning(
+    tmp_path: Path, conversation_wav: Path
+) -> None:
+    """A WAV whose upload stopped half-way: its header still declares 30 s."""
+    data = conversation_wav.read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[: len(data) // 2])
+    decoded = audio.decode(cut)
+    assert decoded.duration == pytest.approx(15.0, abs=0.1)
+    assert decoded.warning is not None
+    assert decoded.warning.startswith("truncated/corrupt at 15.0 s: the file declares 30.0 s")

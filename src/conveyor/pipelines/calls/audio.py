@@ -65,6 +65,8 @@ def decode(path: Path, keep_channels: int = 2, max_seconds: float | None = None)
         declared = _declared_seconds(container, stream)
         _check_declared_length(path, declared, limit)
         samples = _read_all(container, stream, layout, path, int(limit * RATE))
+        if container.format.name == "wav":  # FFmpeg trims a WAV's length to the file's size
+            declared = max(declared or 0.0, wav_header_seconds(path) or 0.0) or None
     decoded = DecodedAudio(samples, channels, _truncation(declared, samples.shape[1] / RATE))
     if decoded.samples.shape[1] == 0:
         raise PermanentStepError(f"{path.name!r} decodes to no audio samples; check the file.")
@@ -120,6 +122,28 @@ def _declared_seconds(container, stream) -> float | None:  # type: ignore[no-unt
         return float(stream.duration * stream.time_base)
     if container.duration is not None:
         return container.duration / 1_000_000  # av.time_base
+    return None
+
+
+def wav_header_seconds(path: Path) -> float | None:
+    """The length a RIFF/WAVE header declares (data chunk size / byte rate), or None when it
+    declares none (streamed WAVs write 0 or 0xFFFFFFFF)."""
+    import struct
+
+    with path.open("rb") as stream:
+        head = stream.read(4096)
+    byte_rate, offset = None, 12
+    while offset + 8 <= len(head):
+        chunk, size = (
+            head[offset : offset + 4],
+            struct.unpack("<I", head[offset + 4 : offset + 8])[0],
+        )
+        if chunk == b"fmt " and offset + 16 <= len(head):
+            byte_rate = struct.unpack("<I", head[offset + 16 : offset + 20])[0]
+        if chunk == b"data":
+            usable = byte_rate and size not in (0, 0xFFFFFFFF)
+            return size / byte_rate if usable else None
+        offset += 8 + size + (size & 1)
     return None
 
 
