@@ -307,7 +307,8 @@ def _remove_namespace() -> None:
         _kill(_namespace_processes())
         _ip("netns", "delete", NAMESPACE)  # takes the veth pair with it
     if _ip("link", "show", HOST_LINK, check=False):  # a run that crashed half-way
-        _ip("link", "delete", HOST_LINK)
+        # the kernel may still be removing the pair with the namespace: gone either way
+        _ip("link", "delete", HOST_LINK, check=False)
 
 
 def _namespace_processes() -> list[psutil.Process]:
