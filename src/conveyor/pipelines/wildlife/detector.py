@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from conveyor.pipelines.wildlife import motion, taxonomy
+from conveyor.pipelines.wildlife import motion, people, taxonomy
 from conveyor.pipelines.wildlife.classifier import Classifier
 
 Box = tuple[float, float, float, float]
@@ -148,7 +148,7 @@ class MotionClassifierDetector:
         group = max({d.group for d in strong}, key=lambda g: sum(d.group == g for d in strong))
         agreeing = [d for d in strong if d.group == group]
         anchor = max(agreeing, key=lambda d: d.score)
-        if sum(_iou(d.box, anchor.box) > 0 for d in agreeing) * 2 <= len(keys):
+        if sum(people.iou(d.box, anchor.box) > 0 for d in agreeing) * 2 <= len(keys):
             return []
         score = float(np.mean([d.score for d in agreeing]))
         return [
@@ -190,8 +190,6 @@ def with_people(
 ) -> list[Detection]:
     """``detections`` plus the people OpenCV's detectors find (:mod:`.people`) on every
     PEOPLE_EVERY-th frame (at most PEOPLE_FRAMES frames), except where a person is already."""
-    from conveyor.pipelines.wildlife import people
-
     added = []
     for frame in people_frames(len(frames)):
         known = [d.box for d in detections if d.frame == frame and d.group == "person"]
@@ -226,7 +224,7 @@ def label_sources(
             source = (frame, index)
             if frame > 0:
                 previous = [
-                    (_iou(box, other), sources[frame - 1][position])
+                    (people.iou(box, other), sources[frame - 1][position])
                     for position, other in enumerate(regions[frame - 1])
                 ]
                 best = max(previous, default=(0.0, source))
@@ -235,16 +233,6 @@ def label_sources(
             row.append(source)
         sources.append(row)
     return sources
-
-
-def _iou(a: Box, b: Box) -> float:
-    width = min(a[2], b[2]) - max(a[0], b[0])
-    height = min(a[3], b[3]) - max(a[1], b[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    inter = width * height
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def sliding_windows(width: int, height: int, fraction: float = 0.5) -> list[Box]:
