@@ -123,11 +123,13 @@ def one_node_cluster(base: Path) -> Iterator[tuple[str, dict[str, str]]]:
 
 
 CONTROLLER_CORES = {"head": {0}, "any": set(range(os.cpu_count() or 1))}
-controller_cores = CONTROLLER_CORES["head"]
 
 
-def run_items(address: str, env: dict[str, str], base: Path, items: int, rounds: int) -> float:
-    """Items per second of ``conveyor up`` on the cluster at ``address``."""
+def run_items(
+    address: str, env: dict[str, str], base: Path, items: int, rounds: int, controller: set[int]
+) -> float:
+    """Items per second of ``conveyor up`` (on ``controller`` cores) on the cluster at
+    ``address``."""
     home = base / f"home-{time.monotonic_ns()}"
     env = env | {"CONVEYOR_PIPELINES": "scale_out_steps", "PYTHONPATH": str(BENCHMARKS)}
     conveyor = [str(BIN / "conveyor"), "--home", str(home)]
@@ -136,7 +138,7 @@ def run_items(address: str, env: dict[str, str], base: Path, items: int, rounds:
     submit = [*conveyor, "submit", "-p", "scale_out", "--records"]
     subprocess.run([*submit, str(warm_up)], env=env, check=True, capture_output=True)
     up = [*conveyor, "up", "--no-inbox", "--no-api", "--metrics-port", str(_free_port())]
-    with pinned(controller_cores), (base / "up.log").open("ab") as log:
+    with pinned(controller), (base / "up.log").open("ab") as log:
         controller = subprocess.Popen(
             [*up, "--ray-address", address], env=env, stdout=log, stderr=subprocess.STDOUT
         )
@@ -193,14 +195,14 @@ def _span_seconds(home: Path) -> float:
     return (last - first).total_seconds()
 
 
-def measure_one_node(base: Path, items: int, rounds: int) -> float:
+def measure_one_node(base: Path, items: int, rounds: int, controller: set[int]) -> float:
     with contextlib.ExitStack() as stack:
         with pinned({0}):
             address, env = stack.enter_context(one_node_cluster(base))
-        return run_items(address, env, base, items, rounds)
+        return run_items(address, env, base, items, rounds, controller)
 
 
-def measure_two_nodes(base: Path, items: int, rounds: int) -> float:
+def measure_two_nodes(base: Path, items: int, rounds: int, controller: set[int]) -> float:
     os.environ["PYTHONPATH"] = str(BENCHMARKS)  # the cluster's processes import the pipeline
     found = None
     try:
@@ -208,7 +210,7 @@ def measure_two_nodes(base: Path, items: int, rounds: int) -> float:
             with pinned({0}):
                 cluster: TwoNodeCluster = stack.enter_context(two_node_cluster())
             pin_namespace(1)
-            found = run_items(cluster.head_address, cluster.env, base, items, rounds)
+            found = run_items(cluster.head_address, cluster.env, base, items, rounds, controller)
     except ClusterError as error:
         if found is None:
             raise
@@ -259,17 +261,16 @@ def main() -> None:
     require_netns()
     if (os.cpu_count() or 1) < 2:
         sys.exit("needs at least 2 cores")
-    global controller_cores
-    controller_cores = CONTROLLER_CORES[options.controller_on]
     rounds = calibrate(options.step_ms)
+    args = (options.items, rounds, CONTROLLER_CORES[options.controller_on])
     figures: dict[str, Any] = {"items": options.items, "rounds_per_item": rounds}
     figures["controller_on"] = options.controller_on
     with tempfile.TemporaryDirectory(prefix="conveyor-scale-out-") as folder:
         base = Path(folder)
         one, two = [], []
         for attempt in range(options.repeat):  # alternating, so load changes hit both alike
-            one.append(_retried(measure_one_node, base / f"one-{attempt}", options.items, rounds))
-            two.append(_retried(measure_two_nodes, base / f"two-{attempt}", options.items, rounds))
+            one.append(_retried(measure_one_node, base / f"one-{attempt}", *args))
+            two.append(_retried(measure_two_nodes, base / f"two-{attempt}", *args))
         if not any(one) or not any(two):
             sys.exit("no measurement of one of the set-ups succeeded; see the messages above")
         figures["one_node_items_per_s"] = max(v for v in one if v)
@@ -280,7 +281,7 @@ def main() -> None:
     report(figures, options.step_ms, options.json)
 
 
-def _retried(measure: Callable[[Path, int, int], float], folder: Path, *args: int) -> float | None:
+def _retried(measure: Callable[..., float], folder: Path, *args: Any) -> float | None:
     """A Ray node gives up after 30 s without its raylet: on a very busy machine, try again."""
     for attempt in range(3):
         try:
