@@ -126,10 +126,9 @@ CONTROLLER_CORES = {"head": {0}, "any": set(range(os.cpu_count() or 1))}
 
 
 def run_items(
-    address: str, env: dict[str, str], base: Path, items: int, rounds: int, controller: set[int]
+    address: str, env: dict[str, str], base: Path, items: int, rounds: int, cores: set[int]
 ) -> float:
-    """Items per second of ``conveyor up`` (on ``controller`` cores) on the cluster at
-    ``address``."""
+    """Items per second of ``conveyor up`` (pinned to ``cores``) on the cluster at ``address``."""
     home = base / f"home-{time.monotonic_ns()}"
     env = env | {"CONVEYOR_PIPELINES": "scale_out_steps", "PYTHONPATH": str(BENCHMARKS)}
     conveyor = [str(BIN / "conveyor"), "--home", str(home)]
@@ -138,7 +137,7 @@ def run_items(
     submit = [*conveyor, "submit", "-p", "scale_out", "--records"]
     subprocess.run([*submit, str(warm_up)], env=env, check=True, capture_output=True)
     up = [*conveyor, "up", "--no-inbox", "--no-api", "--metrics-port", str(_free_port())]
-    with pinned(controller), (base / "up.log").open("ab") as log:
+    with pinned(cores), (base / "up.log").open("ab") as log:
         controller = subprocess.Popen(
             [*up, "--ray-address", address], env=env, stdout=log, stderr=subprocess.STDOUT
         )
