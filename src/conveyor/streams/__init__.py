@@ -1,0 +1,1 @@
+"""Event streams in and out: broker sources that become items, sinks through an outbox."""
