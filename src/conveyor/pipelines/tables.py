@@ -9,4 +9,5 @@ import conveyor.monitoring.tables  # alerts delivered by Alertmanager (issue 21)
 import conveyor.pipelines.calls.tables
 import conveyor.pipelines.wildlife.tables
 import conveyor.retention.tables  # telemetry roll-ups (issue 21)
-import conveyor.serving.tables  # noqa: F401  (serving, issue 6)
+import conveyor.serving.tables  # serving (issue 6)
+import conveyor.streams.tables  # noqa: F401  (stream sources, issue 17)
