@@ -156,7 +156,7 @@ class Submitter:
         work_dir, stored_name, digest, size = stored
         try:
             pipeline = self.file_pipeline(pipeline_name)
-            self._check(pipeline, work_dir, stored_name)
+            self.check_stored_file(pipeline, work_dir, stored_name)
         except BaseException:
             self.storage.remove_work_dir(work_dir)
             raise
@@ -164,7 +164,7 @@ class Submitter:
             pipeline, work_dir, stored_name, digest, size, display_name(name), force, source
         )
 
-    def _check(self, pipeline: Pipeline, work_dir: str, stored_name: str) -> None:
+    def check_stored_file(self, pipeline: Pipeline, work_dir: str, stored_name: str) -> None:
         """Let the pipeline probe the content before the item is accepted."""
         if pipeline.check_input is None:
             return
@@ -216,7 +216,7 @@ class Submitter:
     ) -> Submission:
         """Record an item for a file already moved into its work folder (the inbox path)."""
         pipeline = self._pipeline(pipeline_name, "file")
-        self._check(pipeline, work_dir, stored_name)
+        self.check_stored_file(pipeline, work_dir, stored_name)
         digest = self.storage.sha256(work_dir, stored_name)
         size = self.storage.size(work_dir, stored_name)
         new = file_item(pipeline, work_dir, stored_name, (digest, size), original_name, source)

@@ -1,0 +1,161 @@
+"""Turning a batch of messages into items: one transaction for the items, the identities of the
+messages they came from and the dead letters, so a batch is taken whole or not at all.
+
+A message whose identity the store already holds is a duplicate and changes nothing; that is
+what makes a broker's redelivery (after a crash before its ack) harmless.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from conveyor.errors import ConveyorError
+from conveyor.ingest.submit import Submitter, file_item, record_item
+from conveyor.pipeline.spec import Pipeline
+from conveyor.store.models import utcnow
+from conveyor.store.submissions import NewItem, insert_items
+from conveyor.streams.brokers.base import Message
+from conveyor.streams.messages import FileInput, Poison, RecordCheck, RecordInput, parse_message
+from conveyor.streams.tables import StreamDeadLetter, StreamMessage
+
+ITEM_SOURCE = "stream"  # Item.source of every item a stream made
+
+
+@dataclass
+class BatchOutcome:
+    items: int = 0
+    duplicates: int = 0
+    dead_letters: Counter[str] = field(default_factory=Counter)  # by Poison.code
+
+
+@dataclass(frozen=True)
+class _Entry:
+    message: Message
+    new_item: NewItem | None = None
+    poison: Poison | None = None
+
+
+class MessageIntake:
+    def __init__(self, sessions: sessionmaker[Session], submitter: Submitter) -> None:
+        self.sessions = sessions
+        self.submitter = submitter
+        self.storage = submitter.storage
+
+    def take(
+        self,
+        source: str,
+        pipeline: Pipeline,
+        messages: Sequence[Message],
+        check: RecordCheck | None = None,
+    ) -> BatchOutcome:
+        """Commit what ``messages`` become; returns only once it is durable."""
+        for attempt in (1, 2):
+            fresh = self._fresh(source, messages)
+            entries = [self._entry(pipeline, message, check) for message in fresh]
+            try:
+                self._commit(source, entries)
+            except IntegrityError:  # another consumer took some of them first: look again
+                self._discard_files(entries)
+                if attempt == 2:
+                    raise
+                continue
+            return self._outcome(pipeline, entries, len(messages) - len(fresh))
+        raise AssertionError("unreachable")
+
+    def _fresh(self, source: str, messages: Sequence[Message]) -> list[Message]:
+        unique = {message.identity: message for message in reversed(messages)}
+        with self.sessions() as session:
+            known = set(
+                session.scalars(
+                    select(StreamMessage.identity).where(
+                        StreamMessage.source == source, StreamMessage.identity.in_(list(unique))
+                    )
+                )
+            )
+        return [m for identity, m in reversed(unique.items()) if identity not in known]
+
+    def _entry(self, pipeline: Pipeline, message: Message, check: RecordCheck | None) -> _Entry:
+        parsed = parse_message(message.payload, pipeline.accepts, self.storage.url, check)
+        if isinstance(parsed, Poison):
+            return _Entry(message, poison=parsed)
+        if isinstance(parsed, RecordInput):
+            work_dir = self.storage.reserve_work_dir(f"record-{uuid.uuid4().hex[:8]}")
+            return _Entry(message, record_item(pipeline, parsed.record, work_dir, ITEM_SOURCE))
+        return self._file_entry(pipeline, message, parsed)
+
+    def _file_entry(self, pipeline: Pipeline, message: Message, named: FileInput) -> _Entry:
+        """A copy of the named file in its own work folder (the original stays where it is)."""
+        try:
+            with self.storage.open("", named.path) as original:
+                stored = self.storage.store_stream(original, named.name)
+        except (FileNotFoundError, IsADirectoryError):
+            return _Entry(message, poison=Poison("file_missing", f"no file at {named.path!r}"))
+        work_dir, stored_name, digest, size = stored
+        try:
+            self.submitter.check_stored_file(pipeline, work_dir, stored_name)
+        except ConveyorError as error:
+            self.storage.remove_work_dir(work_dir)
+            return _Entry(message, poison=Poison("file_rejected", str(error)))
+        new = file_item(pipeline, work_dir, stored_name, (digest, size), named.name, ITEM_SOURCE)
+        return _Entry(message, new)
+
+    def _commit(self, source: str, entries: list[_Entry]) -> None:
+        now = utcnow()
+        with self.sessions.begin() as session:
+            made = [entry for entry in entries if entry.new_item is not None]
+            items = insert_items(session, [entry.new_item for entry in made if entry.new_item])
+            item_of = {id(entry): item.id for entry, item in zip(made, items, strict=True)}
+            rows = [
+                {
+                    "source": source,
+                    "identity": entry.message.identity,
+                    "item_id": item_of.get(id(entry)),
+                    "received_at": now,
+                }
+                for entry in entries
+            ]
+            if rows:
+                session.flush()
+                session.execute(insert(StreamMessage), rows)
+            self._add_dead_letters(session, source, entries, now)
+
+    def _add_dead_letters(
+        self, session: Session, source: str, entries: list[_Entry], now: datetime
+    ) -> None:
+        letters = [
+            {
+                "source": source,
+                "identity": entry.message.identity,
+                "payload": entry.message.payload,
+                "reason": f"{entry.poison.code}: {entry.poison.reason}",
+                "received_at": now,
+            }
+            for entry in entries
+            if entry.poison is not None
+        ]
+        if letters:
+            session.execute(insert(StreamDeadLetter), letters)
+
+    def _discard_files(self, entries: list[_Entry]) -> None:
+        for entry in entries:
+            if entry.new_item is not None and entry.new_item.kind == "file":
+                self.storage.remove_work_dir(entry.new_item.work_dir)
+
+    def _outcome(self, pipeline: Pipeline, entries: list[_Entry], duplicates: int) -> BatchOutcome:
+        outcome = BatchOutcome(duplicates=duplicates)
+        for entry in entries:
+            if entry.poison is not None:
+                outcome.dead_letters[entry.poison.code] += 1
+                continue
+            outcome.items += 1
+            size = entry.new_item.input_size if entry.new_item else None
+            self.submitter.metrics.item_accepted(pipeline.name, ITEM_SOURCE, size)
+        return outcome
