@@ -17,6 +17,7 @@ from conveyor.cli import (
     monitoring,
     run,
     serve,
+    streams,
     tools,
 )
 from conveyor.cli.state import CliState, error_console
@@ -52,6 +53,7 @@ maintenance.register(app)
 models.register(app)
 serve.register(app)
 deploy.register(app)
+streams.register(app)
 
 
 @app.callback()

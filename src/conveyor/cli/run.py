@@ -1,4 +1,5 @@
-"""Long-running commands: ``up`` (controller, inbox watcher, API and UI) and ``worker``."""
+"""Long-running commands: ``up`` (controller, inbox watcher, stream consumers, API and UI) and
+``worker``."""
 
 from __future__ import annotations
 
@@ -92,9 +93,11 @@ def up(
 def _start_background_loops(state: CliState, stop: threading.Event) -> None:
     from conveyor.cli.maintenance import start_scheduled_maintenance
     from conveyor.models.service import start_loop as start_model_loop
+    from conveyor.streams.runner import StreamRunner
 
     start_model_loop(state.installation, stop)  # registers training runs, fires schedules/triggers
     start_scheduled_maintenance(state, stop)  # telemetry roll-ups and retention
+    StreamRunner(state.installation).start(stop)  # the enabled stream sources' consumers
 
 
 def _refuse_open_without_auth(host: str, auth_required: bool, allow_insecure: bool) -> None:

@@ -1,0 +1,266 @@
+"""``streams``: broker sources whose messages become items (docs/streams.md)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.table import Table
+
+from conveyor.cli.state import CliState, console
+from conveyor.errors import InputRejectedError
+
+if TYPE_CHECKING:  # the store and the consumers load when a streams command runs
+    from conveyor.streams.runner import StreamRunner
+
+streams_app = typer.Typer(
+    help="Event streams: Kafka, RabbitMQ, NATS, Redis Streams and MQTT sources.",
+    no_args_is_help=True,
+)
+LIVE_REFRESH_SECONDS = 1.0
+LOG_EVERY_SECONDS = 10.0  # when the output is not a terminal
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(streams_app, name="streams")
+
+
+@streams_app.command("add")
+def add(
+    context: typer.Context,
+    name: str = typer.Argument(..., help="A name for the source."),
+    url: str = typer.Option(..., "--url", help="e.g. redis://host:6379/KEY, kafka://host/TOPIC"),
+    pipeline: str = typer.Option(..., "--pipeline", "-p", help="Pipeline its items go to."),
+    group: str = typer.Option(None, "--group", help="Consumer group (default conveyor-NAME)."),
+    max_queued: int = typer.Option(
+        10_000, "--max-queued", help="Pause consuming while this many of its items wait."
+    ),
+    options: list[str] = typer.Option(
+        None, "--option", "-o", help="KEY=VALUE broker setting (TLS, credentials); repeatable."
+    ),
+    schema: Path = typer.Option(None, "--schema", help="JSON Schema every record must meet."),
+    disabled: bool = typer.Option(False, "--disabled", help="Add it without consuming yet."),
+) -> None:
+    """Add a source: its messages become items of the pipeline once a consumer runs."""
+    from conveyor.streams.sources import SourceConfig, add_source
+
+    state: CliState = context.obj
+    state.installation.registry.get(pipeline)  # an unknown pipeline is an error now, not later
+    config = SourceConfig(
+        name=name,
+        url=url,
+        pipeline=pipeline,
+        group=group or f"conveyor-{name}",
+        options=_options(options or []),
+        max_queued=max_queued,
+        record_schema=_schema(schema) if schema else None,
+        enabled=not disabled,
+    )
+    with state.installation.sessions.begin() as session:
+        add_source(session, config)
+    console.print(f"added stream source {name} -> pipeline {pipeline} (group {config.group})")
+
+
+def _options(pairs: list[str]) -> dict[str, str]:
+    options = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key:
+            raise InputRejectedError(f"--option {pair!r}: write KEY=VALUE")
+        options[key.strip()] = value
+    return options
+
+
+def _schema(path: Path) -> dict[str, Any]:
+    from conveyor.streams.messages import schema_check
+
+    try:
+        schema = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise InputRejectedError(f"--schema {path}: not readable JSON ({error})") from error
+    if not isinstance(schema, dict):
+        raise InputRejectedError(f"--schema {path}: a JSON Schema is a JSON object")
+    try:
+        schema_check(schema)
+    except Exception as error:  # jsonschema's SchemaError
+        raise InputRejectedError(f"--schema {path}: not a valid JSON Schema ({error})") from error
+    return schema
+
+
+@streams_app.command("list")
+def list_command(
+    context: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable output."),
+) -> None:
+    """Sources with their items, messages in the last minute, lag and dead letters."""
+    from conveyor.streams.sources import list_sources, public_view, source_counts
+
+    state: CliState = context.obj
+    with state.installation.read_sessions() as session:
+        rows = [
+            {**public_view(source), **source_counts(session, source).__dict__}
+            for source in list_sources(session)
+        ]
+    if as_json:
+        print(json.dumps(rows, default=str))
+        return
+    table = Table(title="Stream sources")
+    columns = ("name", "url", "pipeline", "enabled", "items", "per min", "lag", "dead letters")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["name"],
+            row["url"],
+            row["pipeline"],
+            "yes" if row["enabled"] else "no",
+            str(row["items"]),
+            str(row["messages_last_minute"]),
+            "?" if row["lag"] is None else str(row["lag"]),
+            str(row["dead_letters"]),
+        )
+    console.print(table)
+
+
+@streams_app.command("remove")
+def remove(context: typer.Context, name: str = typer.Argument(...)) -> None:
+    """Remove a source (its items stay; its dead letters and message identities go)."""
+    from conveyor.streams.sources import remove_source
+
+    state: CliState = context.obj
+    with state.installation.sessions.begin() as session:
+        remove_source(session, name)
+    console.print(f"removed stream source {name}")
+
+
+@streams_app.command("dead-letters")
+def dead_letters_command(
+    context: typer.Context,
+    name: str = typer.Argument(...),
+    limit: int = typer.Option(20, "--limit"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The newest dead letters of a source: identity, reason and payload."""
+    from conveyor.streams.sources import dead_letters, get_source
+
+    state: CliState = context.obj
+    with state.installation.read_sessions() as session:
+        get_source(session, name)
+        letters = [
+            {
+                "identity": letter.identity,
+                "reason": letter.reason,
+                "payload": letter.payload.decode(errors="replace"),
+                "received_at": str(letter.received_at),
+            }
+            for letter in dead_letters(session, name, limit)
+        ]
+    if as_json:
+        print(json.dumps(letters))
+        return
+    for letter in letters:
+        console.print(f"{letter['identity']}  {letter['reason']}", markup=False)
+        console.print(f"    {letter['payload'][:200]}", markup=False)
+
+
+@streams_app.command("run")
+def run(
+    context: typer.Context,
+    names: list[str] = typer.Argument(None, help="Sources to consume (default: all enabled)."),
+    batch_size: int = typer.Option(500, "--batch-size", help="Messages per transaction."),
+    metrics_port: int = typer.Option(None, "--metrics-port", help="Serve /metrics here."),
+) -> None:
+    """Run the sources' consumers in the foreground; Ctrl-C stops after the current batch."""
+    from conveyor.streams.consumer import ConsumerTuning
+    from conveyor.streams.runner import StreamRunner
+    from conveyor.streams.sources import get_source
+
+    state: CliState = context.obj
+    installation = state.installation
+    with installation.read_sessions() as session:
+        for name in names or []:
+            get_source(session, name)
+    runner = StreamRunner(installation, names or (), ConsumerTuning(batch_size=batch_size))
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    stop_metrics = _serve_metrics(state, metrics_port)
+    thread = runner.start(stop)
+    console.print(f"consuming as {runner.consumer_name}; Ctrl-C stops", markup=False)
+    try:
+        _show_counts(runner, stop)
+    finally:
+        stop.set()
+        thread.join()
+        if stop_metrics is not None:
+            stop_metrics()
+    console.print("stopped; every committed batch was acknowledged")
+
+
+def _serve_metrics(state: CliState, port: int | None) -> Any:
+    if port is None:
+        return None
+    from conveyor.monitoring.server import serve_metrics
+
+    host = state.settings.api_host
+    stop = serve_metrics(state.installation.metrics.registry, host, port)
+    console.print(f"metrics on http://{host}:{port}/metrics")
+    return stop
+
+
+def _show_counts(runner: StreamRunner, stop: threading.Event) -> None:
+    rates = _Rates()
+    if not console.is_terminal:
+        while not stop.wait(LOG_EVERY_SECONDS):
+            console.print(_counts_line(runner), markup=False)
+        return
+    from rich.live import Live
+
+    with Live(_counts_table(runner, rates), console=console, auto_refresh=False) as live:
+        while not stop.wait(LIVE_REFRESH_SECONDS):
+            live.update(_counts_table(runner, rates), refresh=True)
+
+
+class _Rates:
+    """Messages per second of each source between two refreshes."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, tuple[float, int]] = {}
+
+    def of(self, name: str, taken: int) -> float:
+        now = time.monotonic()
+        before_at, before = self.last.get(name, (now, taken))
+        self.last[name] = (now, taken)
+        return (taken - before) / (now - before_at) if now > before_at else 0.0
+
+
+def _counts_table(runner: StreamRunner, rates: _Rates) -> Table:
+    table = Table(title="Stream consumers")
+    for column in ("source", "state", "items", "duplicates", "dead letters", "msg/s", "lag"):
+        table.add_column(column)
+    for name, status in runner.statuses().items():
+        taken = status.items + status.duplicates + status.dead_letters
+        table.add_row(
+            name,
+            status.state if not status.error else f"{status.state}: {status.error}"[:80],
+            str(status.items),
+            str(status.duplicates),
+            str(status.dead_letters),
+            f"{rates.of(name, taken):.0f}",
+            "?" if status.lag is None else str(status.lag),
+        )
+    return table
+
+
+def _counts_line(runner: StreamRunner) -> str:
+    parts = [
+        f"{name}: {s.state} items={s.items} duplicates={s.duplicates} "
+        f"dead_letters={s.dead_letters} lag={s.lag}"
+        for name, s in runner.statuses().items()
+    ]
+    return "; ".join(parts) or "no enabled sources yet"
