@@ -1,0 +1,55 @@
+"""A message that names a file under the storage root becomes a file item of a copy of it; one
+that names anything else becomes a dead letter, and the named file is never moved or changed."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+
+from conveyor.installation import Installation
+from conveyor.store.models import Item
+from conveyor.streams.brokers.base import Message
+from conveyor.streams.intake import MessageIntake
+from conveyor.streams.tables import StreamDeadLetter
+
+
+def _message(number: int, body: dict[str, object]) -> Message:
+    return Message(identity=f"test/{number}", payload=json.dumps(body).encode())
+
+
+def test_messages_naming_stored_files_become_file_items(
+    stream_installation: Installation,
+) -> None:
+    installation = stream_installation
+    storage = installation.storage
+    storage.write_bytes("incoming", "call-1.txt", b"hello stream world")
+    messages = [
+        _message(1, {"$file": "incoming/call-1.txt"}),
+        _message(2, {"$file": f"{storage.url}/incoming/call-1.txt", "name": "again.txt"}),
+        _message(3, {"$file": "../outside.txt"}),
+        _message(4, {"$file": "/etc/passwd"}),
+        _message(5, {"$file": "incoming/missing.txt"}),
+        _message(6, {"n": 1}),  # a record, to a pipeline that takes files only
+    ]
+    intake = MessageIntake(installation.sessions, installation.submitter)
+
+    outcome = intake.take("uploads", installation.registry.get("text_stats"), messages)
+
+    assert outcome.items == 2
+    with installation.sessions() as session:
+        items = list(session.scalars(select(Item).order_by(Item.input_name)))
+        reasons = sorted(letter.reason for letter in session.scalars(select(StreamDeadLetter)))
+    assert [(i.kind, i.input_name, i.input_size) for i in items] == [
+        ("file", "again.txt", 18),
+        ("file", "call-1.txt", 18),
+    ]
+    for item in items:
+        assert storage.open(item.work_dir, item.stored_name).read() == b"hello stream world"
+    assert storage.open("incoming", "call-1.txt").read() == b"hello stream world"
+    assert [reason.split(":")[0] for reason in reasons] == [
+        "bad_file",
+        "bad_file",
+        "file_missing",
+        "wrong_kind",
+    ]
