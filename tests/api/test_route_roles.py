@@ -76,6 +76,11 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/experiments/{experiment_id}/segments"): VIEWER,
     ("POST", "/api/v1/alerts/webhook"): OPERATOR,  # Alertmanager's token
     ("GET", "/api/v1/alerts"): VIEWER,
+    ("GET", "/api/v1/streams"): VIEWER,
+    ("POST", "/api/v1/streams"): ADMIN,  # a source carries broker credentials
+    ("GET", "/api/v1/streams/{name}"): VIEWER,
+    ("DELETE", "/api/v1/streams/{name}"): ADMIN,
+    ("GET", "/api/v1/streams/{name}/dead-letters"): VIEWER,
     ("GET", "/api/v1/users"): ADMIN,
     ("POST", "/api/v1/users"): ADMIN,
     ("PATCH", "/api/v1/users/{name}"): ADMIN,

@@ -32,6 +32,7 @@ from conveyor.api.routes import (
     predictions,
     results,
     stats,
+    streams,
 )
 from conveyor.api.services import install_services, lifespan
 from conveyor.installation import Installation
@@ -63,6 +64,7 @@ def create_app(
         api.include_router(module.router)
     api.include_router(experiment_segments.router)  # results per segment of requests
     api.include_router(alerts.router)  # Alertmanager's webhook receiver (docs/monitoring.md)
+    api.include_router(streams.router)  # broker sources (docs/streams.md)
     api.include_router(accounts.users_router)
     api.include_router(accounts.tokens_router)
     app.include_router(api)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from urllib.parse import urlsplit, urlunsplit
 
-from conveyor.errors import ConfigurationError
+from conveyor.errors import ConfigurationError, InputRejectedError
 from conveyor.streams.brokers.base import BrokerConsumer, BrokerProducer
 
 ADAPTERS = {
@@ -62,7 +62,7 @@ def check_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme.lower() not in ADAPTERS or not parts.hostname:
         known = ", ".join(f"{s}://HOST/..." for s in ADAPTERS)
-        raise ConfigurationError(f"stream URL {redact(url)!r} is not one of {known}")
+        raise InputRejectedError(f"stream URL {redact(url)!r} is not one of {known}")
 
 
 def redact(url: str) -> str:

@@ -1,0 +1,48 @@
+"""/api/v1/streams: sources added, listed with their counts (no passwords) and removed."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi.testclient import TestClient
+
+from conveyor.api.app import create_app
+from conveyor.installation import Installation
+from conveyor.streams.brokers.base import Message
+from conveyor.streams.intake import MessageIntake
+from conveyor.streams.messages import schema_check
+
+
+def test_sources_through_the_api(stream_installation: Installation) -> None:
+    installation = stream_installation
+    client = TestClient(create_app(installation, auth_required=False))
+    body = {
+        "name": "wearables",
+        "url": "redis://:s3cret@127.0.0.1:6379/readings",
+        "pipeline": "single",
+        "max_queued": 500,
+        "options": {"ssl_ca_certs": "/etc/ca.pem"},
+        "record_schema": {"type": "object", "required": ["pulse"]},
+    }
+    added = client.post("/api/v1/streams", json=body)
+    assert added.status_code == 201, added.text
+    assert added.json()["url"] == "redis://:***@127.0.0.1:6379/readings"
+    assert client.post("/api/v1/streams", json=body).json()["error"]["code"] == "already_exists"
+    unknown = client.post("/api/v1/streams", json={**body, "name": "x", "pipeline": "nope"})
+    assert unknown.status_code == 404
+    bad_url = client.post("/api/v1/streams", json={**body, "name": "y", "url": "ftp://h/q"})
+    assert bad_url.status_code == 422, bad_url.text
+
+    messages = [Message("readings/1-0", b'{"pulse": 70}'), Message("readings/2-0", b'{"p": 1}')]
+    intake = MessageIntake(installation.sessions, installation.submitter)
+    check = schema_check(body["record_schema"])  # type: ignore[arg-type]
+    intake.take("wearables", installation.registry.get("single"), messages, check)
+
+    [source] = client.get("/api/v1/streams").json()["sources"]
+    assert (source["items"], source["dead_letters"], source["messages_last_minute"]) == (1, 1, 2)
+    assert source["options"] == ["ssl_ca_certs"] and "s3cret" not in json.dumps(source)
+    [letter] = client.get("/api/v1/streams/wearables/dead-letters").json()["dead_letters"]
+    assert letter["payload"] == '{"p": 1}' and letter["reason"].startswith("schema:")
+    assert client.delete("/api/v1/streams/wearables").status_code == 204
+    assert client.get("/api/v1/streams/wearables").status_code == 404
+    assert client.get("/api/v1/streams").json()["sources"] == []
