@@ -52,7 +52,7 @@ class StreamMessage(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     __table_args__ = (
-        Index("ix_stream_messages_item", "item_id"),
+        Index("ix_stream_messages_item", "item_id", "source"),  # backpressure count
         Index("ix_stream_messages_received", "source", "received_at"),
     )
 

@@ -37,7 +37,7 @@ def upgrade() -> None:
         sa.Column("received_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("source", "identity"),
     )
-    op.create_index("ix_stream_messages_item", "stream_messages", ["item_id"])
+    op.create_index("ix_stream_messages_item", "stream_messages", ["item_id", "source"])
     op.create_index("ix_stream_messages_received", "stream_messages", ["source", "received_at"])
     op.create_table(
         "stream_dead_letters",
