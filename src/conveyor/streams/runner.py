@@ -47,8 +47,10 @@ class StreamRunner:
         names: Sequence[str] = (),
         tuning: ConsumerTuning | None = None,
         consumer_name: str | None = None,
+        refresh_seconds: float = REFRESH_SECONDS,
     ) -> None:
         self.installation = installation
+        self.refresh_seconds = refresh_seconds
         self.names = set(names)  # empty: every enabled source
         self.tuning = tuning or ConsumerTuning()
         self.consumer_name = consumer_name or default_consumer_name()
@@ -74,7 +76,7 @@ class StreamRunner:
                 self.refresh()
             except Exception:
                 logger.exception("could not read the stream sources; will try again")
-            stop.wait(REFRESH_SECONDS)
+            stop.wait(self.refresh_seconds)
         for running in self.running.values():
             running.stop.set()
         for running in self.running.values():
