@@ -61,6 +61,7 @@ def test_mistakes_are_refused_with_a_reason(conveyor, tmp_path: Path) -> None:  
         ("streams", "add", "a", "--url", URL, "-p", "single"): "exists",
         ("streams", "add", "b", "--url", URL, "-p", "no-such"): "no-such",
         ("streams", "add", "c", "--url", "ftp://h/q", "-p", "single"): "redis://",
+        ("streams", "add", "t", "--url", URL, "-p", "heart"): "conveyor train heart",
         ("streams", "add", "d", "--url", URL, "-p", "single", "-o", "novalue"): "KEY=VALUE",
         ("streams", "add", "e e", "--url", URL, "-p", "single"): "source name",
         ("streams", "remove", "nothing"): "no stream source named 'nothing'",

@@ -47,10 +47,12 @@ def add(
     disabled: bool = typer.Option(False, "--disabled", help="Add it without consuming yet."),
 ) -> None:
     """Add a source: its messages become items of the pipeline once a consumer runs."""
+    from conveyor.models.training import refuse_training_records
     from conveyor.streams.sources import SourceConfig, add_source
 
     state: CliState = context.obj
-    state.installation.registry.get(pipeline)  # an unknown pipeline is an error now, not later
+    # An unknown or training pipeline is an error now, not at the first message.
+    refuse_training_records(state.installation.registry.get(pipeline))
     config = SourceConfig(
         name=name,
         url=url,

@@ -17,6 +17,7 @@ from conveyor.api.errors import error_responses
 from conveyor.api.security import admin, viewer
 from conveyor.auth.service import Principal
 from conveyor.errors import InputRejectedError
+from conveyor.models.training import refuse_training_records
 from conveyor.streams import sources as logic
 from conveyor.streams.tables import StreamSource
 
@@ -89,7 +90,7 @@ def add_source(body: NewSource, request: Request, _: Principal = admin) -> Sourc
     """Add a source; running consumers (`conveyor up`, `streams run`) pick it up within
     seconds."""
     installation = request.app.state.installation
-    installation.registry.get(body.pipeline)
+    refuse_training_records(installation.registry.get(body.pipeline))
     if body.record_schema is not None:
         _check_schema(body.record_schema)
     config = logic.SourceConfig(
