@@ -110,6 +110,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/endpoints"): VIEWER,
     ("GET", "/endpoints/{name}"): VIEWER,
     ("GET", "/alerts"): VIEWER,
+    ("GET", "/streams"): VIEWER,
     ("GET", "/account/password"): VIEWER,
     ("GET", "/users"): ADMIN,  # others get a 403 page saying admins manage users
 }

@@ -43,6 +43,9 @@ def test_sources_through_the_api(stream_installation: Installation) -> None:
     assert source["options"] == ["ssl_ca_certs"] and "s3cret" not in json.dumps(source)
     [letter] = client.get("/api/v1/streams/wearables/dead-letters").json()["dead_letters"]
     assert letter["payload"] == '{"p": 1}' and letter["reason"].startswith("schema:")
+    page = client.get("/streams")
+    assert page.status_code == 200 and 'data-source="wearables"' in page.text
+    assert "redis://:***@127.0.0.1:6379/readings" in page.text and "s3cret" not in page.text
     assert client.delete("/api/v1/streams/wearables").status_code == 204
     assert client.get("/api/v1/streams/wearables").status_code == 404
     assert client.get("/api/v1/streams").json()["sources"] == []

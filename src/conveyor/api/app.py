@@ -36,7 +36,7 @@ from conveyor.api.routes import (
 )
 from conveyor.api.services import install_services, lifespan
 from conveyor.installation import Installation
-from conveyor.web import account_pages, alert_pages, model_pages, serving_pages
+from conveyor.web import account_pages, alert_pages, model_pages, serving_pages, stream_pages
 from conveyor.web import routes as web
 
 
@@ -75,6 +75,7 @@ def create_app(
     app.include_router(serving_pages.router)
     app.include_router(account_pages.router)
     app.include_router(alert_pages.router)
+    app.include_router(stream_pages.router)
     app.mount("/static", web.static_files(), name="static")
     app.state.predict_handler = endpoints.fast_handler(app)
     install_middleware(app)  # all middleware, in the order api/middleware.py explains
