@@ -11,7 +11,7 @@ from conveyor.installation import Installation
 from conveyor.store.models import Item
 from conveyor.streams.brokers.base import Message
 from conveyor.streams.intake import MessageIntake
-from conveyor.streams.tables import StreamDeadLetter
+from conveyor.streams.tables import StreamDeadLetter, StreamMessage
 
 
 def _message(number: int, body: dict[str, object]) -> Message:
@@ -52,4 +52,32 @@ def test_messages_naming_stored_files_become_file_items(
         "bad_file",
         "file_missing",
         "wrong_kind",
+    ]
+
+
+def test_a_message_repeated_within_one_batch_becomes_one_item(
+    stream_installation: Installation,
+) -> None:
+    installation = stream_installation
+    batch = [
+        Message("t/1", b'{"n": 1}'),
+        Message("t/2", b'{"n": 2}'),
+        Message("t/1", b'{"n": 1}'),  # the same message twice in one batch
+        Message("t/3", b'{"n": 3}'),
+    ]
+    intake = MessageIntake(installation.sessions, installation.submitter)
+
+    outcome = intake.take("ordered", installation.registry.get("single"), batch)
+
+    assert (outcome.items, outcome.duplicates) == (3, 1)
+    with installation.sessions() as session:
+        items = session.scalars(select(Item)).all()
+        identities = session.execute(
+            select(StreamMessage.identity, StreamMessage.item_id).order_by(StreamMessage.identity)
+        ).all()
+    by_id = {item.id: item.record["n"] for item in items}
+    assert [(identity, by_id[item_id]) for identity, item_id in identities] == [
+        ("t/1", 1),
+        ("t/2", 2),
+        ("t/3", 3),
     ]

@@ -71,7 +71,9 @@ class MessageIntake:
         raise AssertionError("unreachable")
 
     def _fresh(self, source: str, messages: Sequence[Message]) -> list[Message]:
-        unique = {message.identity: message for message in reversed(messages)}
+        unique: dict[str, Message] = {}
+        for message in messages:  # the first of repeated identities, in the batch's order
+            unique.setdefault(message.identity, message)
         with self.sessions() as session:
             known = set(
                 session.scalars(
@@ -80,7 +82,7 @@ class MessageIntake:
                     )
                 )
             )
-        return [m for identity, m in reversed(unique.items()) if identity not in known]
+        return [m for identity, m in unique.items() if identity not in known]
 
     def _entry(self, pipeline: Pipeline, message: Message, check: RecordCheck | None) -> _Entry:
         parsed = parse_message(message.payload, pipeline.accepts, self.storage.url, check)
