@@ -8,12 +8,14 @@ import threading
 import time
 from collections.abc import Callable
 
+from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 
 from conveyor.installation import Installation
 from conveyor.store.models import Item
 from conveyor.streams.brokers import open_producer
 from conveyor.streams.consumer import ConsumerTuning
+from conveyor.streams.metrics import StreamMetrics
 from conveyor.streams.runner import StreamRunner
 from conveyor.streams.sources import SourceConfig, add_source, remove_source
 
@@ -60,3 +62,44 @@ def test_sources_come_and_go_while_the_runner_runs(
         stop.set()
         thread.join(timeout=60)
     assert not thread.is_alive()
+
+
+def test_consumers_that_steal_each_others_messages_still_make_one_item_each(
+    stream_installation: Installation, redis_stream: str
+) -> None:
+    """Two consumers of one group with claim_idle_seconds=0 reclaim every message the other
+    holds, so both often take the same batch: the store's identities keep one item each."""
+    installation = stream_installation
+    options = {"claim_idle_seconds": "0"}
+    with installation.sessions.begin() as session:
+        add_source(session, SourceConfig("shared", redis_stream, "single", "g", options))
+    producer = open_producer(redis_stream, {})
+    for n in range(600):
+        producer.publish(json.dumps({"n": n}).encode())
+    producer.close()
+    tuning = ConsumerTuning(batch_size=20, fetch_timeout_seconds=0.05)
+    stop = threading.Event()
+    runners = [
+        StreamRunner(
+            installation,
+            tuning=tuning,
+            consumer_name=name,
+            metrics=StreamMetrics(CollectorRegistry()),
+        )
+        for name in ("one", "two")
+    ]
+    threads = [runner.start(stop) for runner in runners]
+    try:
+        _wait_for(lambda: _items(installation) >= 600, "600 items", timeout=120)
+        time.sleep(1)  # room for a wrong 601st
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+    with installation.sessions() as session:
+        values = sorted(item.record["n"] for item in session.scalars(select(Item)))
+    assert values == list(range(600))
+    statuses = [runner.statuses()["shared"] for runner in runners]
+    assert sum(status.items for status in statuses) == 600
+    assert all(status.items > 0 for status in statuses)  # both took a share
+    assert sum(status.duplicates for status in statuses) > 0  # and stole from each other

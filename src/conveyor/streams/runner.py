@@ -48,13 +48,15 @@ class StreamRunner:
         tuning: ConsumerTuning | None = None,
         consumer_name: str | None = None,
         refresh_seconds: float = REFRESH_SECONDS,
+        metrics: StreamMetrics | None = None,
     ) -> None:
         self.installation = installation
         self.refresh_seconds = refresh_seconds
         self.names = set(names)  # empty: every enabled source
         self.tuning = tuning or ConsumerTuning()
         self.consumer_name = consumer_name or default_consumer_name()
-        self.metrics = StreamMetrics(installation.metrics.registry)
+        # One runner per process counts into the process's registry; another needs its own.
+        self.metrics = metrics or StreamMetrics(installation.metrics.registry)
         self.intake = MessageIntake(installation.sessions, installation.submitter)
         self.running: dict[str, _Running] = {}
 
