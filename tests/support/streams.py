@@ -122,14 +122,19 @@ def consume_while_killed_twice(
     total: int,
     log: Path,
     drained: Callable[[], bool] = lambda: True,
+    restart_broker: Callable[[], None] | None = None,
     name: str = "readings",
     timeout: float = 180,
 ) -> None:
     """Run the source's consumer, SIGKILL it at a quarter and at half of ``total`` messages
     taken (restarting it each time), then let a third run take everything until ``drained``
-    and stop it with SIGTERM."""
-    for kill_at in (total // 4, total // 2):
+    and stop it with SIGTERM. ``restart_broker``, when given, is called at a third, while the
+    second run consumes."""
+    for number, kill_at in enumerate((total // 4, total // 2)):
         run = StreamsRun(installation, name, log)
+        if number == 1 and restart_broker is not None:
+            wait_for(lambda: taken(installation) >= total // 3, timeout, "progress", log)
+            restart_broker()
         wait_for(lambda at=kill_at: taken(installation) >= at, timeout, "progress", log)
         run.process.kill()
         run.process.wait()

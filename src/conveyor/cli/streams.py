@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import threading
 import time
@@ -176,8 +177,12 @@ def run(
     names: list[str] = typer.Argument(None, help="Sources to consume (default: all enabled)."),
     batch_size: int = typer.Option(500, "--batch-size", help="Messages per transaction."),
     metrics_port: int = typer.Option(None, "--metrics-port", help="Serve /metrics here."),
+    log_level: str = typer.Option("WARNING", "--log-level", help="e.g. INFO, WARNING."),
 ) -> None:
     """Run the sources' consumers in the foreground; Ctrl-C stops after the current batch."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     from conveyor.streams.consumer import ConsumerTuning
     from conveyor.streams.runner import StreamRunner
     from conveyor.streams.sources import get_source
