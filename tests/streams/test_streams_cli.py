@@ -48,6 +48,12 @@ def test_add_list_and_remove_a_source(conveyor, tmp_path: Path) -> None:  # type
     code, output = conveyor("streams", "list")
     assert code == 0 and "wearables" in output and "s3cret" not in output
 
+    assert conveyor("streams", "disable", "wearables")[0] == 0
+    assert json.loads(conveyor("streams", "list", "--json")[1])[0]["enabled"] is False
+    code, output = conveyor("streams", "run", "wearables")
+    assert code == 2 and "streams enable wearables" in output
+    assert conveyor("streams", "enable", "wearables")[0] == 0
+    assert json.loads(conveyor("streams", "list", "--json")[1])[0]["enabled"] is True
     code, output = conveyor("streams", "dead-letters", "wearables")
     assert code == 0
     code, output = conveyor("streams", "remove", "wearables")

@@ -141,6 +141,26 @@ def remove(context: typer.Context, name: str = typer.Argument(...)) -> None:
     console.print(f"removed stream source {name}")
 
 
+@streams_app.command("enable")
+def enable(context: typer.Context, name: str = typer.Argument(...)) -> None:
+    """Consume a disabled source again (`conveyor up` and `streams run` pick it up)."""
+    _set_enabled(context.obj, name, True)
+
+
+@streams_app.command("disable")
+def disable(context: typer.Context, name: str = typer.Argument(...)) -> None:
+    """Stop consuming a source; its messages wait in the broker."""
+    _set_enabled(context.obj, name, False)
+
+
+def _set_enabled(state: CliState, name: str, enabled: bool) -> None:
+    from conveyor.streams.sources import set_enabled
+
+    with state.installation.sessions.begin() as session:
+        set_enabled(session, name, enabled)
+    console.print(f"stream source {name} {'enabled' if enabled else 'disabled'}")
+
+
 @streams_app.command("dead-letters")
 def dead_letters_command(
     context: typer.Context,
@@ -191,7 +211,10 @@ def run(
     installation = state.installation
     with installation.read_sessions() as session:
         for name in names or []:
-            get_source(session, name)
+            if not get_source(session, name).enabled:
+                raise InputRejectedError(
+                    f"stream source {name!r} is disabled; `conveyor streams enable {name}` first"
+                )
     runner = StreamRunner(installation, names or (), ConsumerTuning(batch_size=batch_size))
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -88,6 +88,11 @@ def remove_source(session: Session, name: str) -> None:
     session.execute(delete(StreamSource).where(StreamSource.name == name))
 
 
+def set_enabled(session: Session, name: str, enabled: bool) -> None:
+    """Start or stop consuming a source; running consumers notice within seconds."""
+    get_source(session, name).enabled = enabled
+
+
 def get_source(session: Session, name: str) -> StreamSource:
     source = session.get(StreamSource, name)
     if source is None:
