@@ -1,1 +1,2 @@
-"""Event streams in and out: broker sources that become items, sinks through an outbox."""
+"""Event streams: broker sources whose messages become items, exactly once into the store
+(docs/streams.md). Broker adapters live behind one seam in ``brokers/``."""
