@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 
+from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
 from conveyor.installation import Installation
 from conveyor.store.models import Item
 from conveyor.streams.brokers.base import Message
 from conveyor.streams.intake import MessageIntake
+from conveyor.streams.metrics import StreamMetrics
 from conveyor.streams.tables import StreamDeadLetter, StreamMessage
 
 
@@ -37,6 +39,12 @@ def test_messages_naming_stored_files_become_file_items(
     outcome = intake.take("uploads", installation.registry.get("text_stats"), messages)
 
     assert outcome.items == 2
+    metrics = StreamMetrics(CollectorRegistry())
+    metrics.batch_taken("uploads", outcome, 0.05)
+    sample = metrics.registry.get_sample_value
+    assert sample("conveyor_stream_messages_total", {"source": "uploads", "outcome": "item"}) == 2
+    labels = {"source": "uploads", "reason": "bad_file"}
+    assert sample("conveyor_stream_dead_letters_total", labels) == 2
     with installation.sessions() as session:
         items = list(session.scalars(select(Item).order_by(Item.input_name)))
         reasons = sorted(letter.reason for letter in session.scalars(select(StreamDeadLetter)))

@@ -12,6 +12,7 @@ BATCH_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 
 class StreamMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
         self.messages = Counter(
             "conveyor_stream_messages",
             "Messages taken from a stream source, by outcome: item (a new item), duplicate "
