@@ -27,7 +27,6 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
-from filelock import FileLock, Timeout
 from sqlalchemy import URL, create_engine, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError
@@ -69,6 +68,8 @@ def file_lock(
 ) -> Iterator[None]:
     """Hold the lock file ``path`` (created with its folder, with ``mode`` if given); ``what``
     names the work in the message a waiting process prints, e.g. "joining the Whisper model"."""
+    from filelock import FileLock, Timeout  # only a first use, not every command, takes a lock
+
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(path, mode=mode)
     try:

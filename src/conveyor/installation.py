@@ -8,8 +8,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Connection, Engine
 
 from conveyor.engine.contract import WorkerEnvironment
 from conveyor.filemodes import create_private_home
@@ -18,11 +17,14 @@ from conveyor.settings import Settings
 from conveyor.store.database import (
     connect,
     migrate,
+    read_only_connection,
     read_only_session_factory,
     session_factory,
 )
 
-if TYPE_CHECKING:  # each part loads with the first command that uses it (`status`: the store)
+if TYPE_CHECKING:  # each part loads with the first command that uses it (`status`: Core only)
+    from sqlalchemy.orm import Session, sessionmaker
+
     from conveyor.engine.controller import Controller
     from conveyor.engine.executor import RayExecutor
     from conveyor.ingest.inbox import Inbox
@@ -53,6 +55,10 @@ class Installation:
     def read_sessions(self) -> sessionmaker[Session]:
         """Sessions that only read: no write lock on SQLite, READ ONLY on PostgreSQL."""
         return read_only_session_factory(self.engine)
+
+    def read_connection(self) -> Connection:
+        """A Core connection that only reads: for commands that need no ORM (``status``)."""
+        return read_only_connection(self.engine)
 
     @cached_property
     def storage(self) -> Storage:

@@ -32,13 +32,24 @@ def test_importing_the_cli_loads_no_heavy_stack() -> None:
     assert loaded == "", f"importing conveyor.cli loaded: {loaded}"
 
 
-def test_a_store_command_loads_no_ray_mlflow_or_api(tmp_path: Path) -> None:
-    code = f"""
+STATUS = """
 import sys
 from typer.testing import CliRunner
 from conveyor.cli.app import app
-result = CliRunner().invoke(app, ["--home", {str(tmp_path)!r}, "status", "--json"])
+result = CliRunner().invoke(app, ["--home", {home!r}, "status", "--json"])
 assert result.exit_code == 0, result.output
-print(",".join(sorted(n for n in sys.modules if n.split(".")[0] in ("ray", "mlflow", "fastapi"))))
+print(",".join(sorted(n for n in sys.modules if n.split(".")[0] in {heavy!r}
+                      or n.startswith(("sqlalchemy.orm", "conveyor.store.models")))))
 """
-    assert _loaded_by(code) == ""
+
+
+def test_a_store_command_loads_no_ray_mlflow_or_api(tmp_path: Path) -> None:
+    assert _loaded_by(STATUS.format(home=str(tmp_path), heavy=("ray", "mlflow", "fastapi"))) == ""
+
+
+def test_status_on_a_store_at_its_heads_loads_neither_alembic_nor_the_orm(tmp_path: Path) -> None:
+    """What made `conveyor status` slow: Alembic's script machinery for the schema check and
+    the ORM with every model class for one count (docs/benchmarks.md)."""
+    heavy = ("ray", "mlflow", "fastapi", "alembic", "mako", "fsspec", "filelock")
+    _loaded_by(STATUS.format(home=str(tmp_path), heavy=()))  # creates the store
+    assert _loaded_by(STATUS.format(home=str(tmp_path), heavy=heavy)) == ""

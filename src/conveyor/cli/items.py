@@ -86,11 +86,11 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable output."),
 ) -> None:
     """Counts of items by state, per pipeline."""
-    from conveyor.store import queries
+    from conveyor.store.counts import counts_by_status
 
     state: CliState = context.obj
-    with state.installation.sessions() as session:
-        counts = queries.counts_by_status(session)
+    with state.installation.read_connection() as connection:
+        counts = counts_by_status(connection)
     if as_json:
         print(json.dumps(counts))
         return

@@ -6,9 +6,10 @@ import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from conveyor.storage.files import Storage
+if TYPE_CHECKING:  # fsspec loads in the workers that run steps, not with every pipeline
+    from conveyor.storage.files import Storage
 
 
 @dataclass
@@ -34,6 +35,8 @@ class StepContext:
     @property
     def storage(self) -> Storage:
         if self._storage is None:
+            from conveyor.storage.files import Storage
+
             self._storage = Storage(self.storage_url)
         return self._storage
 

@@ -5,19 +5,19 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.errors import ConfigurationError
 from conveyor.filemodes import private_sqlite_database
 from conveyor.firstuse import DEFAULT_TIMEOUT_SECONDS, database_lock
+from conveyor.store.revisions import head_revisions, stored_revisions
+
+if TYPE_CHECKING:  # Alembic loads only when the store may be behind its heads, the ORM
+    from alembic.config import Config  # with the first command that uses sessions
+    from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 READ_ONLY = "conveyor_read_only"  # execution option of read_only_session_factory's sessions
@@ -68,6 +68,10 @@ def migrate(
     """Bring the schema to the newest Alembic revisions of the core chain and of every
     pipeline's own version location (``pipeline_migrations``, which fork from the core), once
     across processes: under the store's first-use lock, unless it is already there."""
+    if _at_known_heads(engine, [MIGRATIONS / "versions", *pipeline_migrations]):
+        return
+    from alembic import command
+
     config = alembic_config(pipeline_migrations)
     if _at_heads(engine, config):
         return
@@ -82,6 +86,8 @@ def migrate(
 
 def alembic_config(pipeline_migrations: Sequence[Path] = ()) -> Config:
     """Alembic's configuration: the core chain plus the pipelines' version locations."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     folders = [MIGRATIONS / "versions", *pipeline_migrations]
@@ -90,7 +96,20 @@ def alembic_config(pipeline_migrations: Sequence[Path] = ()) -> Config:
     return config
 
 
+def _at_known_heads(engine: Engine, folders: Sequence[Path]) -> bool:
+    """The cheap check every command makes: the store holds exactly the heads that the
+    revision files name (False whenever that is unsure; Alembic then decides)."""
+    heads = head_revisions(folders)
+    if heads is None:
+        return False
+    with read_only_connection(engine) as connection:
+        return stored_revisions(connection) == heads
+
+
 def _at_heads(engine: Engine, config: Config) -> bool:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(config)
     with engine.connect() as connection:
         current = set(MigrationContext.configure(connection).get_current_heads())
@@ -106,13 +125,26 @@ def _at_heads(engine: Engine, config: Config) -> bool:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
+    from sqlalchemy.orm import sessionmaker
+
     return sessionmaker(engine, expire_on_commit=False)
 
 
 def read_only_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions for lookups that never write (e.g. every API request's token check): SQLite
     begins them without the write lock, PostgreSQL as READ ONLY transactions."""
+    from sqlalchemy.orm import sessionmaker
+
+    return sessionmaker(engine.execution_options(**_read_only(engine)), expire_on_commit=False)
+
+
+def read_only_connection(engine: Engine) -> Connection:
+    """A Core connection that only reads, like those sessions (no ORM loaded)."""
+    return engine.connect().execution_options(**_read_only(engine))
+
+
+def _read_only(engine: Engine) -> dict[str, bool]:
     options = {READ_ONLY: True}
     if engine.dialect.name == "postgresql":
         options["postgresql_readonly"] = True
-    return sessionmaker(engine.execution_options(**options), expire_on_commit=False)
+    return options

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from conveyor.core.lifecycle import ACTIVE_STATUSES, ItemStatus, status_values
 from conveyor.errors import ItemNotFoundError
+from conveyor.store.counts import counts_by_status as counts_by_status  # for ORM callers
 from conveyor.store.models import Item, Result, StepRun
 
 MIN_PREFIX = 6
@@ -82,16 +83,6 @@ class ItemFilter:
 def list_items(session: Session, filters: ItemFilter, limit: int = 50) -> list[Item]:
     query = filters.apply(select(Item)).order_by(Item.created_at.desc(), Item.id).limit(limit)
     return list(session.scalars(query).all())
-
-
-def counts_by_status(session: Session) -> dict[str, dict[str, int]]:
-    rows = session.execute(
-        select(Item.pipeline, Item.status, func.count()).group_by(Item.pipeline, Item.status)
-    ).all()
-    counts: dict[str, dict[str, int]] = {}
-    for pipeline, status, count in rows:
-        counts.setdefault(pipeline, {})[status] = count
-    return counts
 
 
 def count_unfinished(session: Session, item_ids: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ DAG: decode -> (diarise, transcribe) -> roles -> (emotions, summarise) -> assess
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from conveyor.errors import InputRejectedError, PermanentStepError
 from conveyor.pipeline import Pipeline, PipelineHooks
@@ -20,7 +21,9 @@ from conveyor.pipelines.calls.steps import (
     summarise,
     transcribe,
 )
-from conveyor.pipelines.calls.store import store_result
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 VERSION = "1"
 HERE = Path(__file__).parent
@@ -34,6 +37,12 @@ def check_audio(path: Path) -> None:
         audio.probe(path)
     except PermanentStepError as error:
         raise InputRejectedError(str(error)) from None
+
+
+def store_result(session: Session, item_id: str, result: dict[str, Any]) -> None:
+    from conveyor.pipelines.calls import store  # the ORM tables: where results are stored
+
+    store.store_result(session, item_id, result)
 
 
 calls = Pipeline(

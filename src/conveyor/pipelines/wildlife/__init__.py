@@ -14,7 +14,6 @@ from conveyor.pipeline import Pipeline, PipelineHooks
 
 # Steps are reached through the module: the names "pose" and "render" belong to submodules.
 from conveyor.pipelines.wildlife import steps
-from conveyor.pipelines.wildlife.tables import store_result
 
 VERSION = "1"
 HERE = Path(__file__).parent
@@ -32,7 +31,9 @@ def check_input(path: Path) -> None:
 
 
 def _store(session, item_id: str, result: dict) -> None:  # type: ignore[no-untyped-def]
-    store_result(session, item_id, {**result, "pipeline_version": VERSION})
+    from conveyor.pipelines.wildlife import tables  # the ORM tables: where results are stored
+
+    tables.store_result(session, item_id, {**result, "pipeline_version": VERSION})
 
 
 wildlife = Pipeline(
