@@ -25,7 +25,16 @@ def _assert_hardened(response, policy: str = PAGE_POLICY) -> None:  # type: igno
     assert response.headers["content-security-policy"] == policy
 
 
-@pytest.mark.parametrize("path", ["/login", "/api/v1/items", "/healthz", "/static/app.js"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/login",
+        "/api/v1/items",
+        "/healthz",
+        "/static/app.js",
+        "/static/pipelines/calls/call_player.js",
+    ],
+)
 def test_pages_api_and_static_files_carry_the_headers(api, path: str) -> None:  # type: ignore[no-untyped-def]
     response = api.get(path)
     assert response.status_code == 200, response.text

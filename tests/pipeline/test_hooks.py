@@ -24,6 +24,8 @@ def test_the_registry_gathers_the_built_ins_hooks() -> None:
             assert reference is None or load_reference(reference) is not None
         renderer = pipeline.hooks.item_renderer
         assert renderer is None or renderer.is_file()
+        assets = pipeline.hooks.static_assets
+        assert assets is None or assets.is_dir()
 
 
 def test_hooks_written_wrong_say_how_to_write_them() -> None:

@@ -1,6 +1,6 @@
 """A third-party pipeline package, installed by pip (tests/plugins/example_pipeline), is found
-by its entry point and brings its own table (migration), API route and item-page renderer;
-all three work on SQLite and PostgreSQL."""
+by its entry point and brings its own table (migration), API route and item-page renderer
+with its static files; all of them work on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -63,9 +63,12 @@ def test_table_route_and_renderer_work(
         client = TestClient(create_app(installation, auth_required=False))
         counts = client.get("/api/v1/pipelines/example_words/counts")
         page = client.get(f"/items/{item_id}")
+        stylesheet = client.get("/static/pipelines/example_words/words.css")
     finally:
         installation.close()
     assert counts.status_code == 200, counts.text
     assert counts.json() == [{"item_id": item_id, "words": 5, "longest": "extraordinary"}]
     assert page.status_code == 200
     assert 'class="example-words"><strong>5</strong> words' in page.text
+    assert 'href="/static/pipelines/example_words/words.css"' in page.text
+    assert stylesheet.status_code == 200 and ".example-words strong" in stylesheet.text

@@ -106,6 +106,7 @@ def test_item_csv_download_and_static_files(app) -> None:  # type: ignore[no-unt
         "app.css",
         "vendor/htmx-2.0.11.min.js",
         "vendor/uPlot-1.6.32.iife.min.js",
+        "pipelines/calls/call_player.js",  # a pipeline's own (PipelineHooks.static_assets)
     ):
         assert client.get(f"{ROOT}/static/{asset}").status_code == 200, asset
 

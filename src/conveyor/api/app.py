@@ -38,6 +38,7 @@ from conveyor.api.services import install_services, lifespan
 from conveyor.installation import Installation
 from conveyor.web import account_pages, alert_pages, model_pages, serving_pages, stream_pages
 from conveyor.web import routes as web
+from conveyor.web.assets import mount_static_files
 
 
 def create_app(
@@ -76,7 +77,7 @@ def create_app(
     app.include_router(account_pages.router)
     app.include_router(alert_pages.router)
     app.include_router(stream_pages.router)
-    app.mount("/static", web.static_files(), name="static")
+    mount_static_files(app, installation.registry)  # the core's and PipelineHooks.static_assets
     app.state.predict_handler = endpoints.fast_handler(app)
     install_middleware(app)  # all middleware, in the order api/middleware.py explains
     return app

@@ -1,6 +1,7 @@
 """What a pipeline package may add to Conveyor besides its steps: its own tables (Alembic
-migrations), API routes, an item-page renderer, a ``conveyor demo`` summary and serving
-defaults. Every hook is optional; docs/plugins.md shows a whole third-party package.
+migrations), API routes, an item-page renderer with its static files, a
+``conveyor demo`` summary and serving defaults. Every hook is optional; docs/plugins.md shows a
+whole third-party package.
 
 Hooks name code by reference (``"package.module:attribute"``) and files by path, so that
 discovering a pipeline (every CLI command and every worker does) imports neither FastAPI nor
@@ -16,6 +17,7 @@ from typing import Any
 
 from conveyor.errors import PipelineDefinitionError
 
+PIPELINE_STATIC_PREFIX = "/static/pipelines"  # + "/<pipeline>/<file>": static_assets
 ACCURACY = "accuracy"
 CLICK_THROUGH = "ctr"  # the names serving/quality.py reports metrics by
 QUALITY_METRICS = (ACCURACY, CLICK_THROUGH)
@@ -51,7 +53,10 @@ class PipelineHooks:
     - ``api_routes``: ``"module:router"``, a FastAPI ``APIRouter`` included in the app as it
       is (give it the ``/api/v1/...`` prefix it wants); see :mod:`conveyor.api.plugins`.
     - ``item_renderer``: a Jinja2 template file that shows this pipeline's results on the
-      item page (it receives ``item`` and ``result``; core macros are importable).
+      item page (it receives ``item``, ``result`` and ``assets``; core macros are importable).
+    - ``static_assets``: a folder of files the renderer links to (scripts, styles, images),
+      served by the web app at ``/static/pipelines/<pipeline>/``; the renderer's ``assets``
+      is that URL under the app's root path.
     - ``cli_summary``: ``"module:function"``, called as ``function(installation, console)``
       after ``conveyor demo`` to print this pipeline's results.
     - ``serving``: :class:`ServingDefaults` for the models this pipeline trains.
@@ -60,6 +65,7 @@ class PipelineHooks:
     migrations: Path | None = None
     api_routes: str | None = None
     item_renderer: Path | None = None
+    static_assets: Path | None = None
     cli_summary: str | None = None
     serving: ServingDefaults | None = None
 

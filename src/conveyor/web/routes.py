@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
 
 from conveyor.api import item_views
@@ -32,17 +30,13 @@ from conveyor.store import queries
 from conveyor.store.models import Item, Result
 from conveyor.store.queries import ItemFilter
 from conveyor.web import views
+from conveyor.web.assets import assets_url
 from conveyor.web.templating import render, renderer_for
 
-STATIC_DIR = Path(__file__).parent / "static"
 ITEMS_PER_PAGE = 25
 PREVIEW_ROWS = 10
 
 router = APIRouter(include_in_schema=False)
-
-
-def static_files() -> StaticFiles:
-    return StaticFiles(directory=STATIC_DIR)
 
 
 def root_of(request: Request) -> str:
@@ -230,6 +224,7 @@ def _item_context(request: Request, item_id: str, principal: Principal) -> dict[
         "drawing": views.draw_dag(item.dag, steps),
         "final": views.is_final(item.status),
         "renderer": renderer_for(request.app.state.installation.registry.find(item.pipeline)),
+        "assets": assets_url(item.pipeline, root_of(request)),  # its PipelineHooks.static_assets
     }
 
 

@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 
 from conveyor.pipelines.calls import audio, calls
+from conveyor.web.assets import assets_url
 from conveyor.web.templating import renderer_for, templates
 from support.browser import CHROMIUM, CHROMIUM_ARGS
 
 SITE = "http://conveyor.test"
-STATIC = Path(__file__).resolve().parents[3] / "src" / "conveyor" / "web" / "static"
+PLAYER = Path(calls.hooks.static_assets or "") / "call_player.js"
+ASSETS = assets_url("calls")
 SEGMENTS = [
     {"start": 0.5, "end": 3.0, "speaker": "S1", "text": "Thank you for calling."},
     {"start": 3.5, "end": 7.0, "speaker": "S2", "text": "My line is down."},
@@ -34,7 +36,7 @@ def _page_html() -> str:
         "artifacts": {"audio": "call.m4a"},
     }
     body = templates.env.get_template(renderer_for(calls)).render(
-        result=result, item={"item_id": "abc"}, root="", version="test"
+        result=result, item={"item_id": "abc"}, root="", assets=ASSETS, version="test"
     )
     return f"<!doctype html><html><body>{body}</body></html>"
 
@@ -57,7 +59,7 @@ def test_the_line_under_the_playhead_is_highlighted_and_a_click_seeks() -> None:
         pytest.skip(message)
     files = {
         "/items/abc": ("text/html", _page_html().encode()),
-        "/static/call_player.js": ("text/javascript", (STATIC / "call_player.js").read_bytes()),
+        f"{ASSETS}/call_player.js": ("text/javascript", PLAYER.read_bytes()),
         "/api/v1/items/abc/artifacts/call.m4a": ("audio/mp4", _listening_copy()),
     }
     with sync_playwright() as playwright:

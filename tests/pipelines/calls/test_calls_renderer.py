@@ -4,6 +4,7 @@ speaker and the transcript coloured by speaker."""
 from __future__ import annotations
 
 from conveyor.pipelines.calls import calls
+from conveyor.web.assets import assets_url
 from conveyor.web.templating import GENERIC_RENDERER, renderer_for, templates
 
 RESULT = {
@@ -61,10 +62,10 @@ def test_the_page_plays_the_call_beside_its_transcript_and_shows_warnings() -> N
         "warnings": ["truncated/corrupt at 12.0 s: the file declares 61.0 s"],
     }
     html = templates.env.get_template(renderer_for(calls)).render(
-        result=result, item={"item_id": "abc"}, root="/ui"
+        result=result, item={"item_id": "abc"}, root="/ui", assets=assets_url("calls", "/ui")
     )
     assert 'src="/ui/api/v1/items/abc/artifacts/call.m4a"' in html and "data-call-audio" in html
-    assert "/ui/static/call_player.js" in html
+    assert 'src="/ui/static/pipelines/calls/call_player.js' in html
     assert 'data-start="62.5" data-end="64.0"' in html  # each line knows where it is
     assert "truncated/corrupt at 12.0 s: the file declares 61.0 s" in html
     plain = templates.env.get_template(renderer_for(calls)).render(result=RESULT, item={})

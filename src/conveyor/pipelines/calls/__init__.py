@@ -64,6 +64,7 @@ calls = Pipeline(
     hooks=PipelineHooks(
         migrations=HERE / "migrations",
         item_renderer=HERE / "templates" / "item.html",
+        static_assets=HERE / "static",  # call_player.js, which the renderer links to
         cli_summary="conveyor.pipelines.calls.cli:print_summary",
     ),
 )

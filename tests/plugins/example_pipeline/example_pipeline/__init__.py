@@ -1,5 +1,6 @@
 """``example_words``: counts the words of a record's ``text`` and keeps every count in the
-package's own table, which its own route lists and its own renderer shows."""
+package's own table, which its own route lists and its own renderer shows (with its own
+stylesheet)."""
 
 from __future__ import annotations
 
@@ -41,5 +42,6 @@ example_words = Pipeline(
         migrations=HERE / "migrations",
         api_routes="example_pipeline.api:router",
         item_renderer=HERE / "templates" / "item.html",
+        static_assets=HERE / "static",
     ),
 )
