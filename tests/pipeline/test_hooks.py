@@ -20,7 +20,11 @@ def test_the_registry_gathers_the_built_ins_hooks() -> None:
     assert trainer is not None and trainer.hooks.serving == ServingDefaults("userId", "ctr")
     assert registry.trainer_of("calls") is None  # a pipeline, not a model
     for pipeline in registry:
-        for reference in (pipeline.hooks.api_routes, pipeline.hooks.cli_summary):
+        for reference in (
+            pipeline.hooks.tables,
+            pipeline.hooks.api_routes,
+            pipeline.hooks.cli_summary,
+        ):
             assert reference is None or load_reference(reference) is not None
         renderer = pipeline.hooks.item_renderer
         assert renderer is None or renderer.is_file()

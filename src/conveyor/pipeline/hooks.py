@@ -1,5 +1,5 @@
 """What a pipeline package may add to Conveyor besides its steps: its own tables (Alembic
-migrations), API routes, an item-page renderer with its static files, a
+migrations and their MetaData), API routes, an item-page renderer with its static files, a
 ``conveyor demo`` summary and serving defaults. Every hook is optional; docs/plugins.md shows a
 whole third-party package.
 
@@ -50,6 +50,9 @@ class PipelineHooks:
 
     - ``migrations``: a folder of Alembic revision files (a version location). Conveyor
       upgrades the store to the heads of its own chain and of every installed pipeline's.
+    - ``tables``: ``"module:metadata"``, the SQLAlchemy ``MetaData`` of the tables those
+      migrations create, which Alembic's autogenerate compares with the store (see
+      :mod:`conveyor.schema`); never loaded to upgrade or to run the pipeline.
     - ``api_routes``: ``"module:router"``, a FastAPI ``APIRouter`` included in the app as it
       is (give it the ``/api/v1/...`` prefix it wants); see :mod:`conveyor.api.plugins`.
     - ``item_renderer``: a Jinja2 template file that shows this pipeline's results on the
@@ -63,6 +66,7 @@ class PipelineHooks:
     """
 
     migrations: Path | None = None
+    tables: str | None = None
     api_routes: str | None = None
     item_renderer: Path | None = None
     static_assets: Path | None = None
@@ -70,7 +74,7 @@ class PipelineHooks:
     serving: ServingDefaults | None = None
 
     def __post_init__(self) -> None:
-        for reference in (self.api_routes, self.cli_summary):
+        for reference in (self.tables, self.api_routes, self.cli_summary):
             if reference is not None:
                 _split(reference)
 

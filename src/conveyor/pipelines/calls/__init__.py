@@ -63,6 +63,7 @@ calls = Pipeline(
     store_result=store_result,
     hooks=PipelineHooks(
         migrations=HERE / "migrations",
+        tables="conveyor.pipelines.calls.tables:metadata",
         item_renderer=HERE / "templates" / "item.html",
         static_assets=HERE / "static",  # call_player.js, which the renderer links to
         cli_summary="conveyor.pipelines.calls.cli:print_summary",

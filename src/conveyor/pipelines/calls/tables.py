@@ -10,6 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from conveyor.store.models import Base, utcnow
 
+metadata = Base.metadata  # PipelineHooks.tables: these tables sit on the store's declarative base
+
 
 def _item_fk() -> ForeignKey:
     return ForeignKey("items.id", ondelete="CASCADE")

@@ -53,6 +53,7 @@ wildlife = Pipeline(
     store_result=_store,
     hooks=PipelineHooks(
         migrations=HERE / "migrations",
+        tables="conveyor.pipelines.wildlife.tables:metadata",
         item_renderer=HERE / "templates" / "item.html",
     ),
 )

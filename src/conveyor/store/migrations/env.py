@@ -1,20 +1,23 @@
-"""Alembic environment: Conveyor passes its own connection in ``config.attributes``."""
+"""Alembic environment: Conveyor passes its own connection in ``config.attributes``.
+
+Upgrading needs no models. The plain ``alembic`` command line (autogenerate, with
+sqlalchemy.url set in its config) compares the store with every table of the core and of the
+installed pipelines (``PipelineHooks.tables``), see :mod:`conveyor.schema`.
+"""
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import MetaData, create_engine
 
-import conveyor.pipelines.tables  # noqa: F401  (registers the scenarios' tables)
 from conveyor.retention.partitions import include_name
-from conveyor.store.models import Base
 
 config = context.config
 connection = config.attributes.get("connection")
 
 
-def run(conn) -> None:  # type: ignore[no-untyped-def]
+def run(conn, target_metadata: list[MetaData] | None) -> None:  # type: ignore[no-untyped-def]
     context.configure(
         connection=conn,
-        target_metadata=Base.metadata,
+        target_metadata=target_metadata,
         render_as_batch=True,
         include_name=include_name,  # autogenerate: partitions are not tables of the models
     )
@@ -23,7 +26,10 @@ def run(conn) -> None:  # type: ignore[no-untyped-def]
 
 
 if connection is not None:
-    run(connection)
-else:  # the plain `alembic` command line, with sqlalchemy.url set in its config
+    run(connection, None)
+else:
+    from conveyor.pipeline.registry import discover
+    from conveyor.schema import schema_metadata
+
     with create_engine(config.get_main_option("sqlalchemy.url")).connect() as conn:
-        run(conn)
+        run(conn, schema_metadata(discover()))

@@ -40,6 +40,7 @@ example_words = Pipeline(
     store_result=store_result,
     hooks=PipelineHooks(
         migrations=HERE / "migrations",
+        tables="example_pipeline.tables:metadata",
         api_routes="example_pipeline.api:router",
         item_renderer=HERE / "templates" / "item.html",
         static_assets=HERE / "static",
