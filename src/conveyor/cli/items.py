@@ -6,13 +6,17 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from conveyor.cli.state import CliState, console
 from conveyor.errors import InputRejectedError
+
+if TYPE_CHECKING:
+    from conveyor.cli.records import SubmissionSink
+    from conveyor.ingest.submit import Submitter
 
 STATUS_STYLE = {
     "queued": "cyan",
@@ -33,13 +37,19 @@ def submit(
     context: typer.Context,
     paths: list[Path] = typer.Argument(None, help="Files to submit."),
     pipeline: str = typer.Option(..., "--pipeline", "-p", help="Pipeline to run."),
-    records: Path = typer.Option(None, "--records", help="A JSON-lines file of records."),
+    records: Path = typer.Option(
+        None, "--records", help="A JSON-lines file of records, streamed in batches."
+    ),
     wait: bool = typer.Option(False, "--wait", help="Wait until every item is final."),
     force: bool = typer.Option(False, "--force", help="Process even if already submitted."),
-    as_json: bool = typer.Option(False, "--json", help="Print machine-readable output."),
+    as_json: bool = typer.Option(False, "--json", help="Print every submission as JSON."),
+    ids_path: Path = typer.Option(
+        None, "--output", "-o", help="Write the item ids to this file, one a line."
+    ),
 ) -> None:
     """Submit files or records to a pipeline."""
     from conveyor.cli.progress import wait_for_items
+    from conveyor.cli.records import SubmissionSink
     from conveyor.models.training import refuse_training_records
 
     state: CliState = context.obj
@@ -47,38 +57,41 @@ def submit(
     refuse_training_records(submitter.registry.get(pipeline))
     if not paths and records is None:
         raise InputRejectedError("give files to submit, or --records FILE.jsonl")
-    submissions = [submitter.submit_file(pipeline, path, force=force) for path in paths or []]
-    if records is not None:
-        submissions += submitter.submit_records(pipeline, _read_records(records), force=force)
-    if as_json:
-        print(json.dumps([s.__dict__ for s in submissions]))
-    else:
-        fresh = sum(not s.duplicate for s in submissions)
-        console.print(f"accepted {fresh} item(s), {len(submissions) - fresh} already known")
-        for s in submissions:
-            note = " (duplicate: earlier item)" if s.duplicate else ""
-            console.print(f"  {s.item_id}  {s.input_name or 'record'}{note}")
+    sink = SubmissionSink(as_json, ids_path, keep_ids=wait)
+    try:
+        _submit_all(submitter, pipeline, paths or [], records, force, sink)
+    finally:
+        sink.close()
     if wait:
-        final = wait_for_items(state.installation, [s.item_id for s in submissions])
+        final = wait_for_items(state.installation, sink.kept_ids)
         if any(status != "succeeded" for status in final.values()):
             raise typer.Exit(1)
 
 
-def _read_records(path: Path) -> list[Any]:
-    if not path.is_file():
-        raise InputRejectedError(f"{path} is not a readable file")
-    parsed = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            parsed.append(json.loads(line))
-        except json.JSONDecodeError as error:
-            raise InputRejectedError(
-                f"{path}:{number} is not valid JSON ({error.msg}); each line must be one "
-                "JSON record."
-            ) from error
-    return parsed
+def _submit_all(
+    submitter: Submitter,
+    pipeline: str,
+    paths: list[Path],
+    records: Path | None,
+    force: bool,
+    sink: SubmissionSink,
+) -> None:
+    from conveyor.cli.records import print_record_summary, stopped_message, submit_record_file
+
+    files = [submitter.submit_file(pipeline, path, force=force) for path in paths]
+    sink.add(files)
+    if files and not sink.as_json:
+        fresh = sum(not s.duplicate for s in files)
+        console.print(f"accepted {fresh} file(s), {len(files) - fresh} already known")
+        for s in files:
+            note = " (duplicate: earlier item)" if s.duplicate else ""
+            console.print(f"  {s.item_id}  {s.input_name}{note}")
+    if records is None:
+        return
+    summary = submit_record_file(submitter, pipeline, records, force, sink)
+    print_record_summary(summary, records)
+    if summary.error is not None:
+        raise InputRejectedError(stopped_message(summary))
 
 
 def status(

@@ -7,8 +7,7 @@ fails, the stored copy is removed again and the submitter gets the error.
 from __future__ import annotations
 
 import tempfile
-import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -16,14 +15,16 @@ from typing import Any, BinaryIO, Protocol
 from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.errors import InputRejectedError
+from conveyor.ingest.records import BadRecordLine, RecordBatch, RecordSummary
 from conveyor.pipeline.registry import PipelineRegistry
 from conveyor.pipeline.spec import Pipeline
 from conveyor.storage.files import Storage
 from conveyor.storage.names import display_name
 from conveyor.store.submissions import (
     NewItem,
-    find_duplicate,
-    insert_items,
+    PlannerStatistics,
+    find_duplicates,
+    insert_item_rows,
     record_content_hash,
 )
 
@@ -54,8 +55,33 @@ def _item(
     return NewItem(pipeline.name, pipeline.version, kind, content_hash, work_dir, source, **inputs)
 
 
-def _work_name() -> str:
-    return f"record-{uuid.uuid4().hex[:8]}"
+def _existing_items(session: Session, news: list[NewItem]) -> dict[str, str | int]:
+    known: dict[str, str | int] = {}
+    for pipeline, version in {(new.pipeline, new.pipeline_version) for new in news}:
+        hashes = [
+            n.content_hash for n in news if (n.pipeline, n.pipeline_version) == (pipeline, version)
+        ]
+        known.update(find_duplicates(session, pipeline, version, hashes))
+    return known
+
+
+def _place(
+    news: list[NewItem], known: dict[str, str | int], force: bool
+) -> tuple[list[NewItem], list[tuple[str | int, bool]]]:
+    """The items to insert, and per new item (an earlier item's id or an index into the
+    inserted ones, duplicate?). ``known`` maps content hashes to earlier items' ids."""
+    fresh: list[NewItem] = []
+    slots: list[tuple[str | int, bool]] = []
+    for new in news:
+        where = None if force else known.get(new.content_hash)
+        if where is not None:
+            slots.append((where, True))
+            continue
+        if not force:
+            known[new.content_hash] = len(fresh)
+        slots.append((len(fresh), False))
+        fresh.append(new)
+    return fresh, slots
 
 
 class IngestMetrics(Protocol):
@@ -86,6 +112,7 @@ class Submitter:
         self.storage = storage
         self.registry = registry
         self.metrics = metrics or _NoMetrics()
+        self.statistics = PlannerStatistics()
 
     def _pipeline(self, name: str, kind: str) -> Pipeline:
         pipeline = self.registry.get(name)
@@ -102,29 +129,59 @@ class Submitter:
         force: bool = False,
         source: str = "api",
     ) -> list[Submission]:
+        """Records as items, in one transaction (for a few; stream many with
+        ``submit_record_batches``)."""
         pipeline = self._pipeline(pipeline_name, "record")
-        news = [
-            record_item(pipeline, record, self.storage.reserve_work_dir(_work_name()), source)
-            for record in records
+        return self._commit(self._record_items(pipeline, records, source), force)
+
+    def submit_record_batches(
+        self,
+        pipeline_name: str,
+        batches: Iterable[RecordBatch],
+        force: bool = False,
+        source: str = "api",
+        on_batch: Callable[[RecordBatch, list[Submission]], None] | None = None,
+    ) -> RecordSummary:
+        """Commit each batch in its own transaction as it arrives; a bad line ends the stream
+        with the records before it accepted (``summary.error`` says where)."""
+        pipeline = self._pipeline(pipeline_name, "record")
+        summary = RecordSummary()
+        try:
+            for batch in batches:
+                submissions = self._commit(
+                    self._record_items(pipeline, batch.records, source), force
+                )
+                summary.add(submissions)
+                if on_batch is not None:
+                    on_batch(batch, submissions)
+        except BadRecordLine as error:
+            summary.error = error
+        return summary
+
+    def _record_items(
+        self, pipeline: Pipeline, records: Iterable[Any], source: str
+    ) -> list[NewItem]:
+        records = list(records)
+        work_dirs = self.storage.reserve_record_work_dirs(len(records))
+        return [
+            record_item(pipeline, record, work_dir, source)
+            for record, work_dir in zip(records, work_dirs, strict=True)
         ]
-        return self._commit(news, force)
 
     def _commit(self, news: list[NewItem], force: bool) -> list[Submission]:
-        submissions: list[Submission | None] = [None] * len(news)
+        """One transaction: duplicates (of earlier items, or earlier in ``news``) point to
+        the first item with that content unless ``force``; the rest are inserted at once."""
         with self.sessions.begin() as session:
-            fresh: list[tuple[int, NewItem]] = []
-            for index, new in enumerate(news):
-                existing = None if force else find_duplicate(session, new)
-                if existing is not None:
-                    submissions[index] = Submission(existing.id, True, new.input_name)
-                else:
-                    fresh.append((index, new))
-            items = insert_items(session, [new for _, new in fresh])
-            for (index, new), item in zip(fresh, items, strict=True):
-                submissions[index] = Submission(item.id, False, new.input_name)
-        for _, new in fresh:  # counted once committed
+            known = {} if force else _existing_items(session, news)
+            fresh, slots = _place(news, known, force)
+            ids = insert_item_rows(session, fresh)
+        self.statistics.inserted(self.sessions, len(fresh))
+        for new in fresh:  # counted once committed
             self.metrics.item_accepted(new.pipeline, new.source, new.input_size)
-        return [s for s in submissions if s is not None]
+        return [
+            Submission(ids[where] if isinstance(where, int) else where, duplicate, new.input_name)
+            for (where, duplicate), new in zip(slots, news, strict=True)
+        ]
 
     def submit_stream(
         self,
