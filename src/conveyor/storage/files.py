@@ -6,7 +6,6 @@ import hashlib
 import os
 import posixpath
 import shutil
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -130,9 +129,7 @@ class Storage:
         """``count`` work folder names for record items, as ``reserve_work_dir`` would make
         them, with one timestamp (a batch of records is stamped once)."""
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-        return [
-            posixpath.join(WORK, f"{stamp}_record-{uuid.uuid4().hex[:8]}") for _ in range(count)
-        ]
+        return [posixpath.join(WORK, f"{stamp}_record-{os.urandom(4).hex()}") for _ in range(count)]
 
     def receive(self, name: str, max_bytes: int | None = None) -> IncomingFile:
         """A new work folder holding the file ``name``, written piece by piece."""

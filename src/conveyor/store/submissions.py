@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import uuid
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, text
+from sqlalchemy import Connection, Table, select, text
 from sqlalchemy.orm import Session
 
 from conveyor.core.lifecycle import RETRYABLE_STATUSES, ItemStatus, status_values
@@ -116,8 +117,23 @@ def insert_item_rows(session: Session, new_items: list[NewItem]) -> list[str]:
     if connection.dialect.name == "postgresql":
         _copy_rows(connection.connection.driver_connection, rows)
     else:
-        session.execute(insert(ITEMS), rows)
+        _executemany_rows(connection, rows)
     return [row["id"] for row in rows]
+
+
+def _executemany_rows(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """The columns' own bind processors (dates, JSON, booleans) applied here, then a plain
+    DB-API executemany: SQLAlchemy's generic per-row parameter handling took more time than
+    SQLite's insert itself."""
+    columns = list(rows[0])
+    processors = [ITEMS.c[name].type.bind_processor(connection.dialect) for name in columns]
+    values = [
+        tuple(v if f is None else f(v) for f, v in zip(processors, row.values(), strict=True))
+        for row in rows
+    ]
+    marks = ", ".join("?" for _ in columns)
+    statement = f"INSERT INTO {ITEMS.name} ({', '.join(columns)}) VALUES ({marks})"
+    connection.exec_driver_sql(statement, values)
 
 
 def _copy_rows(driver_connection: Any, rows: list[dict[str, Any]]) -> None:
@@ -131,7 +147,7 @@ def _copy_rows(driver_connection: Any, rows: list[dict[str, Any]]) -> None:
 
 def _item_row(new: NewItem, now: Any) -> dict[str, Any]:
     return {
-        "id": uuid.uuid4().hex,
+        "id": os.urandom(16).hex(),  # as random as uuid4().hex, for a fraction of the time
         "pipeline": new.pipeline,
         "pipeline_version": new.pipeline_version,
         "kind": new.kind,
