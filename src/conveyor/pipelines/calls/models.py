@@ -117,6 +117,15 @@ def voice_encoder() -> Any:
 
 
 @cache
+def pyannote_pipeline(folder: str) -> Any:
+    """A pyannote.audio diarisation pipeline from a local folder (see pyannote_diarisation)."""
+    from conveyor.pipelines.calls import pyannote_diarisation
+
+    logger.info("loading the pyannote pipeline from %s", folder)
+    return pyannote_diarisation.load_pipeline(Path(folder))
+
+
+@cache
 def vader() -> Any:
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 

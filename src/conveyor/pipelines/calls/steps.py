@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conveyor.pipeline import StepContext, step
-from conveyor.pipelines.calls.settings import calls_settings
+from conveyor.pipelines.calls.settings import CallsSettings, calls_settings
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from conveyor.pipelines.calls.diarisation import Turn
 
 AUDIO = "audio.npy"
 LISTEN = "call.m4a"  # what the item page plays
@@ -63,21 +68,32 @@ def decode(context: StepContext) -> dict[str, Any]:
     }
 
 
+def mono_turns(mono: np.ndarray, settings: CallsSettings) -> tuple[list[Turn], str]:
+    """A mono call's turns and the method's name: the pyannote pipeline the settings point
+    at, else resemblyzer embeddings with spectral clustering."""
+    from conveyor.pipelines.calls import diarisation, embeddings, models, pyannote_diarisation
+    from conveyor.pipelines.calls.clustering import SpeakerBounds
+
+    bounds = SpeakerBounds(settings.min_speakers, settings.max_speakers)
+    if settings.diarisation_model is not None:
+        folder = settings.diarisation_model
+        pipeline = models.pyannote_pipeline(str(folder))
+        turns = pyannote_diarisation.pyannote_turns(pipeline, mono, bounds)
+        return turns, pyannote_diarisation.METHOD.format(folder.name)
+    turns = diarisation.mono_turns(mono, embeddings.embed_windows, bounds)
+    return turns, "voice embeddings (resemblyzer), spectral clustering"
+
+
 @step(retries=1, memory_mb=1024, timeout_seconds=_TIMEOUT)
 def diarise(context: StepContext, decode: dict[str, Any]) -> dict[str, Any]:
-    from conveyor.pipelines.calls import diarisation, embeddings
-    from conveyor.pipelines.calls.clustering import SpeakerBounds
-    from conveyor.pipelines.calls.settings import CallsSettings
+    from conveyor.pipelines.calls import diarisation
 
     samples = load_audio(context, decode["audio"])
     if samples.shape[0] == 2:
         turns, channel_speakers = diarisation.stereo_turns(samples)
         method = "channels"
     else:
-        settings = CallsSettings()
-        bounds = SpeakerBounds(settings.min_speakers, settings.max_speakers)
-        turns = diarisation.mono_turns(samples[0], embeddings.embed_windows, bounds)
-        method = "voice embeddings (resemblyzer), spectral clustering"
+        turns, method = mono_turns(samples[0], CallsSettings())
         channel_speakers = {}
     speakers = sorted({t.speaker for t in turns})
     context.log.info("%d speaker(s) by %s, %d turns", len(speakers), method, len(turns))
