@@ -54,6 +54,13 @@ class RecordSummary:
         self.duplicates += duplicates
         self.accepted += len(submissions) - duplicates
 
+    def merge(self, other: RecordSummary) -> None:
+        """Add the counts of ``other`` (a batch's summary) to these."""
+        self.batches += other.batches
+        self.records += other.records
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+
     def as_dict(self) -> dict[str, Any]:
         stopped = (
             None if self.error is None else {"line": self.error.line, "message": str(self.error)}

@@ -15,6 +15,7 @@ from conveyor.api import item_views
 from conveyor.api.downloads import download_headers, download_media_type
 from conveyor.api.errors import ApiError, error_responses
 from conveyor.api.params import utc_naive
+from conveyor.api.record_lines import stream_record_lines
 from conveyor.api.schemas import (
     ItemDetailOut,
     ItemOut,
@@ -134,6 +135,30 @@ async def _submit_record(request: Request, installation: Installation) -> Submis
         "api",
     )
     return submission
+
+
+@router.post(
+    "/records",
+    dependencies=[operator],
+    summary="Submit many records as JSON lines (application/x-ndjson), committed in batches",
+    responses=error_responses(404, 422),
+)
+async def submit_records(
+    request: Request, pipeline: str, force: bool = False, ids: bool = False
+) -> dict[str, Any]:
+    """One record per line, read as the body arrives and committed 5,000 at a time, so memory
+    holds one batch. A bad line: the records before it stay accepted, nothing from it on is,
+    and the answer is 422 with the line and the counts in `details`; send the fixed body again
+    and the accepted records come back as duplicates. `ids=true` lists every item id in the
+    answer (memory grows with the count; leave it off for millions)."""
+    installation = _installation(request)
+    refuse_training_records(installation.registry.get(pipeline))
+    summary, item_ids = await stream_record_lines(
+        installation.submitter, pipeline, request.stream(), force, keep_ids=ids
+    )
+    if summary.error is not None:
+        raise ApiError(422, "bad_record_line", str(summary.error), summary.as_dict())
+    return summary.as_dict() | ({"item_ids": item_ids} if ids else {})
 
 
 @router.get("", response_model=ItemPage)
