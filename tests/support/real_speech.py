@@ -280,3 +280,31 @@ def _labels_on(grid: np.ndarray, segments: Sequence[Segment]) -> list[set[str]]:
         for index in np.flatnonzero((grid >= start) & (grid < end)):
             labels[index].add(speaker)
     return labels
+
+
+def overlapped_call(
+    first: tuple[str, Sequence[np.ndarray]],
+    second: tuple[str, Sequence[np.ndarray]],
+    overlap_s: float = 2.5,
+) -> tuple[RealCall, tuple[float, float]]:
+    """Five turns, the third one the second voice's longest piece with the first voice's
+    next piece mixed over it at the same level for ``overlap_s`` from 1.5 s in. Returns the
+    call (reference with both speakers over the overlap) and the overlap's start and end."""
+    (a_name, a_pieces), (b_name, b_pieces) = first, second
+    a = sorted(a_pieces, key=len, reverse=True)
+    b = sorted(b_pieces, key=len, reverse=True)
+    base = _level(b[0])
+    start = int(1.5 * RATE)
+    length = min(len(a[1]), int(overlap_s * RATE), len(base) - start)
+    mixed = base.copy()
+    mixed[start : start + length] += _level(a[1])[:length]
+    call = join_turns([(a_name, a[0]), (b_name, b[1]), (b_name, mixed), (a_name, a[2])])
+    third = call.reference[2]
+    window = (third[0] + 1.5, third[0] + 1.5 + length / RATE)
+    reference = [*call.reference, (window[0], window[1], a_name)]
+    return RealCall(f"{a_name} over {b_name}", call.samples, reference), window
+
+
+def _level(samples: np.ndarray, rms: float = 0.05) -> np.ndarray:
+    level = float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) + 1e-9
+    return (samples * (rms / level)).astype(np.float32)
