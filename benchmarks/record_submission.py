@@ -113,6 +113,19 @@ def measure(database: str, path: Path, count: int, parse_rate: float) -> None:
             )
     finally:
         shutil.rmtree(home, ignore_errors=True)
+        if database != "sqlite":
+            name = env["CONVEYOR_DATABASE_URL"].rsplit("/", 1)[-1]
+            drop = [
+                "psql",
+                "-q",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-c",
+                f"DROP DATABASE {name}",
+            ]
+            subprocess.run(drop, check=False)
 
 
 def main() -> None:
