@@ -1,0 +1,113 @@
+"""Checks every broker adapter must pass, called by each broker's test with a fresh URL.
+
+They talk to the adapter only through the seam (``open_consumer``/``open_producer``), so a
+broker that passes them works under the stream consumer loop.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+
+from conveyor.streams.brokers import open_consumer, open_producer
+from conveyor.streams.brokers.base import BrokerConsumer, Message
+
+
+def publish(url: str, count: int, options: Mapping[str, str], start: int = 0) -> None:
+    producer = open_producer(url, options)
+    try:
+        for n in range(start, start + count):
+            producer.publish(f'{{"n": {n}}}'.encode(), key=str(n).encode(), headers={"h": "v"})
+    finally:
+        producer.close()
+
+
+def fetch_all(consumer: BrokerConsumer, count: int, timeout: float = 15) -> list[Message]:
+    """Fetch until ``count`` messages arrived (or the time is up)."""
+    found: list[Message] = []
+    deadline = time.monotonic() + timeout
+    while len(found) < count and time.monotonic() < deadline:
+        found.extend(consumer.fetch(count - len(found), 1.0))
+    return found
+
+
+def payload_numbers(messages: Sequence[Message]) -> list[int]:
+    return sorted(int(m.payload.decode()[6:-1]) for m in messages)
+
+
+def check_publish_fetch_unique(url: str, group: str, options: Mapping[str, str]) -> None:
+    publish(url, 20, options)
+    consumer = open_consumer(url, group, "one", options)
+    try:
+        messages = fetch_all(consumer, 20)
+        assert payload_numbers(messages) == list(range(20))
+        assert len({m.identity for m in messages}) == 20
+        consumer.ack(messages)
+    finally:
+        consumer.close()
+
+
+def check_unacked_redelivered_acked_not(url: str, group: str, options: Mapping[str, str]) -> None:
+    """Ack half, close, reopen: exactly the other half comes back, with the same identities."""
+    publish(url, 10, options)
+    consumer = open_consumer(url, group, "one", options)
+    first = fetch_all(consumer, 10)
+    assert len(first) == 10
+    acked, left = first[:5], first[5:]
+    consumer.ack(acked)
+    consumer.close()
+    again = open_consumer(url, group, "one", options)
+    try:
+        second = fetch_all(again, 5)
+        assert sorted(m.identity for m in second) == sorted(m.identity for m in left)
+        assert again.fetch(10, 1.0) == []
+        again.ack(second)
+    finally:
+        again.close()
+
+
+def check_group_shares(url: str, group: str, options: Mapping[str, str]) -> None:
+    """Two consumers of a group: together they get every message once."""
+    one = open_consumer(url, group, "one", {**options, "prefetch": "5"})
+    two = open_consumer(url, group, "two", {**options, "prefetch": "5"})
+    publish(url, 40, options)
+    try:
+        seen: list[Message] = []
+        deadline = time.monotonic() + 20
+        per_consumer = {"one": 0, "two": 0}
+        while len(seen) < 40 and time.monotonic() < deadline:
+            for name, consumer in (("one", one), ("two", two)):
+                batch = consumer.fetch(5, 0.3)
+                per_consumer[name] += len(batch)
+                seen.extend(batch)
+                consumer.ack(batch)
+        assert payload_numbers(seen) == list(range(40))
+        assert len({m.identity for m in seen}) == 40
+        assert per_consumer["one"] > 0 and per_consumer["two"] > 0, per_consumer
+    finally:
+        one.close()
+        two.close()
+
+
+def check_lag_decreases(url: str, group: str, options: Mapping[str, str]) -> None:
+    consumer = open_consumer(url, group, "one", options)
+    try:
+        publish(url, 10, options)
+        before = wait_lag(consumer, lambda lag: lag >= 10)
+        assert before >= 10
+        messages = fetch_all(consumer, 10)
+        consumer.ack(messages)
+        after = wait_lag(consumer, lambda lag: lag < before)
+        assert after == 0
+    finally:
+        consumer.close()
+
+
+def wait_lag(consumer: BrokerConsumer, good: object, timeout: float = 10) -> int:
+    deadline = time.monotonic() + timeout
+    while True:
+        lag = consumer.lag()
+        assert lag is not None
+        if good(lag) or time.monotonic() > deadline:  # type: ignore[operator]
+            return lag
+        time.sleep(0.2)
