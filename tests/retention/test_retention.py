@@ -163,7 +163,7 @@ def test_rollups_equal_the_raw_aggregates_and_pruning_keeps_the_policy(installat
     assert step_rollups == 35  # every finished step run, before pruning
 
     with installation.sessions() as session:  # charts: roll-ups where raw rows are gone
-        charted = endpoint_series(session, "heart", NOW - timedelta(hours=HOURS + 1))
+        charted = endpoint_series(session, "heart", NOW - timedelta(hours=HOURS + 1), NOW)
     sent: dict[tuple[datetime, int], list[int]] = defaultdict(lambda: [0, 0])
     for row in rows:
         if row["endpoint"] == "heart":

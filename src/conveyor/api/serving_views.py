@@ -6,17 +6,21 @@ serving pages (web/serving_pages.py) render them.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from conveyor.api.errors import ApiError
 from conveyor.api.schemas import ProportionOut
+from conveyor.retention.series import RANGES, chart_range
 from conveyor.serving.endpoints import EndpointRecord, read_endpoint, read_endpoints
 from conveyor.serving.experiments import ArmResult, ServingExperiment, arm_results
 from conveyor.serving.service import ServingService
-from conveyor.serving.stats import endpoint_series
+from conveyor.serving.stats import endpoint_chart
 from conveyor.store.models import utcnow
+
+MAX_STATS_SPAN = timedelta(days=731)  # the default hour roll-up retention, and a day
 
 
 class ArmOut(BaseModel):
@@ -82,10 +86,21 @@ class MinuteOut(BaseModel):
     p99_ms: float
 
 
+class SourceOut(BaseModel):
+    source: str = Field(description="raw (the prediction log), minute or hour (its roll-ups)")
+    since: datetime
+    until: datetime
+
+
 class EndpointStats(BaseModel):
     endpoint: str
     since: datetime
-    minutes: list[MinuteOut]
+    until: datetime
+    resolution: str = Field(description="minute or hour: one entry per period and version")
+    sources: list[SourceOut] = Field(description="where each part of the range was read from")
+    minutes: list[MinuteOut] = Field(
+        description="per period (``minute``: its start, also for hours) and version"
+    )
 
 
 class ArmResultOut(ProportionOut):
@@ -143,11 +158,46 @@ def endpoint_quality(service: ServingService, name: str, hours: float) -> Endpoi
     )
 
 
-def endpoint_stats(service: ServingService, name: str, minutes: int) -> EndpointStats:
-    """Per minute and version: records answered, errors, p50 and p99 latency (from the log)."""
+def stats_window(
+    range_name: str | None,
+    minutes: int | None,
+    since: datetime | None,
+    until: datetime | None,
+    now: datetime,
+) -> tuple[datetime, datetime]:
+    """The (since, until) of a stats request: explicit times first, then a named range
+    (``RANGES``), then a number of minutes; the last hour by default. Naive UTC."""
+    until = _naive_utc(until) if until else now
+    if since is not None:
+        start = _naive_utc(since)
+    elif range_name is not None:
+        start = until - RANGES[range_name]
+    else:
+        start = until - timedelta(minutes=minutes or 60)
+    if not until - MAX_STATS_SPAN <= start < until:
+        message = f"since ({start:%Y-%m-%d %H:%M}) must be before until ({until:%Y-%m-%d %H:%M})"
+        raise ApiError(422, "invalid_range", f"{message} and at most 731 days before it")
+    return start, until
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def endpoint_stats(
+    service: ServingService, name: str, since: datetime, until: datetime
+) -> EndpointStats:
+    """Per period and version: records answered, errors, p50 and p99 latency, from the log
+    and its roll-ups."""
     service.log.flush()
-    since = utcnow() - timedelta(minutes=minutes)
     with service.sessions() as session:
         read_endpoint(session, name)
-        series = endpoint_series(session, name, since)
-    return EndpointStats(endpoint=name, since=since, minutes=[MinuteOut(**m) for m in series])
+        chart = endpoint_chart(session, name, chart_range(since, until))
+    return EndpointStats(
+        endpoint=name,
+        since=chart.range.since,
+        until=chart.range.until,
+        resolution=chart.range.resolution,
+        sources=[SourceOut(**vars(segment)) for segment in chart.segments],
+        minutes=[MinuteOut(**entry) for entry in chart.entries],
+    )

@@ -153,7 +153,11 @@ def _as_datetime(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
-def _prediction_minutes(session: Session, start: datetime, end: datetime) -> Minutes:
+def prediction_minutes(
+    session: Session, start: datetime, end: datetime, endpoint: str | None = None
+) -> Minutes:
+    """Raw predictions in [start, end) aggregated per minute in SQL, as roll-up rows would be
+    (every endpoint, or only ``endpoint``)."""
     minute = _truncate_to_minute(session, Prediction.ts)
     keys = (Prediction.endpoint, Prediction.model, Prediction.version, Prediction.arm)
     buckets = [func.sum(case((Prediction.latency_ms <= b, 1), else_=0)) for b in LATENCY_BOUNDS_MS]
@@ -168,6 +172,7 @@ def _prediction_minutes(session: Session, start: datetime, end: datetime) -> Min
             *buckets,
         )
         .where(Prediction.ts >= start, Prediction.ts < end)
+        .where(*([Prediction.endpoint == endpoint] if endpoint is not None else []))
         .group_by(minute, *keys)
     )
     found = []
@@ -185,7 +190,7 @@ PREDICTIONS = RollupSpec(
     table=PredictionRollup,
     key_columns=("endpoint", "model", "version", "arm"),
     first_raw=lambda session: session.scalar(select(func.min(Prediction.ts))),
-    raw_minutes=_prediction_minutes,
+    raw_minutes=prediction_minutes,
     to_columns=lambda a: {
         "requests": a.count,
         "errors": a.errors,

@@ -28,6 +28,7 @@ from conveyor.api.serving_views import (
 )
 from conveyor.auth.service import Principal
 from conveyor.errors import ConveyorError
+from conveyor.retention.series import RANGES
 from conveyor.serving import experiments as logic
 from conveyor.serving.service import ServingService
 from conveyor.store.models import utcnow
@@ -35,7 +36,7 @@ from conveyor.web.routes import Viewer, _page
 
 router = APIRouter(include_in_schema=False)
 ENDPOINT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-CHART_MINUTES = 180
+CHART_RANGE = "3h"  # the default of the range buttons (RANGES)
 QUALITY_HOURS = 24
 EXPERIMENTS_SHOWN = 10
 
@@ -47,7 +48,9 @@ def endpoints_page(request: Request, principal: Principal = Viewer) -> Response:
 
 
 @router.get("/endpoints/{name}", name="web_endpoint")
-def endpoint_page(request: Request, name: str, principal: Principal = Viewer) -> Response:
+def endpoint_page(
+    request: Request, name: str, range: str = CHART_RANGE, principal: Principal = Viewer
+) -> Response:
     if not ENDPOINT_NAME.fullmatch(name):
         return _page(
             request, "missing.html", principal, status_code=404, message="no such endpoint"
@@ -57,7 +60,9 @@ def endpoint_page(request: Request, name: str, principal: Principal = Viewer) ->
         endpoint = endpoint_routing(service, name)
     except ConveyorError as error:
         return _page(request, "missing.html", principal, status_code=404, message=str(error))
-    stats = endpoint_stats(service, name, CHART_MINUTES)
+    chosen = range if range in RANGES else CHART_RANGE
+    now = utcnow()
+    stats = endpoint_stats(service, name, now - RANGES[chosen], now)
     quality = endpoint_quality(service, name, QUALITY_HOURS)
     hourly = service.quality(name, utcnow() - timedelta(hours=QUALITY_HOURS), group="version_hour")
     return _page(
@@ -69,6 +74,10 @@ def endpoint_page(request: Request, name: str, principal: Principal = Viewer) ->
         quality=quality,
         experiments=_experiments(service, name),
         chart=stats_chart(stats.minutes),
+        chart_range=chosen,
+        chart_ranges=list(RANGES),
+        chart_resolution=stats.resolution,
+        chart_sources=stats.sources,
         quality_chart=quality_chart(hourly),
     )
 
@@ -87,8 +96,8 @@ def _experiments(service: ServingService, endpoint: str) -> list[ExperimentOut]:
 
 
 def stats_chart(minutes: list[Any]) -> dict[str, Any]:
-    """uPlot data: one x axis (minute, epoch seconds, UTC) and per version the series of
-    records a minute, error rate, p50 and p99 latency (null where a version answered nothing)."""
+    """uPlot data: one x axis (period start, epoch seconds, UTC) and per version the series of
+    records a period, error rate, p50 and p99 latency (null where a version answered nothing)."""
     times = sorted({_epoch(m.minute) for m in minutes})
     position = {t: i for i, t in enumerate(times)}
     by_version: dict[int, dict[str, list[float | None]]] = defaultdict(

@@ -8,7 +8,8 @@ The predict route reads raw bytes and answers with orjson: no pydantic on the ho
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, FastAPI, Query, Request
 from fastapi import Path as PathParam
@@ -27,6 +28,7 @@ from conveyor.api.serving_views import (
     endpoint_routing,
     endpoint_stats,
     endpoints_out,
+    stats_window,
 )
 from conveyor.auth.roles import Role, allows
 from conveyor.auth.service import Principal
@@ -43,12 +45,14 @@ from conveyor.serving.routing import RoutingConfig, parse_config
 from conveyor.serving.routing_policy import role_for_routing_change
 from conveyor.serving.service import ServingService
 from conveyor.serving.tokens import TokenCache
+from conveyor.store.models import utcnow
 
 router = APIRouter(prefix="/endpoints", tags=["serving"])
 EndpointName = Annotated[
     str, PathParam(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", description="Endpoint name")
 ]
 JSON = "application/json"
+StatsRange = Literal["1h", "3h", "24h", "7d", "30d"]  # conveyor.retention.series.RANGES
 
 
 def serving_of(app: FastAPI) -> ServingService:
@@ -215,8 +219,17 @@ def get_quality(
 def get_stats(
     name: EndpointName,
     request: Request,
-    minutes: Annotated[int, Query(gt=0, le=7 * 24 * 60)] = 60,
+    range: Annotated[
+        StatsRange | None, Query(description="a named range ending now: 1h, 3h, 24h, 7d, 30d")
+    ] = None,
+    minutes: Annotated[int | None, Query(gt=0, le=90 * 24 * 60)] = None,
+    since: Annotated[datetime | None, Query(description="start (ISO 8601; naive is UTC)")] = None,
+    until: Annotated[datetime | None, Query(description="end (default: now)")] = None,
     _: Principal = viewer,
 ) -> EndpointStats:
-    """Per minute and version: records answered, errors, p50 and p99 latency (from the log)."""
-    return endpoint_stats(serving_of(request.app), name, minutes)
+    """Per minute (ranges up to 2 days) or hour and version: records answered, errors, p50 and
+    p99 latency, from the prediction log and its roll-ups (``sources`` says which part came
+    from where). ``since``/``until`` win over ``range``, which wins over ``minutes``; the
+    default is the last hour."""
+    window = stats_window(range, minutes, since, until, utcnow())
+    return endpoint_stats(serving_of(request.app), name, *window)
