@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -86,7 +86,7 @@ class KafkaConsumer:
         """Commit, per partition, the offset after the highest acknowledged one."""
         highest: dict[int, int] = {}
         for message in messages:
-            partition, offset = message.token  # type: ignore[misc]
+            partition, offset = cast(tuple[int, int], message.token)
             highest[partition] = max(offset, highest.get(partition, -1))
         if highest:
             offsets = [TopicPartition(self.topic, p, o + 1) for p, o in highest.items()]
