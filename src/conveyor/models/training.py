@@ -87,6 +87,15 @@ class TrainingPipeline(Pipeline):
                 f"model {self.model_name!r}: a parameter has the wrong type ({error})."
             ) from error
 
+    def request_of(self, record: Any) -> tuple[TrainingRequest, dict[str, Any]]:
+        """A training item's request and its resolved parameters, as its steps read them; a
+        bad parameter is a :class:`PermanentStepError` (it will not get better on retry)."""
+        request = TrainingRequest.from_record(record, self.model_name)
+        try:
+            return request, self.resolve_params(request.params)
+        except Exception as error:
+            raise PermanentStepError(str(error)) from error
+
 
 @dataclass(frozen=True)
 class TrainingRequest:

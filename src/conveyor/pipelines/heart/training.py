@@ -13,7 +13,7 @@ from conveyor.errors import PermanentStepError
 from conveyor.models import onnx, tabular
 from conveyor.models.provenance import code_version, sha256_hex
 from conveyor.models.schema import DatasetError, parse_table
-from conveyor.models.training import TrainingOutcome, TrainingPipeline, TrainingRequest
+from conveyor.models.training import TrainingOutcome, TrainingPipeline
 from conveyor.pipeline import StepContext
 from conveyor.pipelines.heart.data import HEART_SCHEMA
 
@@ -23,16 +23,8 @@ MODEL_FILE = "model.joblib"
 ONNX_FILE = "model.onnx"
 
 
-def _request(context: StepContext, pipeline: TrainingPipeline) -> tuple[TrainingRequest, dict]:
-    request = TrainingRequest.from_record(context.record, pipeline.model_name)
-    try:
-        return request, pipeline.resolve_params(request.params)
-    except Exception as error:  # a bad parameter will not get better on retry
-        raise PermanentStepError(str(error)) from error
-
-
 def prepare(context: StepContext, pipeline: TrainingPipeline) -> dict[str, Any]:
-    request, params = _request(context, pipeline)
+    request, params = pipeline.request_of(context.record)
     with context.storage.open("", request.dataset) as stream:
         data = stream.read()
     if sha256_hex(data) != request.dataset_sha256:
@@ -74,7 +66,7 @@ def _table(context: StepContext, name: str) -> pd.DataFrame:
 
 
 def compare(context: StepContext, pipeline: TrainingPipeline) -> dict[str, Any]:
-    _, params = _request(context, pipeline)
+    _, params = pipeline.request_of(context.record)
     report = tabular.cross_validate_candidates(
         _table(context, TRAIN_TABLE),
         HEART_SCHEMA,
@@ -94,7 +86,7 @@ def compare(context: StepContext, pipeline: TrainingPipeline) -> dict[str, Any]:
 
 
 def fit_chosen(context: StepContext, pipeline: TrainingPipeline, chosen: str) -> dict[str, Any]:
-    _, params = _request(context, pipeline)
+    _, params = pipeline.request_of(context.record)
     model = tabular.fit(_table(context, TRAIN_TABLE), HEART_SCHEMA, chosen, params["seed"])
     table = _table(context, HELDOUT_TABLE)
     heldout = tabular.evaluate(
@@ -108,7 +100,7 @@ def fit_chosen(context: StepContext, pipeline: TrainingPipeline, chosen: str) ->
 
 
 def export_onnx(context: StepContext, pipeline: TrainingPipeline) -> dict[str, Any]:
-    _, params = _request(context, pipeline)
+    _, params = pipeline.request_of(context.record)
     with context.storage.open(context.work_dir, MODEL_FILE) as stream:
         model = joblib.load(stream)
     features = _table(context, HELDOUT_TABLE)[HEART_SCHEMA.features]
@@ -138,7 +130,7 @@ def summarize(
     fitted: dict[str, Any],
     exported: dict[str, Any],
 ) -> dict[str, Any]:
-    request, params = _request(context, pipeline)
+    request, params = pipeline.request_of(context.record)
     dataset = {
         "path": request.dataset,
         "source": request.dataset_source,

@@ -9,7 +9,7 @@ import pandas as pd
 from conveyor.errors import PermanentStepError
 from conveyor.models.provenance import code_version, sha256_hex
 from conveyor.models.schema import DatasetError, parse_table
-from conveyor.models.training import TrainingOutcome, TrainingPipeline, TrainingRequest
+from conveyor.models.training import TrainingOutcome, TrainingPipeline
 from conveyor.pipeline import StepContext
 from conveyor.pipelines.movies import recommender
 from conveyor.pipelines.movies.data import RATINGS_SCHEMA
@@ -17,14 +17,6 @@ from conveyor.pipelines.movies.data import RATINGS_SCHEMA
 TRAIN, HELDOUT, FIT, VALIDATION = "train.csv", "heldout.csv", "fit.csv", "validation.csv"
 MODEL_FILE = "recommender.npz"
 TOP_N = 20
-
-
-def _request(context: StepContext, pipeline: TrainingPipeline) -> tuple[TrainingRequest, dict]:
-    request = TrainingRequest.from_record(context.record, pipeline.model_name)
-    try:
-        return request, pipeline.resolve_params(request.params)
-    except Exception as error:
-        raise PermanentStepError(str(error)) from error
 
 
 def _save(context: StepContext, name: str, table: pd.DataFrame) -> None:
@@ -37,7 +29,7 @@ def _table(context: StepContext, name: str) -> pd.DataFrame:
 
 
 def prepare(context: StepContext, pipeline: TrainingPipeline) -> dict[str, Any]:
-    request, params = _request(context, pipeline)
+    request, params = pipeline.request_of(context.record)
     with context.storage.open("", request.dataset) as stream:
         data = stream.read()
     if sha256_hex(data) != request.dataset_sha256:
@@ -76,7 +68,7 @@ def prepare(context: StepContext, pipeline: TrainingPipeline) -> dict[str, Any]:
 
 
 def compare(context: StepContext, pipeline: TrainingPipeline) -> dict[str, Any]:
-    _, params = _request(context, pipeline)
+    _, params = pipeline.request_of(context.record)
     fit_rows, validation = _table(context, FIT), _table(context, VALIDATION)
     report = {
         kind: recommender.evaluate(
@@ -95,7 +87,7 @@ def compare(context: StepContext, pipeline: TrainingPipeline) -> dict[str, Any]:
 
 
 def fit_chosen(context: StepContext, pipeline: TrainingPipeline, chosen: str) -> dict[str, Any]:
-    _, params = _request(context, pipeline)
+    _, params = pipeline.request_of(context.record)
     train, heldout = _table(context, TRAIN), _table(context, HELDOUT)
     model = recommender.fit(train, chosen, params["factors"], params["seed"])
     baseline = recommender.fit(train, "popularity", params["factors"], params["seed"])
@@ -119,7 +111,7 @@ def summarize(
     compared: dict[str, Any],
     fitted: dict[str, Any],
 ) -> dict[str, Any]:
-    request, params = _request(context, pipeline)
+    request, params = pipeline.request_of(context.record)
     outcome = TrainingOutcome(
         model=pipeline.model_name,
         params=params,
