@@ -10,6 +10,7 @@ import pika
 import pika.exceptions
 import pytest
 
+from conveyor.streams.brokers import open_producer
 from support import broker_conformance as conformance
 
 OPTIONS: dict[str, str] = {}
@@ -43,3 +44,16 @@ def test_two_consumers_share_the_queue(queue_url: str) -> None:
 
 def test_lag_falls_as_messages_are_acked(queue_url: str) -> None:
     conformance.check_lag_decreases(queue_url, "g", OPTIONS)
+
+
+def test_publish_raises_when_the_broker_cannot_take_the_message(queue_url: str) -> None:
+    producer = open_producer(queue_url, OPTIONS)
+    name = queue_url.split("queue=")[1]
+    connection = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", 5672))
+    connection.channel().queue_delete(name)
+    connection.close()
+    try:
+        with pytest.raises(pika.exceptions.UnroutableError):
+            producer.publish(b'{"n": 1}')
+    finally:
+        producer.close()
