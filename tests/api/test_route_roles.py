@@ -95,6 +95,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/metrics"): ANYONE,
     ("GET", "/recommend/{user_id}"): VIEWER,
     ("GET", "/static"): ANYONE,  # the mount of CSS, JS and vendored libraries
+    ("GET", "/static/pipelines/calls"): ANYONE,  # the calls pipeline's static_assets
     # Web pages: signed-in people see them; what they may do there goes through the API.
     ("GET", "/login"): ANYONE,
     ("GET", "/"): VIEWER,
@@ -137,6 +138,8 @@ def _app_routes(app: Any) -> set[tuple[str, str]]:
 def _url(path: str) -> str:
     if path == "/static":
         return "/static/app.css"
+    if path == "/static/pipelines/calls":
+        return "/static/pipelines/calls/call_player.js"
     path = path.replace("{path:path}", "nothing.txt")
     return re.sub(r"\{(\w+)\}", lambda m: "7" if m.group(1) == "user_id" else "zz-none", path)
 

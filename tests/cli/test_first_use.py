@@ -4,8 +4,9 @@ Each run starts ``up``, ``serve`` and ``models list`` together on a home that ha
 used: between them they create Conveyor's store, MLflow's tracking and registry store, the
 default serving endpoints and the first admin. 8 runs on SQLite and 8 on PostgreSQL (a fresh
 database each run; ``CONVEYOR_TEST_FIRST_USE_RUNS=20`` for the 20-run figure in
-docs/architecture.md, about 8 minutes), forked from one warm process (``support.concurrent_commands``) because 120
-interpreters importing Conveyor would cost minutes of CPU. The heavier pair a new user starts,
+docs/architecture.md, about 8 minutes), forked from one warm process
+(``support.concurrent_commands``) because 120 interpreters importing Conveyor would cost
+minutes of CPU. The heavier pair a new user starts,
 ``up`` and ``train heart --wait`` as two real processes, runs once per database.
 """
 
