@@ -1,0 +1,169 @@
+"""The NATS JetStream adapter against the NATS server (JetStream on) on loopback: the shared
+conformance checks, then a stream source end to end while the consumer is SIGKILLed twice, and
+once more against a NATS server of its own that is also killed and restarted mid-stream (the
+shared server on 4222 is never restarted)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats
+import pytest
+
+from conveyor.installation import Installation
+from support import broker_conformance as conformance
+from support.streams import (
+    MESSAGES,
+    add_test_source,
+    assert_exactly_once,
+    consume_while_killed_twice,
+    publish_records_and_poison,
+)
+from support.up import free_port
+
+HOST, PORT = "127.0.0.1", 4222
+OPTIONS: dict[str, str] = {}
+# a killed consumer's messages come back after ack_wait: short here to keep the test short
+SOURCE_OPTIONS = {"ack_wait_seconds": "2"}
+
+
+def reachable(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(2)
+        return sock.connect_ex((HOST, port)) == 0
+
+
+async def _admin(port: int, stream: str, durable: str | None) -> int:
+    """Delete the stream (durable None), or count what the durable consumer has left."""
+    client = await nats.connect(f"nats://{HOST}:{port}")
+    try:
+        js = client.jetstream()
+        if durable is None:
+            await js.delete_stream(stream)
+            return 0
+        info = await js.consumer_info(stream, durable)
+        return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+    finally:
+        await client.close()
+
+
+def left_in(port: int, stream: str, durable: str = "conveyor-readings") -> int:
+    return asyncio.run(_admin(port, stream, durable))
+
+
+@pytest.fixture
+def stream_name() -> Iterator[str]:
+    if not reachable(PORT):
+        if os.environ.get("CI"):
+            pytest.fail(f"NATS is not reachable on {HOST}:{PORT}")
+        pytest.skip("NATS is not reachable on loopback")
+    name = f"conveyor-test-{uuid.uuid4().hex[:12]}"
+    yield name
+    asyncio.run(_admin(PORT, name, None))
+
+
+@pytest.fixture
+def stream_url(stream_name: str) -> str:
+    return f"nats://{HOST}:{PORT}/{stream_name}?subject={stream_name}.readings"
+
+
+def test_publish_then_fetch_all_with_unique_identities(stream_url: str) -> None:
+    conformance.check_publish_fetch_unique(stream_url, "g", OPTIONS)
+
+
+def test_unacked_messages_come_back_acked_ones_do_not(stream_url: str) -> None:
+    conformance.check_unacked_redelivered_acked_not(stream_url, "g", OPTIONS)
+
+
+def test_two_consumers_share_the_durable_consumer(stream_url: str) -> None:
+    conformance.check_group_shares(stream_url, "g", OPTIONS)
+
+
+def test_lag_falls_as_messages_are_acked(stream_url: str) -> None:
+    conformance.check_lag_decreases(stream_url, "g", OPTIONS)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_messages_become_exactly_one_item_each_while_the_consumer_is_killed_twice(
+    stream_installation: Installation, stream_url: str, stream_name: str, tmp_path: Path
+) -> None:
+    add_test_source(stream_installation, stream_url, SOURCE_OPTIONS)
+    total = publish_records_and_poison(stream_url, MESSAGES)
+
+    consume_while_killed_twice(
+        stream_installation,
+        total,
+        tmp_path / "streams-run.log",
+        lambda: left_in(PORT, stream_name) == 0,
+    )
+
+    assert_exactly_once(stream_installation, MESSAGES)
+
+
+class OwnNats:
+    """nats-server with JetStream on a free port, storing in a folder of the test."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [shutil.which("nats-server") or "nats-server", "-a", HOST, "-p", str(self.port)]
+        command += ["-js", "-sd", str(self.folder)]
+        with (self.folder / "nats.log").open("ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while not reachable(self.port):
+            assert time.monotonic() < deadline, (self.folder / "nats.log").read_text()
+            time.sleep(0.05)
+
+    def crash_and_restart(self) -> None:
+        assert self.process is not None
+        self.process.kill()  # no clean shutdown: JetStream recovers from its files
+        self.process.wait()
+        self.start()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def own_nats(tmp_path: Path) -> Iterator[OwnNats]:
+    if shutil.which("nats-server") is None:
+        pytest.fail("nats-server is not installed (apt-get install nats-server)")
+    folder = tmp_path / "nats"
+    folder.mkdir()
+    server = OwnNats(folder)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_nats_restart_mid_stream_loses_and_duplicates_nothing(
+    stream_installation: Installation, own_nats: OwnNats, tmp_path: Path
+) -> None:
+    url = f"nats://{HOST}:{own_nats.port}/readings"
+    add_test_source(stream_installation, url, SOURCE_OPTIONS)
+    total = publish_records_and_poison(url, MESSAGES)
+
+    consume_while_killed_twice(
+        stream_installation,
+        total,
+        tmp_path / "streams-run.log",
+        lambda: left_in(own_nats.port, "readings") == 0,
+        own_nats.crash_and_restart,
+    )
+
+    assert_exactly_once(stream_installation, MESSAGES)
