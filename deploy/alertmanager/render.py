@@ -159,6 +159,11 @@ def collect_settings(files: Iterable[Path], environment: dict[str, str]) -> dict
 
 def write_folder(out: Path, settings: dict[str, str], with_secrets: bool = True) -> None:
     """alertmanager.yml, templates/ and (unless ``with_secrets`` is false) secrets/ in ``out``."""
+    if with_secrets and not settings.get("CONVEYOR_ALERTS_TOKEN"):
+        raise SettingsError(
+            "CONVEYOR_ALERTS_TOKEN is not set: Conveyor's receiver needs an operator token "
+            "(`conveyor deploy secrets` writes one; `conveyor deploy init` registers it)"
+        )
     source = yaml.safe_load((SOURCE / "alertmanager.yml").read_text())
     (out / "templates").mkdir(parents=True, exist_ok=True)
     header = "# Rendered by deploy/alertmanager/render.py from deploy/alertmanager; do not edit.\n"
@@ -174,11 +179,6 @@ def write_folder(out: Path, settings: dict[str, str], with_secrets: bool = True)
 
 
 def _write_secrets(folder: Path, settings: dict[str, str]) -> None:
-    if not settings.get("CONVEYOR_ALERTS_TOKEN"):
-        raise SettingsError(
-            "CONVEYOR_ALERTS_TOKEN is not set: Conveyor's receiver needs an operator token "
-            "(`conveyor deploy secrets` writes one; `conveyor deploy init` registers it)"
-        )
     folder.mkdir(mode=0o700, exist_ok=True)
     for name, file_name in SECRET_FILES.items():
         # An empty file keeps the *_file paths valid where a site has no Slack or no SMTP login.
@@ -188,6 +188,12 @@ def _write_secrets(folder: Path, settings: dict[str, str]) -> None:
             file.write(settings.get(name, ""))
 
 
+def _give_to(out: Path, owner: str) -> None:
+    user, _, group = owner.partition(":")
+    for path in [out, *out.rglob("*")]:
+        os.chown(path, int(user), int(group or user))
+
+
 def main(arguments: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, help="folder to write (created if missing)")
@@ -195,10 +201,15 @@ def main(arguments: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-secrets", action="store_true", help="leave out secrets/ (the target mounts it)"
     )
+    parser.add_argument(
+        "--owner", help="UID:GID to give the files (run as root; Alertmanager's own user)"
+    )
     options = parser.parse_args(arguments)
     try:
         settings = collect_settings(options.settings, dict(os.environ))
         write_folder(options.out, settings, with_secrets=not options.no_secrets)
+        if options.owner:
+            _give_to(options.out, options.owner)
     except SettingsError as error:
         print(f"render.py: {error}", file=sys.stderr)
         return 2

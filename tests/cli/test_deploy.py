@@ -29,7 +29,8 @@ def test_secrets_file_is_new_random_and_private(tmp_path: Path) -> None:
     assert _conveyor(tmp_path, "deploy", "secrets", str(first)).exit_code == 0
     assert _conveyor(tmp_path, "deploy", "secrets", str(second)).exit_code == 0
     values, others = _read(first), _read(second)
-    assert set(values) == {"POSTGRES_PASSWORD", "RAY_AUTH_TOKEN", "CONVEYOR_ADMIN_PASSWORD"}
+    names = {"POSTGRES_PASSWORD", "RAY_AUTH_TOKEN", "CONVEYOR_ADMIN_PASSWORD"}
+    assert set(values) == names | {"CONVEYOR_ALERTS_TOKEN"}
     assert all(len(value) >= 24 for value in values.values())
     assert not set(values.values()) & set(others.values())
     assert stat.S_IMODE(first.stat().st_mode) == 0o600
@@ -65,6 +66,29 @@ def test_init_creates_the_first_admin_once(
         client = TestClient(create_app(installation, auth_required=True))
         login = {"name": "admin", "password": "first admin password 42"}
         assert client.post("/api/v1/auth/login", json=login).status_code == 200
+    finally:
+        installation.close()
+
+
+def test_init_registers_the_alerts_token_once(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alertmanager's token from the secrets file opens Conveyor's receiver, nothing more."""
+    token = "cvy_" + "a1" * 20
+    monkeypatch.setenv("CONVEYOR_DATABASE_URL", database_url)
+    monkeypatch.setenv("CONVEYOR_ADMIN_PASSWORD", "first admin password 42")
+    monkeypatch.setenv("CONVEYOR_ALERTS_TOKEN", token)
+    home = tmp_path / "home"
+    assert "registered CONVEYOR_ALERTS_TOKEN" in _conveyor(home, "deploy", "init").output
+    assert "registered" not in _conveyor(home, "deploy", "init").output
+    installation = Installation(load_settings(home))
+    try:
+        client = TestClient(create_app(installation, auth_required=True))
+        headers = {"Authorization": f"Bearer {token}"}
+        body = {"version": "4", "status": "firing", "receiver": "conveyor", "alerts": []}
+        answer = client.post("/api/v1/alerts/webhook", json=body, headers=headers)
+        assert answer.status_code in (200, 204), answer.text
+        assert client.post("/api/v1/users", json={}, headers=headers).status_code == 403
     finally:
         installation.close()
 

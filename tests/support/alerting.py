@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -92,3 +93,84 @@ class Alertmanager:
 
     def stop(self) -> str:
         return stop_process(self.process)
+
+
+RENDER_SCRIPT = Path(__file__).parents[2] / "deploy" / "alertmanager" / "render.py"
+
+
+def render_alertmanager(out: Path, settings: dict[str, str], *arguments: str) -> Path:
+    """deploy/alertmanager/render.py into ``out`` with ``settings`` as its environment only."""
+    environment = {"PATH": "/usr/bin:/bin", **settings}
+    command = [sys.executable, str(RENDER_SCRIPT), str(out), *arguments]
+    done = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out / "alertmanager.yml"
+
+
+def amtool(folder: Path, *arguments: str) -> str:
+    """amtool in ``folder`` (relative template and secret paths resolve there); must succeed."""
+    done = subprocess.run(
+        [require_binary("amtool"), *arguments],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def routes(folder: Path, **labels: str) -> str:
+    """The receivers `amtool config routes test` picks for ``labels`` (comma-separated)."""
+    pairs = [f"{name}={value}" for name, value in labels.items()]
+    return amtool(
+        folder, "config", "routes", "test", "--config.file=alertmanager.yml", *pairs
+    ).strip()
+
+
+# The routing tree docs/monitoring.md promises: labels -> receivers, in amtool's order.
+EXPECTED_ROUTES: list[tuple[dict[str, str], str]] = [
+    ({"severity": "critical", "component": "serving"}, "conveyor,serving-oncall"),
+    ({"severity": "critical", "component": "node"}, "conveyor,oncall"),
+    ({"severity": "critical", "component": "workers"}, "conveyor,oncall"),
+    ({"severity": "critical", "component": "conveyor"}, "conveyor,oncall"),
+    ({"severity": "warning", "component": "serving"}, "conveyor,serving-team"),
+    ({"severity": "warning", "component": "pipeline"}, "conveyor,pipelines-team"),
+    ({"severity": "warning", "component": "workers"}, "conveyor,pipelines-team"),
+    ({"severity": "warning", "component": "node"}, "conveyor,ops-email"),
+    ({"severity": "info", "component": "serving"}, "conveyor"),
+    ({"alertname": "Unlabelled"}, "conveyor"),
+]
+
+
+def assert_routes(folder: Path) -> None:
+    """Every case of EXPECTED_ROUTES holds for ``folder``/alertmanager.yml."""
+    found = [(labels, routes(folder, **labels)) for labels, _ in EXPECTED_ROUTES]
+    assert found == EXPECTED_ROUTES
+
+
+# Settings of a site with every channel: what the targets' tests render with.
+SITE_SETTINGS = {
+    "ALERTMANAGER_SLACK_WEBHOOK_URL": "https://chat.example.net/hooks/abc",
+    "ALERTMANAGER_WEBHOOK_URL": "https://pager.example.net/conveyor",
+    "ALERTMANAGER_SMTP_SMARTHOST": "smtp.example.net:587",
+    "ALERTMANAGER_SMTP_FROM": "alerts@example.net",
+    "ALERTMANAGER_SMTP_USERNAME": "alerts",
+    "ALERTMANAGER_SMTP_PASSWORD": "smtp password 42",
+    "ALERTMANAGER_ONCALL_EMAIL": "oncall@example.net",
+    "ALERTMANAGER_OPS_EMAIL": "ops@example.net",
+}
+
+
+def channels(config_file: Path) -> dict[str, set[str]]:
+    """Receiver name -> the kinds of notifier it has (slack, email, webhook)."""
+    config = yaml.safe_load(config_file.read_text())
+    return {
+        receiver["name"]: {key.removesuffix("_configs") for key in receiver if key != "name"}
+        for receiver in config["receivers"]
+    }
+
+
+def webhook_urls(config_file: Path) -> set[str]:
+    config = yaml.safe_load(config_file.read_text())
+    return {w["url"] for r in config["receivers"] for w in r.get("webhook_configs", [])}

@@ -105,18 +105,31 @@ def check_password(session: Session, name: str, password: str) -> User | None:
 
 def create_token(session: Session, name: str, role: str, expires_at: datetime | None = None) -> str:
     """Returns the token once; only its hash is stored. It stops working at ``expires_at``."""
-    name = _check_name(name, "token name")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(
-        ApiToken(
-            name=name,
-            token_hash=_digest(token),
-            role=parse_role(role).value,
-            expires_at=expires_at,
+    register_token(session, name, role, token, expires_at)
+    return token
+
+
+def register_token(
+    session: Session, name: str, role: str, token: str, expires_at: datetime | None = None
+) -> bool:
+    """Accept ``token``, made elsewhere (a deployment's secrets file), under ``name``.
+
+    Idempotent: False when that token is registered already (revoked ones stay revoked).
+    """
+    name = _check_name(name, "token name")
+    if len(token) < 24:
+        raise AccountError(
+            "a token must be at least 24 characters; `conveyor deploy secrets` makes one"
         )
+    if session.scalar(select(ApiToken.id).where(ApiToken.token_hash == _digest(token))):
+        return False
+    role_value = parse_role(role).value
+    session.add(
+        ApiToken(name=name, token_hash=_digest(token), role=role_value, expires_at=expires_at)
     )
     session.flush()
-    return token
+    return True
 
 
 def find_token(session: Session, token: str) -> ApiToken | None:

@@ -18,6 +18,8 @@ from conveyor.errors import ConfigurationError
 deploy_app = typer.Typer(help="Set up and initialise a cluster deployment.", no_args_is_help=True)
 
 ADMIN_PASSWORD_VARIABLE = "CONVEYOR_ADMIN_PASSWORD"
+# The operator token Alertmanager presents to POST /api/v1/alerts/webhook (docs/monitoring.md).
+ALERTS_TOKEN_VARIABLE = "CONVEYOR_ALERTS_TOKEN"
 
 
 def register(app: typer.Typer) -> None:
@@ -30,6 +32,7 @@ def new_secrets() -> dict[str, str]:
         "POSTGRES_PASSWORD": secrets.token_urlsafe(32),  # URL-safe: goes into database URLs
         "RAY_AUTH_TOKEN": secrets.token_hex(32),  # the format `ray` itself generates
         ADMIN_PASSWORD_VARIABLE: secrets.token_urlsafe(18),
+        ALERTS_TOKEN_VARIABLE: "cvy_" + secrets.token_urlsafe(32),
     }
 
 
@@ -68,14 +71,18 @@ def init_command(
     context: typer.Context,
     admin: str = typer.Option("admin", "--admin", help="Name of the first admin."),
 ) -> None:
-    """Migrate the store and create the first admin from $CONVEYOR_ADMIN_PASSWORD (idempotent)."""
-    from conveyor.auth.service import add_user, count_users
+    """Migrate the store, create the first admin from $CONVEYOR_ADMIN_PASSWORD and accept
+    $CONVEYOR_ALERTS_TOKEN as Alertmanager's operator token, when set (idempotent)."""
+    from conveyor.auth.service import add_user, count_users, register_token
 
     password = os.environ.get(ADMIN_PASSWORD_VARIABLE, "")
     if not password:
         raise ConfigurationError(f"{ADMIN_PASSWORD_VARIABLE} is not set; see docs/deploy.md")
+    alerts_token = os.environ.get(ALERTS_TOKEN_VARIABLE, "")
     state: CliState = context.obj
     with state.installation.sessions.begin() as session:  # migrates the store first
+        if alerts_token and register_token(session, "alertmanager", "operator", alerts_token):
+            console.print(f"registered {ALERTS_TOKEN_VARIABLE} as the token 'alertmanager'")
         if count_users(session) > 0:
             console.print("store migrated; users exist already, no admin added")
             return
