@@ -28,6 +28,7 @@ async def _records_files_and_results(client: AsyncClient, tmp_path: Path) -> Non
     assert saved.read_text() == "red\ngreen\nblue"
     assert "measuring" in await client.logs(upload.item_id)
     assert "words.txt" in await client.artifacts(upload.item_id)
+    assert await client.read_artifact(upload.item_id, "words.txt") == b"red\ngreen\nblue"
     results = await client.results("noop", q=records[0].item_id[:12])
     assert results.to_pandas()["result.async"].tolist() == [1]
     listed = await client.items("noop", limit=1)
@@ -51,6 +52,10 @@ async def _states_and_errors(client: AsyncClient, stranger: AsyncClient) -> None
         await stranger.me()
     assert isinstance(await client.models(), list)
     assert "heart" in {e.name for e in await client.endpoints()}
+    assert (await client.routing("heart")).model == "heart"
+    assert isinstance(await client.experiments("heart"), list)
+    with pytest.raises(NotFoundError):
+        await client.experiment(2**31 - 1)
     with pytest.raises(NotFoundError):
         await client.model("no-such")
 

@@ -6,7 +6,14 @@ import io
 
 from rich.console import Console
 
-from conveyor.client.progress import WaitProgress, describe, finished_count
+from conveyor.client.progress import (
+    BarView,
+    NotebookBar,
+    WaitProgress,
+    describe,
+    finished_count,
+    in_notebook,
+)
 
 STATUSES = {"a": "succeeded", "b": "failed", "c": "running", "d": "queued", "e": "succeeded"}
 
@@ -29,3 +36,18 @@ def test_disabled_draws_nothing() -> None:
     with WaitProgress(5, enabled=False) as bar:
         bar.update(STATUSES)
     assert bar.progress is None
+
+
+def test_the_notebook_bar_is_escaped_html_and_text() -> None:
+    view = BarView("<waiting>", 3, 5, 75.0, "2 succeeded, 1 failed")
+    assert repr(view) == "<waiting> 3/5 00:01:15 2 succeeded, 1 failed"
+    shown = view._repr_html_()
+    assert "&lt;waiting&gt;" in shown and "<waiting>" not in shown
+    assert "<progress value='3' max='5'></progress> 3/5 00:01:15 2 succeeded" in shown
+
+
+def test_outside_a_kernel_the_bar_is_rich() -> None:
+    assert not in_notebook()
+    with WaitProgress(2) as bar:
+        bar.update({"a": "running"})
+    assert not isinstance(bar.progress, NotebookBar)

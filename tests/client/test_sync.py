@@ -91,6 +91,7 @@ def test_files_logs_artifacts_and_exports(client: Client, tmp_path: Path) -> Non
     assert "words.txt" in client.artifacts(by_path.item_id)
     saved = client.download_artifact(by_path.item_id, "words.txt", tmp_path)
     assert saved.read_text() == "alpha\nbeta\ngamma\ndelta"
+    assert client.read_artifact(by_path.item_id, "words.txt") == saved.read_bytes()
     assert "measuring notes.txt" in client.logs(by_path.item_id)
     assert by_path.item_id in {i.item_id for i in client.items("text_stats", limit=500)}
     assert all(i.pipeline == "text_stats" for i in client.iter_items(pipeline="text_stats"))
@@ -218,3 +219,51 @@ def _predict(client: Client, heart_frame: pandas.DataFrame) -> None:
     assert invalid.value.code == "invalid_input"
     assert "chol" in {f.field for f in invalid.value.fields}
     assert {f.record for f in invalid.value.fields} == {0}
+
+
+def test_routing_experiment_and_events(  # type: ignore[no-untyped-def]
+    server, client: Client, admin: Client, heart_frame: pandas.DataFrame
+) -> None:
+    """After the training test: its two versions side by side in an A/B experiment."""
+    versions = sorted(v.version for v in client.versions("heart"))
+    if len(versions) < 2:
+        client.train("heart", {"seed": 5}, wait=True, timeout=240, progress=False)
+        versions = sorted(v.version for v in client.versions("heart"))
+    split = {"model": "heart", "arms": [
+        {"name": "control", "target": versions[0], "weight": 1},
+        {"name": "treatment", "target": versions[-1], "weight": 1},
+    ]}  # fmt: skip
+    with pytest.raises(PermissionDeniedError):
+        client.set_routing("heart", split)
+    routed = admin.set_routing("heart", split, timeout=30)
+    assert {a["name"]: a["version"] for a in routed.arms} == {
+        "control": versions[0],
+        "treatment": versions[-1],
+    }
+    try:
+        _experiment(client, heart_frame.iloc[0].to_dict())
+    finally:
+        champion = {"model": "heart", "arms": [{"name": "champion", "target": "champion"}]}
+        client.set_routing("heart", champion, timeout=30)
+    assert client.record_events("heart", [{"user_id": 1, "movie_id": 5, "kind": "click"}]) == 1
+
+
+def _experiment(client: Client, row: dict[str, float]) -> None:
+    experiment = client.start_experiment("heart", "older vs newer", "accuracy")
+    arms = []
+    for user in range(12):
+        [answer] = client.predict("heart", row, key=f"user-{user}")
+        right = answer["arm"] == "treatment"
+        client.feedback(answer["id"], label=answer["label"] if right else 1 - answer["label"])
+        arms.append(answer["arm"])
+    read = client.experiment(experiment.id)
+    assert {r.arm: r.trials for r in read.results or []} == {a: arms.count(a) for a in arms}
+    if "treatment" in arms:
+        assert read.arm("treatment").value == 1.0 and read.leader == read.arm("treatment")
+        assert read.verdict().startswith("accuracy: treatment: 1.000")
+    assert read.to_pandas()["trials"].sum() == 12
+    assert experiment.id in {e.id for e in client.experiments("heart")}
+    assert client.end_experiment(experiment.id).ends_at is not None
+    with pytest.raises(ValidationError) as invalid:
+        client.start_experiment("heart", "x", "vibes")
+    assert "metric" in str(invalid.value)

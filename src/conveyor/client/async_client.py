@@ -18,6 +18,7 @@ from conveyor.client.calls import Call
 from conveyor.client.connection import Connection
 from conveyor.client.downloads import Download
 from conveyor.client.errors import ConveyorConnectionError, WaitTimeoutError, api_error
+from conveyor.client.experiments import Experiment
 from conveyor.client.frames import ResultSet
 from conveyor.client.models import (
     AliasChange,
@@ -39,6 +40,7 @@ from conveyor.client.progress import WaitProgress, finished_count
 
 T = TypeVar("T")
 PAGE = 500
+EVENTS_PER_REQUEST = 5_000  # the API takes at most 10,000 per request
 
 
 class AsyncClient:
@@ -205,6 +207,11 @@ class AsyncClient:
         target = Download.to(destination, name)
         return await self._download(calls.artifact_path(item_id, name), target, {})
 
+    async def read_artifact(self, item_id: str, name: str) -> bytes:
+        """An artifact's bytes, for showing a picture or a short clip inline in a notebook
+        (use :meth:`download_artifact` for large files)."""
+        return (await self._request("GET", calls.artifact_path(item_id, name))).content
+
     async def cancel(self, item_id: str) -> Item:
         return await self._run(calls.cancel(item_id))
 
@@ -364,3 +371,62 @@ class AsyncClient:
         return await self._run(
             calls.feedback(prediction_id, inputs.feedback_body(label, event, value))
         )
+
+    async def routing(self, endpoint: str) -> Endpoint:
+        """An endpoint's routing, and the version this server answers each arm with."""
+        return await self._run(calls.routing(endpoint))
+
+    async def set_routing(
+        self,
+        endpoint: str,
+        config: dict[str, Any],
+        *,
+        wait: bool = True,
+        timeout: float = 60.0,
+    ) -> Endpoint:
+        """Replace an endpoint's routing (docs/serving.md; operators may only move traffic
+        toward the champion, admins anything). With ``wait``, return once the server answers
+        every arm that has traffic (:class:`WaitTimeoutError` after ``timeout`` seconds)."""
+        changed = await self._run(calls.set_routing(endpoint, config))
+        deadline = time.monotonic() + timeout
+        while wait and not changed.serves_every_arm:
+            if time.monotonic() >= deadline:
+                raise WaitTimeoutError(timeout, [endpoint])
+            await anyio.sleep(0.25)  # replicas reload the routing within about a second
+            changed = await self.routing(endpoint)
+        return changed
+
+    async def record_events(self, endpoint: str, events: Any) -> int:
+        """Watch or click events of users (``user_id``, ``movie_id``, optional ``kind``:
+        ``watch`` or ``click``) as dicts or a DataFrame; returns how many were recorded."""
+        rows = inputs.records_of(events)
+        recorded = 0
+        for start in range(0, len(rows), EVENTS_PER_REQUEST):
+            batch = rows[start : start + EVENTS_PER_REQUEST]
+            recorded += await self._run(calls.record_events(endpoint, batch))
+        return recorded
+
+    # -- experiments ----------------------------------------------------------------------
+
+    async def start_experiment(
+        self,
+        endpoint: str,
+        name: str,
+        metric: str,
+        *,
+        starts_at: datetime | None = None,
+        ends_at: datetime | None = None,
+    ) -> Experiment:
+        """Measure ``metric`` (``accuracy`` from label feedback, ``ctr`` from watch events)
+        per arm of ``endpoint`` from ``starts_at`` (default now); it moves no traffic."""
+        return await self._run(calls.start_experiment(endpoint, name, metric, starts_at, ends_at))
+
+    async def experiments(self, endpoint: str | None = None) -> list[Experiment]:
+        return await self._run(calls.experiments(endpoint))
+
+    async def experiment(self, experiment_id: int) -> Experiment:
+        """An experiment with each arm's result so far (95% Wilson intervals)."""
+        return await self._run(calls.experiment(experiment_id))
+
+    async def end_experiment(self, experiment_id: int) -> Experiment:
+        return await self._run(calls.end_experiment(experiment_id))

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
+from conveyor.client.experiments import Experiment
 from conveyor.client.frames import ResultSet
 from conveyor.client.models import (
     AliasChange,
@@ -173,3 +174,49 @@ def predict(endpoint: str, body: Any, key: str | None) -> Call[Predictions]:
 def feedback(prediction_id: str, body: dict[str, Any]) -> Call[dict[str, Any]]:
     path = f"/predictions/{segment(prediction_id)}/feedback"
     return Call("POST", path, dict, json=body)
+
+
+def routing(endpoint: str) -> Call[Endpoint]:
+    path = f"/endpoints/{segment(endpoint)}/routing"
+    return Call("GET", path, lambda d: build(Endpoint, d))
+
+
+def set_routing(endpoint: str, config: dict[str, Any]) -> Call[Endpoint]:
+    path = f"/endpoints/{segment(endpoint)}/routing"
+    return Call("PUT", path, lambda d: build(Endpoint, d), json=config)
+
+
+def record_events(endpoint: str, events: list[dict[str, Any]]) -> Call[int]:
+    path = f"/endpoints/{segment(endpoint)}/events"
+    return Call("POST", path, lambda d: int(d["recorded"]), json={"events": events})
+
+
+def start_experiment(
+    endpoint: str,
+    name: str,
+    metric: str,
+    starts_at: datetime | None,
+    ends_at: datetime | None,
+) -> Call[Experiment]:
+    body: dict[str, Any] = {"endpoint": endpoint, "name": name, "metric": metric}
+    body |= {"starts_at": starts_at.isoformat()} if starts_at else {}
+    body |= {"ends_at": ends_at.isoformat()} if ends_at else {}
+    return Call("POST", "/experiments", Experiment.from_api, json=body)
+
+
+def experiments(endpoint: str | None) -> Call[list[Experiment]]:
+    params = {"endpoint": endpoint} if endpoint else None
+
+    def parse(data: dict[str, Any]) -> list[Experiment]:
+        return [Experiment.from_api(e) for e in data["experiments"]]
+
+    return Call("GET", "/experiments", parse, params=params)
+
+
+def experiment(experiment_id: int) -> Call[Experiment]:
+    return Call("GET", f"/experiments/{segment(experiment_id)}", Experiment.from_api)
+
+
+def end_experiment(experiment_id: int) -> Call[Experiment]:
+    path = f"/experiments/{segment(experiment_id)}/end"
+    return Call("POST", path, Experiment.from_api)

@@ -290,7 +290,23 @@ class Endpoint:
     revision: int
     updated_by: str
     routing: dict[str, Any]
-    arms: list[dict[str, Any]]
+    arms: list[dict[str, Any]]  # name, target, weight, and the version this server answers with
+
+    @property
+    def serves_every_arm(self) -> bool:
+        """Whether the answering server has loaded a version for every arm with traffic (the
+        one its target names, when that is a version number)."""
+        live = [arm for arm in self.arms if arm.get("weight", 0) > 0]
+        return all(
+            arm.get("version") is not None
+            and (not isinstance(arm.get("target"), int) or arm["version"] == arm["target"])
+            for arm in live
+        )
+
+    def _repr_html_(self) -> str:
+        rows = [[a.get(c) for c in ("name", "target", "weight", "version")] for a in self.arms]
+        title = f"endpoint {self.name}: {self.model}, routing revision {self.revision}"
+        return grid_table(title, ["arm", "target", "weight", "version"], rows)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,6 +16,7 @@ from conveyor.client.calls import Call
 from conveyor.client.connection import Connection
 from conveyor.client.downloads import Download
 from conveyor.client.errors import ConveyorConnectionError, WaitTimeoutError, api_error
+from conveyor.client.experiments import Experiment
 from conveyor.client.frames import ResultSet
 from conveyor.client.models import (
     AliasChange,
@@ -37,6 +38,7 @@ from conveyor.client.progress import WaitProgress, finished_count
 
 T = TypeVar("T")
 PAGE = 500
+EVENTS_PER_REQUEST = 5_000  # the API takes at most 10,000 per request
 
 
 class Client:
@@ -200,6 +202,11 @@ class Client:
         target = Download.to(destination, name)
         return self._download(calls.artifact_path(item_id, name), target, {})
 
+    def read_artifact(self, item_id: str, name: str) -> bytes:
+        """An artifact's bytes, for showing a picture or a short clip inline in a notebook
+        (use :meth:`download_artifact` for large files)."""
+        return (self._request("GET", calls.artifact_path(item_id, name))).content
+
     def cancel(self, item_id: str) -> Item:
         return self._run(calls.cancel(item_id))
 
@@ -355,3 +362,62 @@ class Client:
     ) -> dict[str, Any]:
         """The true outcome (``label``) or a watch/click ``event`` for a logged prediction."""
         return self._run(calls.feedback(prediction_id, inputs.feedback_body(label, event, value)))
+
+    def routing(self, endpoint: str) -> Endpoint:
+        """An endpoint's routing, and the version this server answers each arm with."""
+        return self._run(calls.routing(endpoint))
+
+    def set_routing(
+        self,
+        endpoint: str,
+        config: dict[str, Any],
+        *,
+        wait: bool = True,
+        timeout: float = 60.0,
+    ) -> Endpoint:
+        """Replace an endpoint's routing (docs/serving.md; operators may only move traffic
+        toward the champion, admins anything). With ``wait``, return once the server answers
+        every arm that has traffic (:class:`WaitTimeoutError` after ``timeout`` seconds)."""
+        changed = self._run(calls.set_routing(endpoint, config))
+        deadline = time.monotonic() + timeout
+        while wait and not changed.serves_every_arm:
+            if time.monotonic() >= deadline:
+                raise WaitTimeoutError(timeout, [endpoint])
+            time.sleep(0.25)  # replicas reload the routing within about a second
+            changed = self.routing(endpoint)
+        return changed
+
+    def record_events(self, endpoint: str, events: Any) -> int:
+        """Watch or click events of users (``user_id``, ``movie_id``, optional ``kind``:
+        ``watch`` or ``click``) as dicts or a DataFrame; returns how many were recorded."""
+        rows = inputs.records_of(events)
+        recorded = 0
+        for start in range(0, len(rows), EVENTS_PER_REQUEST):
+            batch = rows[start : start + EVENTS_PER_REQUEST]
+            recorded += self._run(calls.record_events(endpoint, batch))
+        return recorded
+
+    # -- experiments ----------------------------------------------------------------------
+
+    def start_experiment(
+        self,
+        endpoint: str,
+        name: str,
+        metric: str,
+        *,
+        starts_at: datetime | None = None,
+        ends_at: datetime | None = None,
+    ) -> Experiment:
+        """Measure ``metric`` (``accuracy`` from label feedback, ``ctr`` from watch events)
+        per arm of ``endpoint`` from ``starts_at`` (default now); it moves no traffic."""
+        return self._run(calls.start_experiment(endpoint, name, metric, starts_at, ends_at))
+
+    def experiments(self, endpoint: str | None = None) -> list[Experiment]:
+        return self._run(calls.experiments(endpoint))
+
+    def experiment(self, experiment_id: int) -> Experiment:
+        """An experiment with each arm's result so far (95% Wilson intervals)."""
+        return self._run(calls.experiment(experiment_id))
+
+    def end_experiment(self, experiment_id: int) -> Experiment:
+        return self._run(calls.end_experiment(experiment_id))
