@@ -4,7 +4,8 @@
 alertmanager.yml and templates/ are the one source of the routing tree, receivers, grouping,
 inhibition and messages. A deployment differs only in addresses and secrets, which this script
 takes from environment variables and KEY=VALUE files (later ones win) and writes, with the
-templates, into a folder Alertmanager reads:
+templates, into a folder Alertmanager reads. Slack, email and the generic webhook are each on
+only when their setting is given; Conveyor's own receiver is always on.
 
     OUT/alertmanager.yml  OUT/templates/*.tmpl  OUT/secrets/{conveyor-token,...} (mode 600)
 
@@ -68,9 +69,9 @@ def read_settings_file(path: Path) -> dict[str, str]:
 def render_config(source: dict[str, Any], settings: dict[str, str]) -> dict[str, Any]:
     """The source configuration with the deployment's addresses; pure (no files).
 
-    A setting left out keeps the source's value; a channel's setting given but empty
-    (ALERTMANAGER_SLACK_WEBHOOK_URL, ALERTMANAGER_WEBHOOK_URL, ALERTMANAGER_SMTP_SMARTHOST)
-    switches that channel off, so a site without Slack sends nothing to a placeholder.
+    An address left out keeps the source's value. A channel is on only when its setting is
+    set (Slack: ALERTMANAGER_SLACK_WEBHOOK_URL, email: ALERTMANAGER_SMTP_SMARTHOST, the generic
+    webhook: ALERTMANAGER_WEBHOOK_URL), so nothing goes to the source's placeholders.
     """
     config = yaml.safe_load(yaml.safe_dump(source))  # a deep copy that keeps YAML's types
     glob = config.setdefault("global", {})
@@ -89,13 +90,13 @@ def render_config(source: dict[str, Any], settings: dict[str, str]) -> dict[str,
             webhook["url"] = settings["ALERTMANAGER_WEBHOOK_URL"]
     _set_email(config, "oncall", settings.get("ALERTMANAGER_ONCALL_EMAIL"))
     _set_email(config, "ops-email", settings.get("ALERTMANAGER_OPS_EMAIL"))
-    _switch_off_empty_channels(config, settings)
+    _switch_off_unset_channels(config, settings)
     return config
 
 
-def _switch_off_empty_channels(config: dict[str, Any], settings: dict[str, str]) -> None:
+def _switch_off_unset_channels(config: dict[str, Any], settings: dict[str, str]) -> None:
     def off(name: str) -> bool:
-        return name in settings and not settings[name]
+        return not settings.get(name)
 
     glob = config["global"]
     for receiver in config.get("receivers", []):

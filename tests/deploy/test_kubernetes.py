@@ -8,6 +8,7 @@ checked as Kubernetes ``PodTemplate`` objects.
 
 from __future__ import annotations
 
+import base64
 import re
 import shutil
 import subprocess
@@ -21,6 +22,14 @@ import ray
 import yaml
 
 from conveyor.cli.deploy import new_secrets, write_secrets_file
+from support.alerting import (
+    SITE_SETTINGS,
+    amtool,
+    assert_routes,
+    channels,
+    render_alertmanager,
+    webhook_urls,
+)
 
 KUBERNETES = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
 KUBERNETES_VERSION = "1.32.0"  # the kubectl installed here
@@ -81,12 +90,30 @@ def example_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def example(kubectl: None, example_copy: Path) -> list[dict[str, Any]]:
-    write_secrets_file(example_copy / "overlays" / "example" / "secrets.env", new_secrets())
-    return _render(example_copy / "overlays" / "example")
+    overlay = example_copy / "overlays" / "example"
+    write_secrets_file(overlay / "secrets.env", new_secrets())
+    _render_alertmanager(overlay)
+    return _render(overlay)
+
+
+def _render_alertmanager(overlay: Path) -> None:
+    """The documented step: render.py with the overlay's settings and secrets files."""
+    site_secrets = {k: v for k, v in SITE_SETTINGS.items() if k.endswith(("_URL", "PASSWORD"))}
+    with (overlay / "secrets.env").open("a") as file:
+        file.writelines(f"{name}={value}\n" for name, value in site_secrets.items())
+    settings = ["--settings", str(overlay / "alertmanager.env")]
+    render_alertmanager(
+        overlay / "alertmanager", {}, *settings, "--settings", str(overlay / "secrets.env")
+    )
 
 
 def _by_kind(documents: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [document for document in documents if document["kind"] == kind]
+
+
+def _named(documents: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    (found,) = [d for d in _by_kind(documents, kind) if d["metadata"]["name"] == name]
+    return found
 
 
 def _ray_cluster(documents: list[dict[str, Any]]) -> dict[str, Any]:
@@ -197,9 +224,9 @@ def test_every_ray_container_carries_the_token(example: list[dict[str, Any]]) ->
 def test_references_resolve_to_secret_and_config_keys(example: list[dict[str, Any]]) -> None:
     """Every secret key exists in the file `conveyor deploy secrets` writes, and every
     ``$(NAME)`` in an env value or argument names a variable the container has."""
-    (secret,) = _by_kind(example, "Secret")
+    secret = _named(example, "Secret", "conveyor-secrets")
     (config,) = _by_kind(example, "ConfigMap")
-    assert set(secret["data"]) == set(new_secrets())
+    assert set(secret["data"]) >= set(new_secrets())
     for container in _containers(example):
         names = set(config["data"]) | {variable["name"] for variable in container.get("env", [])}
         for variable in container.get("env", []):
@@ -211,3 +238,51 @@ def test_references_resolve_to_secret_and_config_keys(example: list[dict[str, An
         texts = [v.get("value", "") for v in container.get("env", [])] + container.get("args", [])
         used = {name for text in texts for name in re.findall(r"\$\(([A-Z_]+)\)", text)}
         assert used <= names, (container["name"], used - names)
+
+
+def _alertmanager_folder(documents: list[dict[str, Any]], folder: Path) -> Path:
+    """The files Alertmanager's pod sees: the Secret's keys at its volume's item paths."""
+    secret = _named(documents, "Secret", "conveyor-alertmanager")
+    pod = _named(documents, "Deployment", "conveyor-alertmanager")["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "config"]
+    assert volume["secret"]["secretName"] == "conveyor-alertmanager"
+    for item in volume["secret"]["items"]:
+        path = folder / item["path"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(secret["data"][item["key"]]))
+    assert {i["key"] for i in volume["secret"]["items"]} == set(secret["data"])
+    (container,) = pod["containers"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "config"]
+    assert f"--config.file={mount['mountPath']}/alertmanager.yml" in container["args"]
+    return folder
+
+
+def test_alertmanager_runs_the_rendered_shipped_configuration(
+    example: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    folder = _alertmanager_folder(example, tmp_path)
+    assert "SUCCESS" in amtool(folder, "check-config", "alertmanager.yml")
+    assert_routes(folder)
+    config_file = folder / "alertmanager.yml"
+    assert channels(config_file)["oncall"] == {"slack", "email", "webhook"}
+    assert (folder / "secrets" / "slack-webhook-url").read_text() == SITE_SETTINGS[
+        "ALERTMANAGER_SLACK_WEBHOOK_URL"
+    ]
+
+
+def test_alertmanager_reaches_conveyor_through_the_api_service(
+    example: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """The receiver URL names the API Service and its port; the token is the one the init Job
+    registers (CONVEYOR_ALERTS_TOKEN of conveyor-secrets)."""
+    folder = _alertmanager_folder(example, tmp_path)
+    service = _named(example, "Service", "conveyor-api")
+    (port,) = service["spec"]["ports"]
+    address = "conveyor-api" if port["port"] == 80 else f"conveyor-api:{port['port']}"
+    urls = webhook_urls(folder / "alertmanager.yml")
+    assert f"http://{address}/api/v1/alerts/webhook" in urls
+    secrets = _named(example, "Secret", "conveyor-secrets")["data"]
+    token = base64.b64decode(secrets["CONVEYOR_ALERTS_TOKEN"]).decode()
+    assert (folder / "secrets" / "conveyor-token").read_text() == token
+    init = _named(example, "Job", "conveyor-init")["spec"]["template"]["spec"]["containers"][0]
+    assert "CONVEYOR_ALERTS_TOKEN" in {variable["name"] for variable in init["env"]}
