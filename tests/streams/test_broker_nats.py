@@ -1,7 +1,7 @@
 """The NATS JetStream adapter against the NATS server (JetStream on) on loopback: the shared
-conformance checks, then a stream source end to end while the consumer is SIGKILLed twice, and
-once more against a NATS server of its own that is also killed and restarted mid-stream (the
-shared server on 4222 is never restarted)."""
+conformance checks on the shared server; then, against a NATS server of its own (the shared one
+is never restarted), a stream source end to end while the consumer is SIGKILLed twice and the
+server is killed and restarted mid-stream."""
 
 from __future__ import annotations
 
@@ -9,16 +9,19 @@ import asyncio
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import nats
 import pytest
 
 from conveyor.installation import Installation
+from conveyor.streams.brokers import open_consumer, open_producer
 from support import broker_conformance as conformance
 from support.streams import (
     MESSAGES,
@@ -91,34 +94,18 @@ def test_lag_falls_as_messages_are_acked(stream_url: str) -> None:
     conformance.check_lag_decreases(stream_url, "g", OPTIONS)
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_messages_become_exactly_one_item_each_while_the_consumer_is_killed_twice(
-    stream_installation: Installation, stream_url: str, stream_name: str, tmp_path: Path
-) -> None:
-    add_test_source(stream_installation, stream_url, SOURCE_OPTIONS)
-    total = publish_records_and_poison(stream_url, MESSAGES)
-
-    consume_while_killed_twice(
-        stream_installation,
-        total,
-        tmp_path / "streams-run.log",
-        lambda: left_in(PORT, stream_name) == 0,
-    )
-
-    assert_exactly_once(stream_installation, MESSAGES)
-
-
 class OwnNats:
     """nats-server with JetStream on a free port, storing in a folder of the test."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, arguments: Sequence[str] = ()) -> None:
         self.folder = folder
         self.port = free_port()
+        self.arguments = list(arguments)  # e.g. --user and --pass, --auth, --tls
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         command = [shutil.which("nats-server") or "nats-server", "-a", HOST, "-p", str(self.port)]
-        command += ["-js", "-sd", str(self.folder)]
+        command += ["-js", "-sd", str(self.folder), *self.arguments]
         with (self.folder / "nats.log").open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
@@ -138,20 +125,71 @@ class OwnNats:
             self.process.wait(timeout=30)
 
 
-@pytest.fixture
-def own_nats(tmp_path: Path) -> Iterator[OwnNats]:
+@contextmanager
+def running_nats(folder: Path, arguments: Sequence[str] = ()) -> Iterator[OwnNats]:
     if shutil.which("nats-server") is None:
         pytest.fail("nats-server is not installed (apt-get install nats-server)")
-    folder = tmp_path / "nats"
     folder.mkdir()
-    server = OwnNats(folder)
+    server = OwnNats(folder, arguments)
     server.start()
-    yield server
-    server.stop()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def own_nats(tmp_path: Path) -> Iterator[OwnNats]:
+    with running_nats(tmp_path / "nats") as server:
+        yield server
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    certificate, key = folder / "cert.pem", folder / "key.pem"
+    command = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+    command += ["-keyout", str(key), "-out", str(certificate), "-subj", f"/CN={HOST}"]
+    command += ["-addext", f"subjectAltName=IP:{HOST}"]
+    subprocess.run(command, check=True, capture_output=True)
+    return certificate, key
+
+
+def round_trip(url: str, options: dict[str, str]) -> None:
+    conformance.publish(url, 3, options)
+    consumer = open_consumer(url, "g", "one", options)
+    try:
+        messages = conformance.fetch_all(consumer, 3)
+        assert conformance.payload_numbers(messages) == [0, 1, 2]
+        consumer.ack(messages)
+    finally:
+        consumer.close()
+
+
+def test_user_and_password_from_the_url_or_the_options(tmp_path: Path) -> None:
+    with running_nats(tmp_path / "nats", ["--user", "conveyor", "--pass", "s3cret"]) as server:
+        address = f"{HOST}:{server.port}/readings"
+        round_trip(f"nats://conveyor:s3cret@{address}", {})
+        round_trip(f"nats://{address}", {"username": "conveyor", "password": "s3cret"})
+        with pytest.raises(nats.errors.Error, match="Authorization"):
+            open_producer(f"nats://conveyor:wrong@{address}", {})
+
+
+def test_a_token_in_the_url(tmp_path: Path) -> None:
+    with running_nats(tmp_path / "nats", ["--auth", "t0ken"]) as server:
+        round_trip(f"nats://t0ken@{HOST}:{server.port}/readings", {})
+
+
+def test_tls_with_the_servers_certificate_authority(tmp_path: Path) -> None:
+    certificate, key = self_signed_certificate(tmp_path)
+    arguments = ["--tls", "--tlscert", str(certificate), "--tlskey", str(key)]
+    with running_nats(tmp_path / "nats", arguments) as server:
+        url = f"nats://{HOST}:{server.port}/readings"
+        round_trip(url, {"ssl_ca_certs": str(certificate)})
+        with pytest.raises(ssl.SSLError):
+            open_producer(url, {"tls": "true"})  # the system's authorities do not know it
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_a_nats_restart_mid_stream_loses_and_duplicates_nothing(
+def test_messages_become_one_item_each_while_the_consumer_is_killed_twice_and_nats_restarted(
     stream_installation: Installation, own_nats: OwnNats, tmp_path: Path
 ) -> None:
     url = f"nats://{HOST}:{own_nats.port}/readings"

@@ -21,6 +21,8 @@ runs a loop (the API server), where ``run_until_complete`` would fail.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import re
 import ssl
 import threading
@@ -42,6 +44,7 @@ from conveyor.errors import ConfigurationError
 from conveyor.streams.brokers.base import Message
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 CALL_TIMEOUT = 30.0  # seconds a call may take beyond its own wait (connect, acks, info)
 DEFAULT_ACK_WAIT = 30.0
 DEFAULT_MAX_ACK_PENDING = 1000
@@ -94,8 +97,6 @@ def _connect_options(
         connect["nkeys_seed"] = options["nkeys_seed"]
     if options.get("tls", "").lower() == "true" or any(k.startswith("ssl_") for k in options):
         connect["tls"] = _tls_context(options)
-    if options.get("max_reconnect_attempts"):
-        connect["max_reconnect_attempts"] = int(options["max_reconnect_attempts"])
     return connect
 
 
@@ -126,14 +127,38 @@ class _LoopThread:
             raise TimeoutError(f"NATS did not answer within {timeout:.0f} s") from None
 
     def stop(self) -> None:
+        with contextlib.suppress(Exception):  # a stuck task must not keep the loop alive
+            self.run(_cancel_other_tasks(), 5)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         if not self.thread.is_alive():
             self.loop.close()
 
 
+async def _log_error(error: Exception) -> None:
+    # nats-py's default logs a traceback for every reset connection; the runner reports the
+    # failure that matters (the next call raises), so one line is enough here.
+    logger.warning("NATS: %s: %s", type(error).__name__, error)
+
+
+async def _cancel_other_tasks() -> None:
+    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def _connect(address: StreamAddress, name: str) -> tuple[Client, JetStreamContext]:
-    client = await nats.connect(address.servers, name=name, **address.connect)
+    # No reconnecting inside nats-py: it would retry a refused first connect (a wrong password)
+    # for two minutes, and hide a lost connection behind empty fetches. A lost connection
+    # raises instead, and the runner reopens the consumer with its back-off, as for every broker.
+    client = await nats.connect(
+        address.servers,
+        name=name,
+        allow_reconnect=False,
+        error_cb=_log_error,
+        **address.connect,
+    )
     return client, client.jetstream()
 
 
