@@ -18,6 +18,7 @@ CORE_TABLE_MODULES = (
     "conveyor.retention.tables",  # telemetry roll-ups
     "conveyor.serving.tables",  # endpoints, experiments, the prediction log
     "conveyor.streams.tables",  # stream sources
+    "conveyor.scoring.tables",  # batch scoring jobs and their parts
 )
 
 

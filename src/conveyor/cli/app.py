@@ -16,6 +16,7 @@ from conveyor.cli import (
     models,
     monitoring,
     run,
+    scoring,
     serve,
     streams,
     tools,
@@ -54,6 +55,7 @@ models.register(app)
 serve.register(app)
 deploy.register(app)
 streams.register(app)
+scoring.register(app)
 
 
 @app.callback()

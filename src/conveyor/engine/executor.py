@@ -51,6 +51,25 @@ def _ray_address_variable() -> str | None:
     return value if value and value != "local" else None
 
 
+def ensure_ray(address: str | None, num_cpus: int | None) -> None:
+    """Join the Ray of ``address`` (or ``RAY_ADDRESS``), else start the embedded local one;
+    nothing when this process is connected already. Steps and batch scoring both start here."""
+    if ray.is_initialized():
+        return
+    arguments: dict[str, Any] = {
+        "include_dashboard": False,
+        "logging_level": logging.WARNING,
+        "log_to_driver": os.environ.get("CONVEYOR_RAY_LOG_TO_DRIVER") == "1",
+    }
+    address = address or _ray_address_variable()
+    if address:
+        arguments["address"] = address
+    else:
+        prepare_embedded_ray()  # loopback only, token auth on
+        arguments["num_cpus"] = num_cpus
+    ray.init(**arguments)
+
+
 def _run_step_on_worker(environment: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
     """The Ray task: the contract crosses Ray as plain dicts (see ``contract.py``)."""
     return run_step(WorkerEnvironment.from_wire(environment), StepTask.from_wire(task)).to_wire()
@@ -65,27 +84,11 @@ class RayExecutor:
         address: str | None = None,
         num_cpus: int | None = None,
     ) -> None:
-        if not ray.is_initialized():
-            self._start(address, num_cpus)
+        ensure_ray(address, num_cpus)
         self.environment = environment
         self._environment_wire = environment.to_wire()
         self._remote = ray.remote(_run_step_on_worker)
         self._options: dict[Hashable, Any] = {}
-
-    @staticmethod
-    def _start(address: str | None, num_cpus: int | None) -> None:
-        arguments: dict[str, Any] = {
-            "include_dashboard": False,
-            "logging_level": logging.WARNING,
-            "log_to_driver": os.environ.get("CONVEYOR_RAY_LOG_TO_DRIVER") == "1",
-        }
-        address = address or _ray_address_variable()
-        if address:
-            arguments["address"] = address
-        else:
-            prepare_embedded_ray()  # loopback only, token auth on
-            arguments["num_cpus"] = num_cpus
-        ray.init(**arguments)
 
     def _remote_for(self, step: Step) -> Any:
         key = id(step)

@@ -54,9 +54,15 @@ class OnnxClassifier:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
+        self.onnx_bytes = onnx_bytes
         self.session = onnxruntime.InferenceSession(
             onnx_bytes, options, providers=["CPUExecutionProvider"]
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its ONNX bytes (a session is not picklable): batch scoring sends a
+        loaded version to Ray workers."""
+        return (OnnxClassifier, (self.onnx_bytes,))
 
     def predict(self, records: list[dict[str, Any]], signature: Signature) -> list[Any]:
         labels, probabilities = self.session.run(None, {INPUT_NAME: signature.matrix(records)})
