@@ -100,6 +100,11 @@ class Installation:
         workers = WorkerEnvironment(self.storage.url, tuple(self.settings.pipelines))
         return RayExecutor(workers, self.settings.ray_address, self.settings.ray_num_cpus)
 
+    @property
+    def uses_executor(self) -> bool:
+        """Whether this process started the executor (it runs a controller: ``conveyor up``)."""
+        return "executor" in self.__dict__
+
     def controller(self) -> Controller:
         from conveyor.engine.controller import Controller
 

@@ -109,19 +109,27 @@ def _operations_router() -> APIRouter:
 
 
 def _readiness(installation: Installation) -> dict[str, str]:
-    import ray
+    """The store always (a load balancer takes out a replica that cannot reach it); Ray only
+    where this process runs a controller (``conveyor serve`` and API-only replicas have none)."""
+    checks = {"store": _store_check(installation)}
+    if installation.uses_executor:
+        checks["ray"] = _ray_check()
+    return checks
 
-    checks: dict[str, str] = {}
+
+def _store_check(installation: Installation) -> str:
     try:
         with installation.engine.connect() as connection:
             connection.execute(text("select 1"))
-        checks["store"] = "ok"
+        return "ok"
     except Exception as error:
-        checks["store"] = f"error: {type(error).__name__}"
+        return f"error: {type(error).__name__}"
+
+
+def _ray_check() -> str:
+    import ray
+
     try:
-        checks["ray"] = (
-            "ok" if ray.is_initialized() and ray.cluster_resources() else "not connected"
-        )
+        return "ok" if ray.is_initialized() and ray.cluster_resources() else "not connected"
     except Exception as error:
-        checks["ray"] = f"error: {type(error).__name__}"
-    return checks
+        return f"error: {type(error).__name__}"

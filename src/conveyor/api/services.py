@@ -10,7 +10,8 @@ shuts down. Routes and pages read them from ``app.state``; none builds a service
   (``conveyor serve`` loads it before the first request);
 - ``serving_tokens`` and ``predict_threads``: the predict path's bearer token cache and its
   worker threads;
-- ``login_limits`` and ``metrics``; ``auth_required``.
+- ``login_limits`` (attempts counted in the store, password checks per process) and
+  ``metrics``; ``auth_required``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def install_services(app: FastAPI, installation: Installation, auth_required: bo
     state = app.state
     state.installation = installation
     state.auth_required = auth_required
-    state.login_limits = LoginLimits.from_settings(installation.settings)
+    state.login_limits = LoginLimits.from_settings(installation.settings, installation.sessions)
     state.metrics = installation.metrics
     state.model_ops = ModelOps(installation)
     state.serving = ServingService(installation)

@@ -1,53 +1,127 @@
-"""Sliding-window limits on login attempts, with bounded memory: a key whose attempts have all
-left the window is forgotten, and past ``max_keys`` the least recently seen keys go first (so
-a flood of made-up user names or addresses costs a fixed amount of memory)."""
+"""Sliding-window limits on login attempts, counted in the store: every API process (replicas
+behind a load balancer, the workers of ``conveyor serve``) sees the same attempts, so running
+more of them does not multiply what a guesser may try.
+
+One row per key holds the key's attempts still in the window, at most ``attempts`` of them. A
+check locks the row for its transaction (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's
+write lock serialises every writer anyway), so two processes checking one key at once both
+count. Times are Unix seconds from each process's clock: replicas need synchronised clocks
+(NTP), as they do for sessions' expiry. Rows whose attempts have all left the window are
+deleted, at most once a minute per process, so a flood of made-up user names or addresses costs
+rows for one window only.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import threading
 import time
-from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
-MAX_KEYS = 20_000  # about 15 MB at most per limiter
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from conveyor.store.models import LoginAttempts
+
+PRUNE_EVERY_SECONDS = 60.0
+LOCK_TRIES = 3  # a row deleted between our insert and our lock is made again
 
 
-class SlidingWindowLimiter:
-    def __init__(self, attempts: int, window_seconds: float, max_keys: int = MAX_KEYS) -> None:
-        self.attempts = attempts
-        self.window_seconds = window_seconds
-        self.max_keys = max_keys
-        self._seen: OrderedDict[str, deque[float]] = OrderedDict()  # least recently seen first
-        self._lock = threading.Lock()
+def slide(
+    attempted_at: Sequence[float], now: float, attempts: int, window_seconds: float
+) -> tuple[list[float], float]:
+    """(the attempts still in the window, with this one added if allowed; the seconds to wait
+    before the next is allowed, 0 when this one is)."""
+    recent = [moment for moment in attempted_at if moment > now - window_seconds][-attempts:]
+    if len(recent) >= attempts:
+        return recent, recent[0] + window_seconds - now
+    return [*recent, now], 0.0
 
-    def __len__(self) -> int:
-        return len(self._seen)
 
-    def retry_after(self, key: str, now: float | None = None) -> float:
-        """Seconds until ``key`` may try again (0: allowed now). Records the attempt if so."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            self._forget_idle(now)
-            seen = self._seen.pop(key, None) or deque(maxlen=self.attempts)
-            self._seen[key] = seen  # now the most recently seen
-            while seen and seen[0] <= now - self.window_seconds:
-                seen.popleft()
-            if len(seen) >= self.attempts:
-                return seen[0] + self.window_seconds - now
-            seen.append(now)
-            return 0.0
+@dataclass(frozen=True)
+class WindowLimit:
+    """At most ``attempts`` per key in any ``window_seconds``; ``scope`` keeps two limits'
+    keys apart in the one table."""
 
-    def reset(self, key: str) -> None:
-        with self._lock:
-            self._seen.pop(key, None)
+    scope: str
+    attempts: int
+    window_seconds: float
 
-    def _forget_idle(self, now: float) -> None:
-        horizon = now - self.window_seconds
-        while self._seen:
-            oldest = next(iter(self._seen.values()))
-            if len(self._seen) < self.max_keys and oldest and oldest[-1] > horizon:
+    def key_hash(self, key: str) -> str:
+        return hashlib.sha256(f"{self.scope}|{key}".encode()).hexdigest()
+
+    def take(self, session: Session, key: str, now: float) -> float:
+        """Seconds until ``key`` may try again; 0 when it may now, and then the attempt is
+        recorded (in ``session``'s transaction, which holds the key's row until it ends)."""
+        row = _locked_row(session, self.key_hash(key), now)
+        kept, wait = slide(row.attempted_at, now, self.attempts, self.window_seconds)
+        row.attempted_at = kept
+        row.expires_at = _utc(kept[-1] + self.window_seconds)
+        return wait
+
+    def forget(self, session: Session, key: str) -> None:
+        session.execute(delete(LoginAttempts).where(LoginAttempts.key_hash == self.key_hash(key)))
+
+
+class AttemptStore:
+    """Checks of several limits in one transaction of the store."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], clock: Callable[[], float] = time.time
+    ) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self._next_prune = 0.0
+        self._prune_lock = threading.Lock()
+
+    def retry_after(self, *checks: tuple[WindowLimit, str]) -> float:
+        """Seconds until the caller may try again (0: allowed, and counted). The checks run in
+        order and stop at the first that refuses, which then counts nothing further. Blocking:
+        call it from a worker thread."""
+        now = self.clock()
+        with self.sessions.begin() as session:
+            self._prune_if_due(session, now)
+            for limit, key in checks:
+                wait = limit.take(session, key, now)
+                if wait > 0:
+                    return wait
+        return 0.0
+
+    def forget(self, limit: WindowLimit, key: str) -> None:
+        with self.sessions.begin() as session:
+            limit.forget(session, key)
+
+    def _prune_if_due(self, session: Session, now: float) -> None:
+        with self._prune_lock:
+            if now < self._next_prune:
                 return
-            self._seen.popitem(last=False)
+            self._next_prune = now + PRUNE_EVERY_SECONDS
+        session.execute(delete(LoginAttempts).where(LoginAttempts.expires_at < _utc(now)))
+
+
+def _locked_row(session: Session, key_hash: str, now: float) -> LoginAttempts:
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    missing = insert(LoginAttempts).values(key_hash=key_hash, attempted_at=[], expires_at=_utc(now))
+    query = (
+        select(LoginAttempts)
+        .where(LoginAttempts.key_hash == key_hash)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    for _ in range(LOCK_TRIES):
+        session.execute(missing.on_conflict_do_nothing(index_elements=["key_hash"]))
+        row = session.scalars(query).one_or_none()
+        if row is not None:
+            return row
+    raise RuntimeError(f"login attempts of one key were deleted {LOCK_TRIES} times in a row")
+
+
+def _utc(moment: float) -> datetime:
+    return datetime.fromtimestamp(moment, UTC).replace(tzinfo=None)
 
 
 def address_key(host: str) -> str:

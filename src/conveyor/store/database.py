@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # Alembic loads only when the store may be behind its heads, 
     from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+CONNECT_SECONDS = 10  # PostgreSQL: give up on a connection attempt after this
 READ_ONLY = "conveyor_read_only"  # execution option of read_only_session_factory's sessions
 
 
@@ -30,7 +31,14 @@ def connect(url: str, create_folder: bool = True) -> Engine:
         return _sqlite_engine(url, parsed.database, create_folder)
     if parsed.drivername == "postgresql":
         url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(False))
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # A server that drops packets would hold a connection attempt for minutes (and /readyz
+    # with it); the URL's own connect_timeout wins.
+    options = {"connect_timeout": CONNECT_SECONDS}
+    if "connect_timeout" in parsed.query or parsed.get_backend_name() != "postgresql":
+        options = {}
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=options
+    )
 
 
 def _sqlite_engine(url: str, database: str | None, create_folder: bool) -> Engine:

@@ -151,6 +151,20 @@ class WebSession(Base):
     __table_args__ = (Index("ix_web_sessions_expires", "expires_at"),)
 
 
+class LoginAttempts(Base):
+    """The recent login attempts of one limit's key (auth/ratelimit.py), in the store so that
+    every API process counts the same attempts. The key is hashed: it holds the user name
+    tried, which may be a mistyped password."""
+
+    __tablename__ = "login_attempts"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    attempted_at: Mapped[list[float]] = mapped_column(JSON)  # Unix times, oldest first
+    expires_at: Mapped[datetime] = mapped_column(DateTime)  # the newest leaves the window
+
+    __table_args__ = (Index("ix_login_attempts_expires", "expires_at"),)
+
+
 class ModelRun(Base):
     """A training item's registration in the model registry (one row per item, claimed)."""
 

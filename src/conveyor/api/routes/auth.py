@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from conveyor.api.errors import ApiError, error_responses
 from conveyor.api.schemas import Login, Me, PasswordChange
 from conveyor.api.security import SESSION_COOKIE, authenticate
 from conveyor.auth.accounts import check_own_change, store_own_password
-from conveyor.auth.ratelimit import SlidingWindowLimiter, address_key
+from conveyor.auth.ratelimit import address_key
 from conveyor.auth.service import Principal, check_password, end_session, start_session
 from conveyor.installation import Installation
 
@@ -24,16 +25,16 @@ def client_address(request: Request) -> str:
 @router.post("/login", response_model=Me, responses=error_responses(429, 503))
 async def login(request: Request, response: Response, body: Login) -> Me:
     """Start a browser session. Limited per client address and per address and user name
-    (429), with at most ``login_concurrency`` password checks at once (503 when busy)."""
+    (429, counted in the store across every API process), with at most ``login_concurrency``
+    password checks at once in this process (503 when busy)."""
     state = request.app.state
     address = client_address(request)
     user_key = f"{address}|{body.name.lower()}"
-    _refuse_if_limited(state.login_limits.per_address, address)
-    _refuse_if_limited(state.login_limits.per_user, user_key)
+    _refuse_if_limited(await run_in_threadpool(state.login_limits.check_login, address, user_key))
     started = await state.login_limits.hashing.run(_log_in, state.installation, body)
     if started is None:
         raise ApiError(401, "unauthenticated", "wrong user name or password")
-    state.login_limits.per_user.reset(user_key)
+    await run_in_threadpool(state.login_limits.forget_user, user_key)
     session_id, csrf, role, must_change = started
     set_session_cookie(request, response, session_id)
     return Me(
@@ -41,8 +42,7 @@ async def login(request: Request, response: Response, body: Login) -> Me:
     )
 
 
-def _refuse_if_limited(limiter: SlidingWindowLimiter, key: str) -> None:
-    wait = limiter.retry_after(key)
+def _refuse_if_limited(wait: float) -> None:
     if wait > 0:
         seconds = str(int(wait) + 1)
         raise ApiError(
@@ -119,7 +119,7 @@ async def change_password(
         )
     state = request.app.state
     user_key = f"{client_address(request)}|{principal.name.lower()}"
-    _refuse_if_limited(state.login_limits.per_user, user_key)
+    _refuse_if_limited(await run_in_threadpool(state.login_limits.check_password_change, user_key))
     started = await state.login_limits.hashing.run(
         _change_password, state.installation, principal.name, body
     )
