@@ -1,0 +1,194 @@
+"""The MQTT adapter against Mosquitto: the shared conformance checks on the Mosquitto on
+loopback; then, against a Mosquitto of its own (the shared one keeps its default queue limit of
+1,000 messages per offline session and is never restarted), a stream source end to end while
+the consumer is SIGKILLed twice and the broker is restarted mid-stream."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from conveyor.installation import Installation
+from conveyor.streams.brokers import open_consumer, open_producer
+from support import broker_conformance as conformance
+from support.streams import (
+    MESSAGES,
+    add_test_source,
+    assert_exactly_once,
+    consume_while_killed_twice,
+    publish_records_and_poison,
+)
+from support.up import free_port
+
+HOST, PORT = "127.0.0.1", 1883
+OPTIONS: dict[str, str] = {}
+
+
+def reachable(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(2)
+        return sock.connect_ex((HOST, port)) == 0
+
+
+def end_session(port: int, client_id: str) -> None:
+    """Connect with a clean start and no expiry: the broker forgets the session."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.connect(HOST, port, clean_start=True)
+    client.loop_start()
+    time.sleep(0.2)
+    client.disconnect()
+    client.loop_stop()
+
+
+def subscribe_once(url: str) -> None:
+    """MQTT keeps no log: the source's session must exist before anything is published."""
+    open_consumer(url, "g", "one", OPTIONS).close()
+
+
+@pytest.fixture
+def topic_url() -> Iterator[str]:
+    if not reachable(PORT):
+        if os.environ.get("CI"):
+            pytest.fail(f"Mosquitto is not reachable on {HOST}:{PORT}")
+        pytest.skip("Mosquitto is not reachable on loopback")
+    name = f"conveyor-test-{uuid.uuid4().hex[:12]}"
+    url = f"mqtt://{HOST}:{PORT}/{name}/readings?client_id={name}"
+    subscribe_once(url)
+    yield url
+    end_session(PORT, name)
+
+
+def test_publish_then_fetch_all_with_unique_identities(topic_url: str) -> None:
+    conformance.check_publish_fetch_unique(topic_url, "g", OPTIONS)
+
+
+def test_unacked_messages_come_back_acked_ones_do_not(topic_url: str) -> None:
+    conformance.check_unacked_redelivered_acked_not(topic_url, "g", OPTIONS)
+
+
+def test_lag_is_unknown(topic_url: str) -> None:
+    consumer = open_consumer(topic_url, "g", "one", OPTIONS)
+    assert consumer.lag() is None
+    consumer.close()
+
+
+def publish_plain(topic_url: str, payloads: list[bytes]) -> None:
+    """As a device publishes: MQTT 3.1.1, no message_id property."""
+    topic = topic_url.split("/", 3)[3].split("?")[0]
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    client.connect(HOST, PORT)
+    client.loop_start()
+    for payload in payloads:
+        client.publish(topic, payload, qos=1).wait_for_publish(10)
+    client.disconnect()
+    client.loop_stop()
+
+
+def test_identity_from_a_payload_field_or_else_the_payload_hash(topic_url: str) -> None:
+    readings = [{"reading_id": "w-17/1", "pulse": 72}, {"reading_id": "w-17/2", "pulse": 72}]
+    publish_plain(topic_url, [json.dumps(r).encode() for r in readings] + [b"same", b"same"])
+    consumer = open_consumer(topic_url, "g", "one", {"identity_field": "reading_id"})
+    messages = conformance.fetch_all(consumer, 4)
+    consumer.ack(messages)
+    consumer.close()
+
+    topic = topic_url.split("/", 3)[3].split("?")[0]
+    identities = [m.identity.removeprefix(f"{topic}/") for m in messages]
+    assert identities[:2] == ["reading_id:w-17/1", "reading_id:w-17/2"]
+    assert identities[2] == identities[3]  # equal payloads are one message
+    assert identities[2].startswith("sha256:")
+
+
+def test_urls_without_a_topic_or_with_a_filter_to_publish_to_are_refused() -> None:
+    with pytest.raises(Exception, match=r"host and a topic"):
+        open_producer(f"mqtt://{HOST}:{PORT}/", OPTIONS)
+    with pytest.raises(Exception, match="cannot publish to the topic filter"):
+        open_producer(f"mqtt://{HOST}:{PORT}/a/#", OPTIONS)
+
+
+class OwnMosquitto:
+    """Mosquitto on a free port, persisting in a folder of the test, with no limit on the
+    messages queued for an offline session and a batch's worth of messages in flight."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        config = folder / "mosquitto.conf"
+        config.write_text(
+            f"listener {self.port} {HOST}\nallow_anonymous true\npersistence true\n"
+            f"persistence_location {folder}/\nmax_queued_messages 0\n"
+            "max_inflight_messages 50\n"  # the test's batch size (Mosquitto's default: 20)
+            f"user {getpass.getuser()}\n"  # as root it would switch to `mosquitto` and not save
+        )
+
+    def start(self) -> None:
+        command = [
+            shutil.which("mosquitto") or "mosquitto",
+            "-c",
+            str(self.folder / "mosquitto.conf"),
+        ]
+        with (self.folder / "mosquitto.log").open("ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while not reachable(self.port):
+            assert time.monotonic() < deadline, (self.folder / "mosquitto.log").read_text()
+            time.sleep(0.05)
+
+    def restart(self) -> None:
+        """A clean restart: Mosquitto writes its sessions and queues to disk when stopped
+        (a crash loses what changed since the last autosave)."""
+        self.stop()
+        self.start()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def own_mosquitto(tmp_path: Path) -> Iterator[OwnMosquitto]:
+    if shutil.which("mosquitto") is None:
+        pytest.fail("mosquitto is not installed (apt-get install mosquitto)")
+    folder = tmp_path / "mosquitto"
+    folder.mkdir()
+    server = OwnMosquitto(folder)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_messages_become_one_item_each_while_the_consumer_is_killed_twice_and_mqtt_restarted(
+    stream_installation: Installation, own_mosquitto: OwnMosquitto, tmp_path: Path
+) -> None:
+    url = f"mqtt://{HOST}:{own_mosquitto.port}/devices/readings"
+    add_test_source(stream_installation, url)
+    open_consumer(url, "conveyor-readings", "first", {}).close()  # the session, before publishing
+    total = publish_records_and_poison(url, MESSAGES)
+
+    consume_while_killed_twice(
+        stream_installation,
+        total,
+        tmp_path / "streams-run.log",
+        restart_broker=own_mosquitto.restart,
+    )
+
+    assert_exactly_once(stream_installation, MESSAGES)
+    consumer = open_consumer(url, "conveyor-readings", "last", {})
+    assert consumer.fetch(100, 2.0) == []  # nothing left unacknowledged in the session
+    consumer.close()
