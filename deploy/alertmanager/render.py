@@ -9,7 +9,7 @@ only when their setting is given; Conveyor's own receiver is always on.
 
     OUT/alertmanager.yml  OUT/templates/*.tmpl  OUT/secrets/{conveyor-token,...} (mode 600)
 
-    python3 deploy/alertmanager/render.py OUT [--settings FILE ...] [--no-secrets]
+    python3 deploy/alertmanager/render.py OUT [--settings FILE ...] [--directory DIR]
 
 The compose stack runs it in a one-off container, the Ansible monitoring role on the
 controller, and for Kubernetes you run it into the overlay (kustomize then makes a Secret of
@@ -66,12 +66,17 @@ def read_settings_file(path: Path) -> dict[str, str]:
     return values
 
 
-def render_config(source: dict[str, Any], settings: dict[str, str]) -> dict[str, Any]:
+def render_config(
+    source: dict[str, Any], settings: dict[str, str], directory: str = "."
+) -> dict[str, Any]:
     """The source configuration with the deployment's addresses; pure (no files).
 
     An address left out keeps the source's value. A channel is on only when its setting is
     set (Slack: ALERTMANAGER_SLACK_WEBHOOK_URL, email: ALERTMANAGER_SMTP_SMARTHOST, the generic
     webhook: ALERTMANAGER_WEBHOOK_URL), so nothing goes to the source's placeholders.
+    ``directory`` is where Alertmanager will find the folder: it resolves templates and
+    credentials_file against its configuration's folder, but not slack_api_url_file or
+    smtp_auth_password_file (0.25 to 0.27), so those two are made absolute.
     """
     config = yaml.safe_load(yaml.safe_dump(source))  # a deep copy that keeps YAML's types
     glob = config.setdefault("global", {})
@@ -82,6 +87,9 @@ def render_config(source: dict[str, Any], settings: dict[str, str]) -> dict[str,
         glob["smtp_require_tls"] = settings["ALERTMANAGER_SMTP_REQUIRE_TLS"].lower() == "true"
     if settings.get("ALERTMANAGER_SMTP_USERNAME"):
         glob["smtp_auth_password_file"] = "secrets/" + SECRET_FILES["ALERTMANAGER_SMTP_PASSWORD"]
+    for key in ("slack_api_url_file", "smtp_auth_password_file"):
+        if key in glob and not glob[key].startswith("/"):
+            glob[key] = f"{directory.rstrip('/')}/{glob[key]}"
     for webhook in _configs(config, "webhook_configs"):
         if webhook["url"].endswith(WEBHOOK_PATH):
             if settings.get("ALERTMANAGER_CONVEYOR_URL"):
@@ -158,8 +166,11 @@ def collect_settings(files: Iterable[Path], environment: dict[str, str]) -> dict
     return settings
 
 
-def write_folder(out: Path, settings: dict[str, str], with_secrets: bool = True) -> None:
-    """alertmanager.yml, templates/ and (unless ``with_secrets`` is false) secrets/ in ``out``."""
+def write_folder(
+    out: Path, settings: dict[str, str], with_secrets: bool = True, directory: str | None = None
+) -> None:
+    """alertmanager.yml, templates/ and (unless ``with_secrets`` is false) secrets/ in ``out``;
+    ``directory``: where Alertmanager will see ``out`` (default: ``out`` itself)."""
     if with_secrets and not settings.get("CONVEYOR_ALERTS_TOKEN"):
         raise SettingsError(
             "CONVEYOR_ALERTS_TOKEN is not set: Conveyor's receiver needs an operator token "
@@ -168,7 +179,7 @@ def write_folder(out: Path, settings: dict[str, str], with_secrets: bool = True)
     source = yaml.safe_load((SOURCE / "alertmanager.yml").read_text())
     (out / "templates").mkdir(parents=True, exist_ok=True)
     header = "# Rendered by deploy/alertmanager/render.py from deploy/alertmanager; do not edit.\n"
-    config = render_config(source, settings)
+    config = render_config(source, settings, directory or str(out.resolve()))
     body = yaml.dump(config, Dumper=_PlainDumper, sort_keys=False, width=100)
     (out / "alertmanager.yml").write_text(header + body)
     for template in sorted((SOURCE / "templates").glob("*.tmpl")):
@@ -203,12 +214,16 @@ def main(arguments: list[str] | None = None) -> int:
         "--no-secrets", action="store_true", help="leave out secrets/ (the target mounts it)"
     )
     parser.add_argument(
+        "--directory",
+        help="where Alertmanager will see OUT, when it is mounted or copied elsewhere",
+    )
+    parser.add_argument(
         "--owner", help="UID:GID to give the files (run as root; Alertmanager's own user)"
     )
     options = parser.parse_args(arguments)
     try:
         settings = collect_settings(options.settings, dict(os.environ))
-        write_folder(options.out, settings, with_secrets=not options.no_secrets)
+        write_folder(options.out, settings, not options.no_secrets, options.directory)
         if options.owner:
             _give_to(options.out, options.owner)
     except SettingsError as error:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conveyor.cli.deploy import new_secrets, write_secrets_file
 from support.alerting import SITE_SETTINGS, amtool, assert_routes, channels, webhook_urls
@@ -40,8 +42,6 @@ PLAY = """
 
 
 def run_role(folder: Path, variables: dict[str, object]) -> str:
-    import subprocess
-
     inventory = folder / "inventory.ini"
     python = f"ansible_python_interpreter={sys.executable}"
     inventory.write_text(
@@ -96,6 +96,9 @@ def test_the_role_installs_the_rendered_configuration(
     token_file = folder / "secrets" / "conveyor-token"
     assert token_file.read_text() == secrets["CONVEYOR_ALERTS_TOKEN"]
     assert oct(token_file.stat().st_mode & 0o777) == "0o640"
+    glob = yaml.safe_load(config_file.read_text())["global"]
+    assert glob["slack_api_url_file"] == f"{folder}/secrets/slack-webhook-url"
+    assert glob["smtp_auth_password_file"] == f"{folder}/secrets/smtp-password"
     template = (folder / "templates" / "conveyor.tmpl").read_text()
     assert "https://conveyor.example.org{{ end }}" in template
 

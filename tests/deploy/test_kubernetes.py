@@ -58,6 +58,7 @@ RAYCLUSTER_FIELDS = {
     "spec.workerGroupSpecs[].rayStartParams",
     "spec.workerGroupSpecs[].template",
 }
+ALERTMANAGER_MOUNT = "/etc/alertmanager"  # render.py --directory, as the overlay documents
 UPSCALING_MODES = {"Default", "Aggressive", "Conservative"}
 
 
@@ -101,10 +102,9 @@ def _render_alertmanager(overlay: Path) -> None:
     site_secrets = {k: v for k, v in SITE_SETTINGS.items() if k.endswith(("_URL", "PASSWORD"))}
     with (overlay / "secrets.env").open("a") as file:
         file.writelines(f"{name}={value}\n" for name, value in site_secrets.items())
-    settings = ["--settings", str(overlay / "alertmanager.env")]
-    render_alertmanager(
-        overlay / "alertmanager", {}, *settings, "--settings", str(overlay / "secrets.env")
-    )
+    arguments = ["--directory", ALERTMANAGER_MOUNT, "--settings", str(overlay / "alertmanager.env")]
+    arguments += ["--settings", str(overlay / "secrets.env")]
+    render_alertmanager(overlay / "alertmanager", {}, *arguments)
 
 
 def _by_kind(documents: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -253,7 +253,8 @@ def _alertmanager_folder(documents: list[dict[str, Any]], folder: Path) -> Path:
     assert {i["key"] for i in volume["secret"]["items"]} == set(secret["data"])
     (container,) = pod["containers"]
     (mount,) = [m for m in container["volumeMounts"] if m["name"] == "config"]
-    assert f"--config.file={mount['mountPath']}/alertmanager.yml" in container["args"]
+    assert mount["mountPath"] == ALERTMANAGER_MOUNT
+    assert f"--config.file={ALERTMANAGER_MOUNT}/alertmanager.yml" in container["args"]
     return folder
 
 
@@ -268,6 +269,11 @@ def test_alertmanager_runs_the_rendered_shipped_configuration(
     assert (folder / "secrets" / "slack-webhook-url").read_text() == SITE_SETTINGS[
         "ALERTMANAGER_SLACK_WEBHOOK_URL"
     ]
+    # Alertmanager reads these from where the pod mounts them (absolute paths).
+    glob = yaml.safe_load(config_file.read_text())["global"]
+    for key in ("slack_api_url_file", "smtp_auth_password_file"):
+        path = Path(glob[key]).relative_to(ALERTMANAGER_MOUNT)
+        assert (folder / path).is_file(), key
 
 
 def test_alertmanager_reaches_conveyor_through_the_api_service(

@@ -1,8 +1,9 @@
 """Alert delivery end to end, with Debian's Prometheus and Alertmanager and a real Conveyor.
 
 A slow heart model version (every answer takes 0.5 s) is promoted; serving p99 passes 400 ms;
-Prometheus fires ConveyorServingLatencyP99High; Alertmanager, with the shipped configuration,
-delivers it to a Slack-compatible webhook sink run by the test and to Conveyor's own receiver
+Prometheus fires ConveyorServingLatencyP99High; Alertmanager, with the shipped configuration
+rendered by deploy/alertmanager/render.py as the deployments render it, delivers it to a
+Slack-compatible webhook sink run by the test and to Conveyor's own receiver
 (POST /api/v1/alerts/webhook with an operator token) within its group wait; after the rollback,
 the resolution arrives at both. The shipped rule and intervals are shortened for the test
 (rule ``for`` 2 s over a 10 s window instead of 5 m over 5 m; group wait 1 s, group interval
@@ -35,7 +36,7 @@ from conveyor.auth.service import create_token
 from conveyor.installation import Installation
 from conveyor.models.registry import ModelRegistry
 from conveyor.settings import load_settings
-from support.alerting import Alertmanager, WebhookSink
+from support.alerting import Alertmanager, WebhookSink, render_alertmanager
 from support.dashboards import DASHBOARD_DIR, as_promql, expressions
 from support.monitoring import Prometheus, free_port, get_json, require_binary, wait_for
 
@@ -73,21 +74,18 @@ def _short_routes(route: dict[str, Any]) -> None:
         _short_routes(child)
 
 
-def alertmanager_config(api: str, token_file: Path, sink: str) -> dict[str, Any]:
-    """The shipped configuration, its receivers pointed at this test's Conveyor and sink."""
-    config = yaml.safe_load((DEPLOY / "alertmanager" / "alertmanager.yml").read_text())
-    config["templates"] = [str(DEPLOY / "alertmanager" / "templates" / "*.tmpl")]
-    del config["global"]["slack_api_url_file"]
-    config["global"]["slack_api_url"] = f"{sink}/slack"
+def alertmanager_config(folder: Path, api: str, token: str, sink: str) -> dict[str, Any]:
+    """The shipped configuration as render.py writes it for a deployment: Conveyor's receiver
+    at this test's API with its operator token, Slack and the generic webhook at the sink."""
+    settings = {
+        "CONVEYOR_ALERTS_TOKEN": token,
+        "ALERTMANAGER_CONVEYOR_URL": api,
+        "ALERTMANAGER_LINK_URL": "http://127.0.0.1:8321",
+        "ALERTMANAGER_SLACK_WEBHOOK_URL": f"{sink}/slack",
+        "ALERTMANAGER_WEBHOOK_URL": f"{sink}/webhook",
+    }  # no SMTP setting: email is off (tests/monitoring/test_alert_email.py mails)
+    config = yaml.safe_load(render_alertmanager(folder, settings).read_text())
     _short_routes(config["route"])
-    for receiver in config["receivers"]:
-        receiver.pop("email_configs", None)  # no SMTP server here: amtool checks them
-        for webhook in receiver.get("webhook_configs", []):
-            if webhook["url"].endswith("/api/v1/alerts/webhook"):
-                webhook["url"] = f"{api}/api/v1/alerts/webhook"
-                webhook["http_config"]["authorization"]["credentials_file"] = str(token_file)
-            else:
-                webhook["url"] = f"{sink}/webhook"
     return config
 
 
@@ -138,15 +136,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with installation.sessions.begin() as session:
         admin = create_token(session, "tester", "admin")
         operator = create_token(session, "alertmanager", "operator")
-    token_file = folder / "conveyor-token"
-    token_file.write_text(operator + "\n")
     port, sink = free_port(), WebhookSink()
     app = create_app(installation, auth_required=True)
     server, thread = _serve(app, port)
     api = f"http://127.0.0.1:{port}"
     alertmanager = prometheus = None
     try:
-        alertmanager = Alertmanager(alertmanager_config(api, token_file, sink.url), folder)
+        config = alertmanager_config(folder, api, operator, sink.url)
+        alertmanager = Alertmanager(config, folder)
         prometheus = Prometheus(prometheus_config(folder, port, alertmanager.port), folder)
         yield Stack(app, api, admin, sink, prometheus, alertmanager, slow)
     finally:

@@ -1,9 +1,9 @@
 """Email delivery through the shipped email receiver: Debian's Alertmanager, with
 deploy/alertmanager rendered by render.py for an SMTP server this test runs (aiosmtpd), mails
-critical alerts to the on-call address; the subject names the alert and the thing, the body
-links to the item, endpoint or model page, and the resolution is mailed too. Alerts are posted
-to Alertmanager's API as Prometheus does; the group waits are shortened to 1 s (nothing else
-changes). About 10 s."""
+critical alerts to the on-call address, logging in with the password from its secrets file;
+the subject names the alert and the thing, the body links to the item, endpoint or model page,
+and the resolution is mailed too. Alerts are posted to Alertmanager's API as Prometheus does;
+the group waits are shortened to 1 s (nothing else changes). About 10 s."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import email
 import email.policy
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from support.alerting import Alertmanager, WebhookSink, render_alertmanager
 from support.monitoring import free_port, require_binary, wait_for
@@ -27,6 +29,7 @@ from support.monitoring import free_port, require_binary, wait_for
 LINK_URL = "https://conveyor.example.test"
 ONCALL = "oncall@example.test"
 SENDER = "alerts@example.test"
+LOGIN = ("conveyor-alerts", "smtp password from the secrets file")
 
 
 class Mailbox:
@@ -34,7 +37,19 @@ class Mailbox:
 
     def __init__(self) -> None:
         self.messages: list[tuple[list[str], EmailMessage]] = []
+        self.logins: list[tuple[str, bool]] = []
         self._lock = threading.Lock()
+
+    def authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        """Only LOGIN's user and password are accepted (the one SMTP login of the site)."""
+        ok = (
+            isinstance(data, LoginPassword)
+            and (data.login.decode(), data.password.decode()) == LOGIN
+        )
+        self.logins.append((mechanism, ok))
+        return AuthResult(success=ok, handled=False)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
@@ -65,8 +80,19 @@ def mailed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Mailbox, 
     require_binary("prometheus-alertmanager")
     folder = tmp_path_factory.mktemp("alert-email")
     mailbox, sink = Mailbox(), WebhookSink()
-    smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
-    smtp.start()
+    with warnings.catch_warnings():  # AUTH without TLS: loopback, no certificate here
+        warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
+        smtp = Controller(
+            mailbox,
+            hostname="127.0.0.1",
+            port=free_port(),
+            authenticator=mailbox.authenticate,
+            auth_required=True,  # a message without the login is refused
+            auth_require_tls=False,
+            # Alertmanager's LOGIN expects the challenge "Username:", aiosmtpd sends "User Name".
+            auth_exclude_mechanism=["LOGIN"],
+        )
+        smtp.start()
     settings = {
         "CONVEYOR_ALERTS_TOKEN": "cvy_" + "m4" * 20,
         "ALERTMANAGER_CONVEYOR_URL": sink.url,  # Conveyor's receiver is not under test here
@@ -74,6 +100,8 @@ def mailed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Mailbox, 
         "ALERTMANAGER_SMTP_SMARTHOST": f"127.0.0.1:{smtp.port}",
         "ALERTMANAGER_SMTP_FROM": SENDER,
         "ALERTMANAGER_SMTP_REQUIRE_TLS": "false",
+        "ALERTMANAGER_SMTP_USERNAME": LOGIN[0],
+        "ALERTMANAGER_SMTP_PASSWORD": LOGIN[1],  # render.py writes it to secrets/smtp-password
         "ALERTMANAGER_ONCALL_EMAIL": ONCALL,
     }
     config = yaml.safe_load(render_alertmanager(folder, settings).read_text())
@@ -127,6 +155,7 @@ def test_critical_alerts_are_mailed_with_links_to_their_page(
     assert "ConveyorServingLatencyP99High summary" in body
     assert "ConveyorServingLatencyP99High description" in body
     assert 'href="http://prometheus.example.test/graph?g0.expr=up"' in body
+    assert mailbox.logins and all(ok for _, ok in mailbox.logins), mailbox.logins
 
     _, drift = mailbox.find("[FIRING:1] ConveyorModelDrift")
     assert f'<a href="{LINK_URL}/models/heart-risk">' in _html(drift)

@@ -62,7 +62,9 @@ def test_render_sets_a_sites_addresses_and_secrets(tmp_path: Path) -> None:
     assert_routes(tmp_path)
     config = yaml.safe_load(config_file.read_text())
     assert config["global"]["smtp_smarthost"] == "smtp.example.net:587"
-    assert config["global"]["smtp_auth_password_file"] == "secrets/smtp-password"
+    # Alertmanager reads these two from its working directory, not the config's folder.
+    assert config["global"]["smtp_auth_password_file"] == f"{tmp_path}/secrets/smtp-password"
+    assert config["global"]["slack_api_url_file"] == f"{tmp_path}/secrets/slack-webhook-url"
     assert webhook_urls(config_file) == {
         "http://conveyor-api:8000/api/v1/alerts/webhook",
         "https://pager.example.net/conveyor",
