@@ -107,6 +107,7 @@ class Installation:
 
     def controller(self) -> Controller:
         from conveyor.engine.controller import Controller
+        from conveyor.streams.outbox import write_outbox
 
         return Controller(
             sessions=self.sessions,
@@ -117,6 +118,7 @@ class Installation:
             max_inflight=self.settings.max_inflight_items,
             inflight_per_cpu=self.settings.inflight_per_cpu,
             metrics=self.metrics,
+            final_hooks=[write_outbox],  # results of finished items for the stream sinks
         )
 
     def close(self) -> None:

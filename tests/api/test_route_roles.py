@@ -82,6 +82,11 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/streams/{name}"): VIEWER,
     ("DELETE", "/api/v1/streams/{name}"): ADMIN,
     ("GET", "/api/v1/streams/{name}/dead-letters"): VIEWER,
+    ("POST", "/api/v1/streams/{name}/enable"): OPERATOR,
+    ("POST", "/api/v1/streams/{name}/disable"): OPERATOR,
+    ("GET", "/api/v1/streams/sinks"): VIEWER,
+    ("POST", "/api/v1/streams/sinks"): ADMIN,  # a sink carries broker credentials
+    ("DELETE", "/api/v1/streams/sinks/{name}"): ADMIN,
     ("GET", "/api/v1/users"): ADMIN,
     ("POST", "/api/v1/users"): ADMIN,
     ("PATCH", "/api/v1/users/{name}"): ADMIN,

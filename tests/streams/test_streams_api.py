@@ -49,3 +49,38 @@ def test_sources_through_the_api(stream_installation: Installation) -> None:
     assert client.delete("/api/v1/streams/wearables").status_code == 204
     assert client.get("/api/v1/streams/wearables").status_code == 404
     assert client.get("/api/v1/streams").json()["sources"] == []
+
+
+def test_sources_disabled_and_enabled_through_the_api(stream_installation: Installation) -> None:
+    client = TestClient(create_app(stream_installation, auth_required=False))
+    body = {"name": "events", "url": "redis://127.0.0.1:6379/events", "pipeline": "single"}
+    assert client.post("/api/v1/streams", json=body).status_code == 201
+    assert client.post("/api/v1/streams/events/disable").json()["enabled"] is False
+    assert client.get("/api/v1/streams/events").json()["enabled"] is False
+    assert client.post("/api/v1/streams/events/enable").json()["enabled"] is True
+    assert client.post("/api/v1/streams/nope/enable").status_code == 404
+    named_sinks = client.post("/api/v1/streams", json={**body, "name": "sinks"})
+    assert named_sinks.status_code == 422, named_sinks.text
+
+
+def test_sinks_through_the_api(stream_installation: Installation) -> None:
+    client = TestClient(create_app(stream_installation, auth_required=False))
+    body = {
+        "name": "results",
+        "url": "amqp://guest:s3cret@127.0.0.1:5672/?queue=results",
+        "pipeline": "single",
+        "statuses": ["succeeded"],
+    }
+    added = client.post("/api/v1/streams/sinks", json=body)
+    assert added.status_code == 201, added.text
+    assert added.json()["url"] == "amqp://guest:***@127.0.0.1:5672/?queue=results"
+    assert (added.json()["outbox"], added.json()["published"]) == (0, 0)
+    again = client.post("/api/v1/streams/sinks", json=body)
+    assert again.json()["error"]["code"] == "already_exists"
+    bad = client.post("/api/v1/streams/sinks", json={**body, "name": "x", "statuses": ["queued"]})
+    assert bad.status_code == 422, bad.text
+    [sink] = client.get("/api/v1/streams/sinks").json()["sinks"]
+    assert sink["statuses"] == ["succeeded"] and "s3cret" not in json.dumps(sink)
+    assert client.delete("/api/v1/streams/sinks/results").status_code == 204
+    assert client.delete("/api/v1/streams/sinks/results").status_code == 404
+    assert client.get("/api/v1/streams/sinks").json()["sinks"] == []

@@ -71,7 +71,7 @@ def test_mistakes_are_refused_with_a_reason(conveyor, tmp_path: Path) -> None:  
         ("streams", "add", "d", "--url", URL, "-p", "single", "-o", "novalue"): "KEY=VALUE",
         ("streams", "add", "e e", "--url", URL, "-p", "single"): "source name",
         ("streams", "remove", "nothing"): "no stream source named 'nothing'",
-        ("streams", "run", "nothing"): "no stream source named 'nothing'",
+        ("streams", "run", "nothing"): "no stream source or sink named 'nothing'",
     }
     for args, expected in mistakes.items():
         code, output = conveyor(*args)

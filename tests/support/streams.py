@@ -103,14 +103,14 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str, log: Path
 class StreamsRun:
     """`conveyor streams run NAME` as a user starts it, on the test's home and store."""
 
-    def __init__(self, installation: Installation, name: str, log: Path) -> None:
+    def __init__(self, installation: Installation, name: str, log: Path, *extra: str) -> None:
         environment = os.environ | {
             "CONVEYOR_DATABASE_URL": installation.settings.resolved_database_url,
             "CONVEYOR_PIPELINES": "support.pipelines",
             "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
         }
         command = [sys.executable, "-m", "conveyor.cli", "--home", str(installation.settings.home)]
-        command += ["streams", "run", name, "--batch-size", "50"]
+        command += ["streams", "run", name, "--batch-size", "50", *extra]
         with log.open("ab") as out:
             self.process = subprocess.Popen(
                 command, env=environment, stdout=out, stderr=subprocess.STDOUT

@@ -93,11 +93,13 @@ def up(
 def _start_background_loops(state: CliState, stop: threading.Event) -> None:
     from conveyor.cli.maintenance import start_scheduled_maintenance
     from conveyor.models.service import start_loop as start_model_loop
+    from conveyor.streams.relay import OutboxRelay
     from conveyor.streams.runner import StreamRunner
 
     start_model_loop(state.installation, stop)  # registers training runs, fires schedules/triggers
     start_scheduled_maintenance(state, stop)  # telemetry roll-ups and retention
     StreamRunner(state.installation).start(stop)  # the enabled stream sources' consumers
+    OutboxRelay(state.installation).start(stop)  # the stream sinks' outbox, to their brokers
 
 
 def _refuse_open_without_auth(host: str, auth_required: bool, allow_insecure: bool) -> None:

@@ -191,45 +191,149 @@ def dead_letters_command(
         console.print(f"    {letter['payload'][:200]}", markup=False)
 
 
+@streams_app.command("add-sink")
+def add_sink_command(
+    context: typer.Context,
+    name: str = typer.Argument(..., help="A name for the sink."),
+    url: str = typer.Option(..., "--url", help="e.g. redis://host:6379/KEY, kafka://host/TOPIC"),
+    pipeline: str = typer.Option(..., "--pipeline", "-p", help="Pipeline whose results go out."),
+    statuses: list[str] = typer.Option(
+        None, "--status", help="Publish items that end so (succeeded, failed); repeatable."
+    ),
+    options: list[str] = typer.Option(
+        None, "--option", "-o", help="KEY=VALUE broker setting (TLS, credentials); repeatable."
+    ),
+) -> None:
+    """Add a sink: the pipeline's items that end from now on are published to the URL."""
+    from conveyor.streams.sinks import PUBLISHED_STATUSES, SinkConfig, add_sink
+
+    state: CliState = context.obj
+    state.installation.registry.get(pipeline)  # an unknown pipeline is an error now
+    config = SinkConfig(
+        name, url, pipeline, _options(options or []), statuses or PUBLISHED_STATUSES
+    )
+    with state.installation.sessions.begin() as session:
+        add_sink(session, config)
+    console.print(f"added stream sink {name}: {', '.join(config.statuses)} items of {pipeline}")
+
+
+@streams_app.command("sinks")
+def sinks_command(
+    context: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable output."),
+) -> None:
+    """Sinks with the messages published and those waiting in the outbox."""
+    from conveyor.streams.sinks import list_sinks, outbox_depth, public_view
+
+    state: CliState = context.obj
+    with state.installation.read_sessions() as session:
+        rows = [
+            {**public_view(sink), "outbox": outbox_depth(session, sink.name)}
+            for sink in list_sinks(session)
+        ]
+    if as_json:
+        print(json.dumps(rows, default=str))
+        return
+    table = Table(title="Stream sinks")
+    for column in ("name", "url", "pipeline", "statuses", "published", "waiting", "error"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["name"],
+            row["url"],
+            row["pipeline"],
+            ", ".join(row["statuses"]),
+            str(row["published"]),
+            str(row["outbox"]),
+            row["last_error"] or "",
+        )
+    console.print(table)
+
+
+@streams_app.command("remove-sink")
+def remove_sink_command(context: typer.Context, name: str = typer.Argument(...)) -> None:
+    """Remove a sink and the messages it has not published yet."""
+    from conveyor.streams.sinks import remove_sink
+
+    state: CliState = context.obj
+    with state.installation.sessions.begin() as session:
+        dropped = remove_sink(session, name)
+    console.print(f"removed stream sink {name} ({dropped} unpublished messages dropped)")
+
+
 @streams_app.command("run")
 def run(
     context: typer.Context,
-    names: list[str] = typer.Argument(None, help="Sources to consume (default: all enabled)."),
+    names: list[str] = typer.Argument(
+        None, help="Sources to consume and sinks to relay (default: all enabled)."
+    ),
     batch_size: int = typer.Option(500, "--batch-size", help="Messages per transaction."),
+    sink_lease: float = typer.Option(
+        30.0, "--sink-lease", help="Seconds a relay that died keeps its sinks from others."
+    ),
     metrics_port: int = typer.Option(None, "--metrics-port", help="Serve /metrics here."),
     log_level: str = typer.Option("WARNING", "--log-level", help="e.g. INFO, WARNING."),
 ) -> None:
-    """Run the sources' consumers in the foreground; Ctrl-C stops after the current batch."""
+    """Run the sources' consumers and sinks' relays; Ctrl-C stops after the current batch."""
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     from conveyor.streams.consumer import ConsumerTuning
+    from conveyor.streams.relay import OutboxRelay, RelayTuning
     from conveyor.streams.runner import StreamRunner
-    from conveyor.streams.sources import get_source
 
     state: CliState = context.obj
     installation = state.installation
-    with installation.read_sessions() as session:
-        for name in names or []:
-            if not get_source(session, name).enabled:
-                raise InputRejectedError(
-                    f"stream source {name!r} is disabled; `conveyor streams enable {name}` first"
-                )
-    runner = StreamRunner(installation, names or (), ConsumerTuning(batch_size=batch_size))
+    sources, sinks = _split_names(state, names or [])
+    runner = StreamRunner(installation, sources, ConsumerTuning(batch_size=batch_size))
+    relay = OutboxRelay(installation, sinks, RelayTuning(lease_seconds=sink_lease))
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     stop_metrics = _serve_metrics(state, metrics_port)
-    thread = runner.start(stop)
+    threads = []
+    if sources or not sinks:
+        threads.append(runner.start(stop))
+    if sinks or not sources:
+        threads.append(relay.start(stop))
     console.print(f"consuming as {runner.consumer_name}; Ctrl-C stops", markup=False)
     try:
         _show_counts(runner, stop)
     finally:
         stop.set()
-        thread.join()
+        for thread in threads:
+            thread.join()
         if stop_metrics is not None:
             stop_metrics()
     console.print("stopped; every committed batch was acknowledged")
+
+
+def _split_names(state: CliState, names: list[str]) -> tuple[list[str], list[str]]:
+    """The named sources (each must be enabled) and the named sinks."""
+    from conveyor.streams.sinks import StreamSinkNotFoundError, get_sink
+    from conveyor.streams.sources import StreamSourceNotFoundError, get_source
+
+    sources, sinks = [], []
+    with state.installation.read_sessions() as session:
+        for name in names:
+            try:
+                enabled = get_source(session, name).enabled
+            except StreamSourceNotFoundError:
+                try:
+                    get_sink(session, name)
+                except StreamSinkNotFoundError:
+                    raise StreamSourceNotFoundError(
+                        f"no stream source or sink named {name!r}; `conveyor streams list` and "
+                        "`conveyor streams sinks` show them"
+                    ) from None
+                sinks.append(name)
+                continue
+            if not enabled:
+                raise InputRejectedError(
+                    f"stream source {name!r} is disabled; `conveyor streams enable {name}` first"
+                )
+            sources.append(name)
+    return sources, sinks
 
 
 def _serve_metrics(state: CliState, port: int | None) -> Any:

@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -36,7 +36,7 @@ from conveyor.store.leases import (
     renew_leases,
 )
 from conveyor.store.models import utcnow
-from conveyor.store.outcomes import apply_batch
+from conveyor.store.outcomes import FinalItemsHook, apply_batch
 from conveyor.store.queries import count_unfinished
 
 logger = logging.getLogger(__name__)
@@ -101,8 +101,10 @@ class Controller:
         max_inflight: int | None = None,
         inflight_per_cpu: int = 16,
         metrics: EngineMetrics | None = None,
+        final_hooks: Sequence[FinalItemsHook] = (),
     ) -> None:
         self.sessions = sessions
+        self.final_hooks = tuple(final_hooks)  # written in the commit that makes items final
         self.registry = registry
         self.executor = executor
         owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -157,7 +159,7 @@ class Controller:
             claims = self._claim(session, now, force_claim, batch)
             held |= {claim.id: claim.generation for claim in claims}
             planned = self._plan_starts(batch, now)
-            report = apply_batch(session, self.holder, batch, held, now)
+            report = apply_batch(session, self.holder, batch, held, now, self.final_hooks)
         report_commit(self.metrics, batch, report)
         self.stats.count(batch, report)
         self.metrics.leases_taken_over(sum(claim.taken_over for claim in claims))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,15 +18,26 @@ from conveyor.store.models import Item, Result, StepRun
 
 logger = logging.getLogger(__name__)
 
+# Called inside the commit with the item changes that made items final, as written (a result
+# the pipeline's tables refused is a failure here too). What a hook writes commits or rolls back
+# with the items: the streams outbox uses this so the store needs not know about streams.
+FinalItemsHook = Callable[[Session, Sequence[ItemChange], datetime], None]
+
 
 def apply_batch(
-    session: Session, holder: LeaseHolder, batch: CommitBatch, held: dict[str, int], now: datetime
+    session: Session,
+    holder: LeaseHolder,
+    batch: CommitBatch,
+    held: dict[str, int],
+    now: datetime,
+    final_hooks: Sequence[FinalItemsHook] = (),
 ) -> CommitReport:
     """Write ``batch`` for the items still owned (``held``: id -> lease generation)."""
     touched = {i: held[i] for i in batch.item_ids() if i in held}
     owned, _ = owned_items(session, holder, touched)
     _finish_runs(session, [f for f in batch.finished if f.item_id in owned])
-    unstored = _change_items(session, [c for c in batch.changes if c.item_id in owned], holder, now)
+    changes = [c for c in batch.changes if c.item_id in owned]
+    unstored = _change_items(session, changes, holder, now, final_hooks)
     run_ids = _insert_started(session, [s for s in batch.started if s.item_id in owned])
     return CommitReport(run_ids, unstored, frozenset(set(touched) - owned))
 
@@ -75,7 +87,11 @@ def _finish_runs(session: Session, finished: list[FinishedRun]) -> None:
 
 
 def _change_items(
-    session: Session, changes: list[ItemChange], holder: LeaseHolder, now: datetime
+    session: Session,
+    changes: list[ItemChange],
+    holder: LeaseHolder,
+    now: datetime,
+    final_hooks: Sequence[FinalItemsHook] = (),
 ) -> dict[str, str]:
     """Write item changes; returns the items whose result tables refused their result."""
     unstored = _store_result_tables(session, changes)
@@ -95,6 +111,9 @@ def _change_items(
     ]
     if results:
         session.execute(insert(Result), results)
+    final = [c for c in changes if c.status in FINAL_STATUSES]
+    for hook in final_hooks if final else ():
+        hook(session, final, now)
     by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for change in changes:
         values = _item_values(change, now)

@@ -65,3 +65,32 @@ class StreamMetrics:
 
     def pause_changed(self, source: str, paused: bool) -> None:
         self.paused.labels(source).set(1 if paused else 0)
+
+
+class SinkMetrics:
+    """The outbox relay's metrics: confirmed messages, failed attempts, messages waiting."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.published = Counter(
+            "conveyor_stream_sink_published",
+            "Messages a sink published and the broker confirmed (a relay crash before its "
+            "delete publishes some again)",
+            ["sink"],
+            registry=registry,
+        )
+        self.errors = Counter(
+            "conveyor_stream_sink_errors",
+            "Relay attempts that failed (broker unreachable, a publish refused); retried",
+            ["sink"],
+            registry=registry,
+        )
+        self.outbox_depth = Gauge(
+            "conveyor_stream_outbox_depth",
+            "Messages in a sink's outbox waiting to be published (read each relay round)",
+            ["sink"],
+            registry=registry,
+        )
+
+    def initialise(self, sink: str) -> None:
+        self.published.labels(sink)
+        self.errors.labels(sink)

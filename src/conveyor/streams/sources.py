@@ -55,9 +55,10 @@ class SourceCounts:
 
 
 def add_source(session: Session, config: SourceConfig) -> None:
-    if not NAME_PATTERN.match(config.name):
+    if not NAME_PATTERN.match(config.name) or config.name == "sinks":
         raise InputRejectedError(
-            f"source name {config.name!r}: use letters, digits, '.', '_' and '-' (up to 100)"
+            f"source name {config.name!r}: use letters, digits, '.', '_' and '-' (up to 100),"
+            " other than 'sinks' (the API's /streams/sinks)"
         )
     if config.max_queued < 1:
         raise InputRejectedError("max_queued must be at least 1")

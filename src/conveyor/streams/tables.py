@@ -70,3 +70,39 @@ class StreamDeadLetter(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     __table_args__ = (Index("ix_stream_dead_letters_source", "source", "id"),)
+
+
+class StreamSink(Base):
+    """A broker topic/stream/queue that receives the results of ``pipeline``'s finished items.
+    One relay at a time publishes a sink's outbox: the one holding ``relay_owner``'s lease."""
+
+    __tablename__ = "stream_sinks"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    pipeline: Mapped[str] = mapped_column(String(100), index=True)
+    options: Mapped[Any] = mapped_column()  # TLS and credential settings, str -> str
+    statuses: Mapped[Any] = mapped_column()  # the final statuses published, e.g. ["succeeded"]
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    relay_owner: Mapped[str | None] = mapped_column(String(200))
+    relay_lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    published: Mapped[int] = mapped_column(BigInteger, default=0)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime)  # the latest confirmed
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class StreamOutboxRow(Base):
+    """A message a sink still has to publish, written in the transaction that made its item
+    final and deleted once the broker confirmed it."""
+
+    __tablename__ = "stream_outbox"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    sink: Mapped[str] = mapped_column(String(100))
+    item_id: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_stream_outbox_sink", "sink", "id"),)

@@ -1,8 +1,9 @@
 """/api/v1/streams: broker sources whose messages become items (docs/streams.md).
 
-Anyone signed in sees the sources (URLs without passwords, option names without values), their
-counts and dead letters; only admins add or remove one, since a source carries broker
-credentials and feeds a pipeline without further review."""
+Anyone signed in sees the sources and sinks (URLs without passwords, option names without
+values), their counts and dead letters; only admins add or remove one, since each carries broker
+credentials and a source feeds a pipeline without further review. Operators may pause (disable)
+and resume a source."""
 
 from __future__ import annotations
 
@@ -14,15 +15,17 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
 from conveyor.api.errors import error_responses
-from conveyor.api.security import admin, viewer
+from conveyor.api.security import admin, operator, viewer
 from conveyor.auth.service import Principal
 from conveyor.errors import InputRejectedError
 from conveyor.models.training import refuse_training_records
+from conveyor.streams import sinks as sink_logic
 from conveyor.streams import sources as logic
 from conveyor.streams.tables import StreamSource
 
 router = APIRouter(prefix="/streams", tags=["streams"])
 SourceName = Annotated[str, PathParam(min_length=1, max_length=100, description="Source name")]
+SinkName = Annotated[str, PathParam(min_length=1, max_length=100, description="Sink name")]
 NOT_FOUND = error_responses(404)
 
 
@@ -73,6 +76,38 @@ class DeadLetterList(BaseModel):
     dead_letters: list[DeadLetterOut]
 
 
+class SinkOut(BaseModel):
+    name: str
+    url: str = Field(description="the broker URL without its password")
+    pipeline: str
+    statuses: list[str] = Field(description="final statuses whose items are published")
+    options: list[str] = Field(description="names of the broker options set (values hidden)")
+    created_at: datetime
+    published: int = Field(description="messages the broker confirmed")
+    published_at: datetime | None
+    outbox: int = Field(description="messages waiting to be published")
+    last_error: str | None = Field(description="the relay's last failure, cleared by a publish")
+    relay: str | None = Field(description="the relay process holding the sink")
+
+
+class SinkList(BaseModel):
+    sinks: list[SinkOut]
+
+
+class NewSink(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    url: str = Field(min_length=1, max_length=2000)
+    pipeline: str = Field(min_length=1, max_length=100)
+    statuses: list[str] = Field(
+        default_factory=lambda: list(sink_logic.PUBLISHED_STATUSES), min_length=1, max_length=2
+    )
+    options: dict[
+        Annotated[str, Field(max_length=100)], Annotated[str, Field(max_length=10_000)]
+    ] = Field(default_factory=dict, max_length=50)
+
+
 def _out(session: Any, source: StreamSource) -> SourceOut:
     counts = logic.source_counts(session, source)
     return SourceOut(**logic.public_view(source), **counts.__dict__)
@@ -118,6 +153,38 @@ def _check_schema(schema: dict[str, Any]) -> None:
         raise InputRejectedError(f"record_schema is not a valid JSON Schema: {error}") from error
 
 
+def _sink_out(session: Any, sink: Any) -> SinkOut:
+    return SinkOut(
+        **sink_logic.public_view(sink), outbox=sink_logic.outbox_depth(session, sink.name)
+    )
+
+
+@router.get("/sinks", response_model=SinkList)
+def list_sinks(request: Request, _: Principal = viewer) -> SinkList:
+    """Every sink with the messages it published and those waiting in its outbox."""
+    with request.app.state.installation.read_sessions() as session:
+        return SinkList(sinks=[_sink_out(session, s) for s in sink_logic.list_sinks(session)])
+
+
+@router.post("/sinks", response_model=SinkOut, status_code=201, responses=error_responses(404, 409))
+def add_sink(body: NewSink, request: Request, _: Principal = admin) -> SinkOut:
+    """Add a sink: the pipeline's items that end from now on are published by the relay."""
+    installation = request.app.state.installation
+    installation.registry.get(body.pipeline)
+    config = sink_logic.SinkConfig(body.name, body.url, body.pipeline, body.options, body.statuses)
+    with installation.sessions.begin() as session:
+        sink_logic.add_sink(session, config)
+    with installation.read_sessions() as session:
+        return _sink_out(session, sink_logic.get_sink(session, body.name))
+
+
+@router.delete("/sinks/{name}", status_code=204, responses=NOT_FOUND)
+def remove_sink(name: SinkName, request: Request, _: Principal = admin) -> None:
+    """Remove a sink and the messages it has not published yet."""
+    with request.app.state.installation.sessions.begin() as session:
+        sink_logic.remove_sink(session, name)
+
+
 @router.get("/{name}", response_model=SourceOut, responses=NOT_FOUND)
 def get_source(name: SourceName, request: Request, _: Principal = viewer) -> SourceOut:
     with request.app.state.installation.read_sessions() as session:
@@ -129,6 +196,26 @@ def remove_source(name: SourceName, request: Request, _: Principal = admin) -> N
     """Remove a source; its items stay, its dead letters and message identities go."""
     with request.app.state.installation.sessions.begin() as session:
         logic.remove_source(session, name)
+
+
+@router.post("/{name}/enable", response_model=SourceOut, responses=NOT_FOUND)
+def enable_source(name: SourceName, request: Request, _: Principal = operator) -> SourceOut:
+    """Consume the source again; running consumers start within 10 s."""
+    return _set_enabled(request, name, True)
+
+
+@router.post("/{name}/disable", response_model=SourceOut, responses=NOT_FOUND)
+def disable_source(name: SourceName, request: Request, _: Principal = operator) -> SourceOut:
+    """Stop consuming the source (messages wait in the broker); consumers stop within 10 s."""
+    return _set_enabled(request, name, False)
+
+
+def _set_enabled(request: Request, name: str, enabled: bool) -> SourceOut:
+    installation = request.app.state.installation
+    with installation.sessions.begin() as session:
+        logic.set_enabled(session, name, enabled)
+    with installation.read_sessions() as session:
+        return _out(session, logic.get_source(session, name))
 
 
 @router.get("/{name}/dead-letters", response_model=DeadLetterList, responses=NOT_FOUND)

@@ -1,0 +1,178 @@
+"""Stream sinks: items made final by the store's commit get their outbox rows in that same commit,
+and `conveyor streams run` publishes each to the broker with its item id, SIGKILLed twice while
+it does. The brokers here cannot dedupe a re-publication, so a kill between the broker's confirm
+and the outbox delete may publish up to a batch again; the test checks that every finished item
+arrives, none is lost, repeats are bounded and recognisable by the item id."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pika
+import pika.exceptions
+import pytest
+from sqlalchemy import func, select
+
+from conveyor.core.commits import CommitBatch, ItemChange
+from conveyor.core.lifecycle import ItemStatus
+from conveyor.installation import Installation
+from conveyor.store.leases import LeaseHolder, claim_next_items
+from conveyor.store.models import utcnow
+from conveyor.store.outcomes import apply_batch
+from conveyor.store.submissions import NewItem, insert_items
+from conveyor.streams.brokers import open_consumer
+from conveyor.streams.outbox import ITEM_HEADER, write_outbox
+from conveyor.streams.sinks import SinkConfig, add_sink, get_sink
+from conveyor.streams.tables import StreamOutboxRow
+from support.streams import StreamsRun, wait_for
+
+ITEMS = int(os.environ.get("CONVEYOR_STREAMS_TEST_SINK_ITEMS", "600"))
+HOLDER = LeaseHolder("test-controller", lease_seconds=300)
+RELAY_BATCH = 100  # RelayTuning.batch_size: the most a kill can make the relay publish again
+
+
+@pytest.fixture
+def queue_url() -> Iterator[str]:
+    name = f"conveyor-test-{uuid.uuid4().hex[:12]}"
+    try:
+        connection = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", 5672))
+    except pika.exceptions.AMQPConnectionError:
+        if os.environ.get("CI"):
+            pytest.fail("RabbitMQ is not reachable on 127.0.0.1:5672")
+        pytest.skip("RabbitMQ is not reachable on loopback")
+    yield f"amqp://guest:guest@127.0.0.1:5672/?queue={name}"
+    connection.channel().queue_delete(name)
+    connection.close()
+
+
+def finish_items(installation: Installation, count: int, pipeline: str = "single") -> set[str]:
+    """``count`` items made final through the store's commit (every tenth failed), 500 per
+    transaction as a controller would; returns their ids."""
+    finished: set[str] = set()
+    for start in range(0, count, 500):
+        size = min(500, count - start)
+        news = [
+            NewItem(pipeline, "1", "record", uuid.uuid4().hex * 2, f"work/{uuid.uuid4().hex}")
+            for _ in range(size)
+        ]
+        with installation.sessions.begin() as session:
+            insert_items(session, news)
+            claims = claim_next_items(session, HOLDER, size, utcnow())
+            changes = [
+                ItemChange(
+                    claim.id,
+                    ItemStatus.FAILED if n % 10 == 0 else ItemStatus.SUCCEEDED,
+                    error="step failed" if n % 10 == 0 else None,
+                    result=None if n % 10 == 0 else {"n": n},
+                    pipeline=pipeline,
+                    pipeline_version="1",
+                )
+                for n, claim in enumerate(claims, start)
+            ]
+            held = {claim.id: claim.generation for claim in claims}
+            apply_batch(
+                session, HOLDER, CommitBatch(changes=changes), held, utcnow(), [write_outbox]
+            )
+        finished |= {claim.id for claim in claims}
+    return finished
+
+
+def outbox(installation: Installation) -> int:
+    with installation.sessions() as session:
+        return session.scalar(select(func.count()).select_from(StreamOutboxRow)) or 0
+
+
+def read_everything(url: str) -> list[tuple[str, dict[str, object]]]:
+    """Every message on the sink's topic as (item id from the key, decoded body)."""
+    consumer = open_consumer(url, "test-reader", "reader", {})
+    found: list[tuple[str, dict[str, object]]] = []
+    try:
+        while batch := consumer.fetch(1000, 1.0):
+            for message in batch:
+                assert message.key is not None
+                assert message.headers[ITEM_HEADER] == message.key.decode()
+                found.append((message.key.decode(), json.loads(message.payload)))
+            consumer.ack(batch)
+    finally:
+        consumer.close()
+    return found
+
+
+def relay_while_killed_twice(installation: Installation, url: str, log: Path) -> None:
+    """`conveyor streams run results` SIGKILLed at a quarter and at half of the outbox
+    published, then a third run until the outbox is empty."""
+    for kill_below in (ITEMS * 3 // 4, ITEMS // 2):
+        run = StreamsRun(installation, "results", log, "--sink-lease", "2")
+        wait_for(lambda at=kill_below: outbox(installation) <= at, 120, "publishing", log)
+        run.process.kill()
+        run.process.wait()
+        assert outbox(installation) > 0, "the outbox was empty before the kill"
+    last = StreamsRun(installation, "results", log, "--sink-lease", "2")
+    wait_for(lambda: outbox(installation) == 0, 120, "the outbox published", log)
+    last.process.terminate()
+    assert last.process.wait(timeout=60) == 0, log.read_text(errors="replace")
+
+
+def check_each_item_arrived(installation: Installation, url: str, finished: set[str]) -> None:
+    messages = read_everything(url)
+    arrivals = Counter(item_id for item_id, _ in messages)
+    assert set(arrivals) == finished  # none lost, none invented
+    assert len(messages) - len(finished) <= 2 * RELAY_BATCH  # repeats: at most a batch a kill
+    bodies = {item_id: body for item_id, body in messages}
+    statuses = Counter(str(body["status"]) for body in bodies.values())
+    assert statuses == {"failed": ITEMS // 10, "succeeded": ITEMS - ITEMS // 10}
+    some = next(body for body in bodies.values() if body["status"] == "succeeded")
+    assert some["links"] == {
+        "item": f"/api/v1/items/{some['item_id']}",
+        "result": f"/api/v1/items/{some['item_id']}/result",
+    }
+    with installation.sessions() as session:
+        assert get_sink(session, "results").published == len(finished)
+
+
+def test_finished_items_reach_redis_once_each_across_relay_kills(
+    stream_installation: Installation, redis_stream: str, tmp_path: Path
+) -> None:
+    installation = stream_installation
+    with installation.sessions.begin() as session:
+        add_sink(session, SinkConfig("results", redis_stream, "single"))
+    finished = finish_items(installation, ITEMS)
+    assert outbox(installation) == ITEMS  # written with the final states, before any relay
+
+    relay_while_killed_twice(installation, redis_stream, tmp_path / "relay.log")
+
+    check_each_item_arrived(installation, redis_stream, finished)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_finished_items_reach_rabbitmq_once_each_across_relay_kills(
+    stream_installation: Installation, queue_url: str, tmp_path: Path
+) -> None:
+    installation = stream_installation
+    with installation.sessions.begin() as session:
+        add_sink(session, SinkConfig("results", queue_url, "single"))
+    finished = finish_items(installation, ITEMS)
+
+    relay_while_killed_twice(installation, queue_url, tmp_path / "relay.log")
+
+    check_each_item_arrived(installation, queue_url, finished)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_only_the_sinks_pipeline_and_statuses_are_written(
+    stream_installation: Installation, redis_stream: str
+) -> None:
+    installation = stream_installation
+    with installation.sessions.begin() as session:
+        add_sink(session, SinkConfig("good", redis_stream, "single", statuses=["succeeded"]))
+        add_sink(session, SinkConfig("other", redis_stream, "another"))
+    finish_items(installation, 50)
+    with installation.sessions() as session:
+        rows = session.execute(select(StreamOutboxRow.sink, StreamOutboxRow.payload)).all()
+    assert Counter(sink for sink, _ in rows) == {"good": 45}
+    assert {json.loads(payload)["status"] for _, payload in rows} == {"succeeded"}
