@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from conveyor.cli.state import CliState, console
+from conveyor.delivery.rules import COMMIT_TAG
 from conveyor.errors import InputRejectedError
 
 if TYPE_CHECKING:  # MLflow and the model stack load with the model commands only
@@ -26,7 +27,10 @@ models_app = typer.Typer(help="Registered models: versions, aliases, history, ro
 
 
 def register(app: typer.Typer) -> None:
+    from conveyor.cli import delivery
+
     app.command()(train)
+    delivery.register(models_app)
     app.add_typer(models_app, name="models")
 
 
@@ -214,7 +218,7 @@ def show_model(context: typer.Context, name: str = typer.Argument(...)) -> None:
         table.add_column(column, no_wrap=True)
     for header in metric_columns.values():
         table.add_column(header, justify="right")
-    for column in ("dataset", "code", "created (UTC)"):
+    for column in ("dataset", "code", "commit", "created (UTC)"):
         table.add_column(column, no_wrap=True)
     for info in versions:
         table.add_row(
@@ -224,6 +228,7 @@ def show_model(context: typer.Context, name: str = typer.Argument(...)) -> None:
             *(_metric(info.metrics.get(m)) for m in metric_columns),
             info.params.get("dataset_sha256", "")[:8],
             info.params.get("code_version", "").removeprefix("git:")[:8],
+            info.tags.get(COMMIT_TAG, "")[:12],
             info.created_at.strftime("%m-%d %H:%M"),
         )
     console.print(table)

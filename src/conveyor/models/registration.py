@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from conveyor.delivery.rules import delivered_decision, delivery_of, gate_rule, source_tags
 from conveyor.models import history
 from conveyor.models.flavors import ModelFlavor
 from conveyor.models.promotion import (
@@ -160,6 +161,7 @@ class Registrar:
             tracking.log_file(run_id, files["onnx"], "onnx")
         tracking.log_file(run_id, files["heldout"], "data")
         version = tracking.register(model, model_uri, run_id, item.id)
+        tracking.tag_version(model, version, source_tags(item.record or {}))
         tracking.finish_run(run_id, item.finished_at or item.updated_at)
         return version, run_id
 
@@ -176,7 +178,7 @@ class Registrar:
             "conveyor.trigger": str(record.get("trigger", "")),
             "conveyor.requested_by": str(record.get("requested_by", "")),
             "mlflow.source.git.commit": outcome.code_version.removeprefix("git:")[:40],
-        }
+        } | source_tags(record)
 
     def _local_artifacts(self, work_dir: str, outcome: TrainingOutcome, folder: Path) -> dict:
         files = {}
@@ -192,6 +194,16 @@ class Registrar:
         self, item: Any, outcome: TrainingOutcome, files: dict, champion: int | None
     ) -> Decision:
         rule = self.rule_for(item.pipeline, outcome.model)
+        delivery = delivery_of(item.record)
+        if delivery is not None:  # a delivered commit: its gate, and the canary promotes
+            rule = gate_rule(delivery, rule.metric)
+            decision = self._gate_with(item, outcome, files, champion, rule)
+            return delivered_decision(decision, outcome.heldout, delivery, rule)
+        return self._gate_with(item, outcome, files, champion, rule)
+
+    def _gate_with(
+        self, item: Any, outcome: TrainingOutcome, files: dict, champion: int | None, rule: GateRule
+    ) -> Decision:
         if champion is None:
             return decide(outcome.heldout, None, rule)
         try:

@@ -133,6 +133,10 @@ class ModelRegistry:
         for key, value in tags.items():
             self.client.set_tag(run_id, key, value)
 
+    def tag_version(self, model: str, version: int, tags: Mapping[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_model_version_tag(model, str(version), key, value)
+
     def log_sklearn_model(
         self, run_id: str, model: Any, input_example: Any, requirements: list[str]
     ) -> str:

@@ -79,17 +79,21 @@ def build_training_item(
     trigger: str = "cli",
     requested_by: str | None = None,
     extra_rows: Sequence[Sequence[str]] = (),
+    dataset: tuple[bytes, str] | None = None,
+    delivery: Mapping[str, Any] | None = None,
 ) -> NewItem:
     """Check parameters, snapshot the dataset (plus ``extra_rows``) and describe the item.
 
-    Inserting it is the caller's: alone, or in one transaction with a trigger's claim."""
+    ``dataset`` gives the bytes and their source instead of a file (a delivery reads them from
+    a commit); ``delivery`` is kept in the record for the registrar (docs/cicd.md). Inserting
+    the item is the caller's: alone, or in one transaction with a trigger's claim."""
     pipeline = training_pipeline(registry, model)
     given = dict(params or {})
     dataset_path = given.pop(DATASET_PARAM, None)
     configured = settings.models.get(pipeline.model_name)
     merged = {**(configured.params if configured else {}), **given}
     resolved = pipeline.resolve_params(merged)  # fails early, before anything is stored
-    base, source = load_dataset(settings, pipeline, dataset_path)
+    base, source = dataset or load_dataset(settings, pipeline, dataset_path)
     data = base + _as_csv(extra_rows)
     stored, digest = snapshot_dataset(storage, pipeline.model_name, data)
     label = f"{source} + {len(extra_rows)} new rows" if extra_rows else str(source)
@@ -102,6 +106,7 @@ def build_training_item(
         trigger=trigger,
         requested_by=requested_by or _user(),
         requested_at=utcnow().isoformat(),
+        delivery=dict(delivery or {}),
     )
     record = request.to_record()
     work_dir = storage.reserve_work_dir(f"train-{pipeline.model_name}-{uuid.uuid4().hex[:8]}")
@@ -115,10 +120,20 @@ def submit_training(
     params: Mapping[str, Any] | None = None,
     trigger: str = "cli",
     requested_by: str | None = None,
+    dataset: tuple[bytes, str] | None = None,
+    delivery: Mapping[str, Any] | None = None,
 ) -> Submission:
     """Queue one training run now; returns once its item is committed."""
     new = build_training_item(
-        settings, submitter.registry, submitter.storage, model, params, trigger, requested_by
+        settings,
+        submitter.registry,
+        submitter.storage,
+        model,
+        params,
+        trigger,
+        requested_by,
+        dataset=dataset,
+        delivery=delivery,
     )
     with submitter.sessions.begin() as session:
         [item] = insert_items(session, [new])

@@ -109,6 +109,8 @@ class TrainingRequest:
     trigger: str = "cli"
     requested_by: str = "unknown"
     requested_at: str = ""
+    # A delivery from a model repository (docs/cicd.md): commit, repository, gate; else empty.
+    delivery: dict[str, Any] = field(default_factory=dict)
 
     def to_record(self) -> dict[str, Any]:
         return asdict(self)

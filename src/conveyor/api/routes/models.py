@@ -21,6 +21,7 @@ from starlette.background import BackgroundTask
 from conveyor.api.errors import error_responses
 from conveyor.api.security import admin, operator, viewer
 from conveyor.auth.service import Principal
+from conveyor.delivery.rules import COMMIT_TAG
 from conveyor.errors import ConveyorError, InputRejectedError
 from conveyor.models.catalog import model_entries, model_entry
 from conveyor.models.registry import VersionInfo
@@ -53,6 +54,7 @@ class VersionOut(BaseModel):
     run_id: str | None
     metrics: dict[str, float]
     params: dict[str, str]
+    source_commit: str | None = None  # the model repository's commit of a delivered version
 
 
 class ModelDetail(BaseModel):
@@ -162,6 +164,7 @@ def _version(info: VersionInfo) -> VersionOut:
         run_id=info.run_id,
         metrics=dict(info.metrics),
         params={k: v for k, v in info.params.items() if k in SHOWN_PARAMS},
+        source_commit=info.tags.get(COMMIT_TAG),
     )
 
 
