@@ -1,17 +1,28 @@
-"""The RabbitMQ adapter against the RabbitMQ on loopback (guest/guest)."""
+"""The RabbitMQ adapter against the RabbitMQ on loopback (guest/guest): the shared conformance
+checks, and a queue as a stream source end to end while the consumer is SIGKILLed twice. The
+shared RabbitMQ is not restarted here: other tests use it."""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pika
 import pika.exceptions
 import pytest
 
+from conveyor.installation import Installation
 from conveyor.streams.brokers import open_producer
 from support import broker_conformance as conformance
+from support.streams import (
+    MESSAGES,
+    add_test_source,
+    assert_exactly_once,
+    consume_while_killed_twice,
+    publish_records_and_poison,
+)
 
 OPTIONS: dict[str, str] = {}
 
@@ -57,3 +68,27 @@ def test_publish_raises_when_the_broker_cannot_take_the_message(queue_url: str) 
             producer.publish(b'{"n": 1}')
     finally:
         producer.close()
+
+
+def ready_in(queue_url: str) -> int:
+    connection = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", 5672))
+    try:
+        declared = connection.channel().queue_declare(queue_url.split("queue=")[1], passive=True)
+        return int(declared.method.message_count)
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_messages_become_exactly_one_item_each_while_the_consumer_is_killed_twice(
+    stream_installation: Installation, queue_url: str, tmp_path: Path
+) -> None:
+    add_test_source(stream_installation, queue_url)
+    total = publish_records_and_poison(queue_url, MESSAGES)
+
+    consume_while_killed_twice(
+        stream_installation, total, tmp_path / "streams-run.log", lambda: ready_in(queue_url) == 0
+    )
+
+    assert_exactly_once(stream_installation, MESSAGES)
+    assert ready_in(queue_url) == 0  # the last run acknowledged everything before it stopped
