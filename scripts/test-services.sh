@@ -19,6 +19,7 @@ command -v dockerd >/dev/null || need_packages+=(docker.io)  # tests/deploy (com
 command -v docker-compose >/dev/null || need_packages+=(docker-compose)
 command -v debootstrap >/dev/null || need_packages+=(debootstrap)  # the image's base, offline
 [ -x /usr/sbin/sshd ] || need_packages+=(openssh-server)  # tests/deploy/test_ansible.py hosts
+[ -x /usr/sbin/haproxy ] || need_packages+=(haproxy)  # tests/api/test_api_replicas.py
 if [ ${#need_packages[@]} -gt 0 ]; then
     $SUDO apt-get update -qq
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_packages[@]}"
