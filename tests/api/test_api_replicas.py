@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -245,17 +246,24 @@ def test_login_attempts_count_across_replicas(cluster: Cluster) -> None:
 def test_a_replica_without_its_store_is_taken_out(cluster: Cluster) -> None:
     balancer, api2 = cluster.balancer, cluster.replicas[1]
     cluster.relay.cut()
+    cut_at = time.monotonic()
     try:
         ready = httpx.get(f"{api2.url}/readyz", timeout=10)
         assert ready.status_code == 503
         assert ready.json()["error"]["details"]["store"].startswith("error")
         wait_for(lambda: balancer.states()["api2"].startswith("DOWN"), "api2 DOWN", 20)
+        down_after = time.monotonic() - cut_at
         with cluster.client(headers=cluster.auth) as balanced:
             answers = [balanced.get("/api/v1/items").status_code for _ in range(10)]
         assert answers == [200] * 10
     finally:
         cluster.relay.restore()
+        restored_at = time.monotonic()
     wait_for(lambda: balancer.states()["api2"] == "UP", "api2 UP again", 20)
+    print(
+        f"api2 taken out {down_after:.1f} s after its store went away, back "
+        f"{time.monotonic() - restored_at:.1f} s after it returned"
+    )
 
 
 class StallingUpload:
@@ -292,7 +300,7 @@ class StallingUpload:
         yield self.tail
 
 
-def _items_named(client: httpx.Client, name: str) -> list[dict]:  # type: ignore[type-arg]
+def _items_named(client: httpx.Client, name: str) -> list[dict[str, Any]]:
     return client.get("/api/v1/items", params={"q": name}).json()["items"]
 
 
