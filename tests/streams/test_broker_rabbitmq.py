@@ -1,13 +1,21 @@
 """The RabbitMQ adapter against the RabbitMQ on loopback (guest/guest): the shared conformance
 checks, and a queue as a stream source end to end while the consumer is SIGKILLed twice. The
-shared RabbitMQ is not restarted here: other tests use it."""
+shared RabbitMQ is not restarted here: other tests use it. With
+CONVEYOR_STREAMS_TEST_RABBITMQ_RESTART=1 the same runs against a RabbitMQ node of its own that is
+also SIGKILLed and restarted mid-stream (off by default: a node takes 10 to 40 s to start here,
+twice)."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pika
 import pika.exceptions
@@ -23,6 +31,7 @@ from support.streams import (
     consume_while_killed_twice,
     publish_records_and_poison,
 )
+from support.up import free_port
 
 OPTIONS: dict[str, str] = {}
 
@@ -71,7 +80,8 @@ def test_publish_raises_when_the_broker_cannot_take_the_message(queue_url: str) 
 
 
 def ready_in(queue_url: str) -> int:
-    connection = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", 5672))
+    port = urlsplit(queue_url).port or 5672
+    connection = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", port))
     try:
         declared = connection.channel().queue_declare(queue_url.split("queue=")[1], passive=True)
         return int(declared.method.message_count)
@@ -92,3 +102,92 @@ def test_messages_become_exactly_one_item_each_while_the_consumer_is_killed_twic
 
     assert_exactly_once(stream_installation, MESSAGES)
     assert ready_in(queue_url) == 0  # the last run acknowledged everything before it stopped
+
+
+RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"  # Debian's, without the su wrapper
+
+
+class OwnRabbit:
+    """A RabbitMQ node of its own: its own name, ports and data folder, on the shared epmd."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        (folder / "enabled_plugins").write_text("[].\n")
+        self.environment = os.environ | {
+            "RABBITMQ_NODENAME": f"conveyor-test-{self.port}@localhost",
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(free_port()),
+            "RABBITMQ_MNESIA_BASE": str(folder / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(folder / "log"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(folder / "enabled_plugins"),
+            "RABBITMQ_PID_FILE": str(folder / "pid"),
+            "RABBITMQ_CONFIG_FILE": str(folder / "rabbitmq"),
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with (self.folder / "rabbitmq.out").open("ab") as out:
+            self.process = subprocess.Popen(
+                [RABBITMQ_SERVER], env=self.environment, stdout=out, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                parameters = pika.ConnectionParameters("127.0.0.1", self.port)
+                pika.BlockingConnection(parameters).close()
+                return
+            except pika.exceptions.AMQPConnectionError:
+                assert time.monotonic() < deadline and self.process.poll() is None, (
+                    self.folder / "rabbitmq.out"
+                ).read_text()
+                time.sleep(0.5)
+
+    def beam(self) -> int:
+        return int((self.folder / "pid").read_text().strip())
+
+    def crash_and_restart(self) -> None:
+        assert self.process is not None
+        os.kill(self.beam(), signal.SIGKILL)  # no clean shutdown: only what was synced survives
+        self.process.wait(timeout=60)
+        self.start()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.beam(), signal.SIGTERM)
+            self.process.wait(timeout=60)
+
+
+@pytest.fixture
+def own_rabbit(tmp_path: Path) -> Iterator[OwnRabbit]:
+    if not os.environ.get("CONVEYOR_STREAMS_TEST_RABBITMQ_RESTART"):
+        pytest.skip("set CONVEYOR_STREAMS_TEST_RABBITMQ_RESTART=1 to restart a RabbitMQ of its own")
+    if shutil.which("erl") is None or not Path(RABBITMQ_SERVER).exists():
+        pytest.fail("rabbitmq-server is not installed (apt-get install rabbitmq-server)")
+    folder = tmp_path / "rabbitmq"
+    folder.mkdir()
+    server = OwnRabbit(folder)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_rabbitmq_restart_mid_stream_loses_and_duplicates_nothing(
+    stream_installation: Installation, own_rabbit: OwnRabbit, tmp_path: Path
+) -> None:
+    url = f"amqp://guest:guest@127.0.0.1:{own_rabbit.port}/?queue=readings"
+    add_test_source(stream_installation, url)
+    total = publish_records_and_poison(url, MESSAGES)
+
+    consume_while_killed_twice(
+        stream_installation,
+        total,
+        tmp_path / "streams-run.log",
+        lambda: ready_in(url) == 0,
+        own_rabbit.crash_and_restart,
+    )
+
+    assert_exactly_once(stream_installation, MESSAGES)
+    assert ready_in(url) == 0
