@@ -83,8 +83,8 @@ class AttemptStore:
         order and stop at the first that refuses, which then counts nothing further. Blocking:
         call it from a worker thread."""
         now = self.clock()
+        self._prune_if_due(now)
         with self.sessions.begin() as session:
-            self._prune_if_due(session, now)
             for limit, key in checks:
                 wait = limit.take(session, key, now)
                 if wait > 0:
@@ -95,12 +95,20 @@ class AttemptStore:
         with self.sessions.begin() as session:
             limit.forget(session, key)
 
-    def _prune_if_due(self, session: Session, now: float) -> None:
+    def _prune_if_due(self, now: float) -> None:
+        """Delete idle keys, in a transaction of its own that skips rows a check holds: it
+        never waits for a check, so it can be in no lock cycle with one."""
         with self._prune_lock:
             if now < self._next_prune:
                 return
             self._next_prune = now + PRUNE_EVERY_SECONDS
-        session.execute(delete(LoginAttempts).where(LoginAttempts.expires_at < _utc(now)))
+        idle = (
+            select(LoginAttempts.key_hash)
+            .where(LoginAttempts.expires_at < _utc(now))
+            .with_for_update(skip_locked=True)
+        )
+        with self.sessions.begin() as session:
+            session.execute(delete(LoginAttempts).where(LoginAttempts.key_hash.in_(idle)))
 
 
 def _locked_row(session: Session, key_hash: str, now: float) -> LoginAttempts:
