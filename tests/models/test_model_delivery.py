@@ -5,8 +5,9 @@ along and sending the true label of every answer as feedback.
 
 Pushes: the first version (a class-prior baseline) becomes champion; a commit changing the
 ``candidates`` parameter to logistic regression passes the gate, is canaried on half the traffic,
-wins online and is promoted; a commit going back to the baseline is refused at the gate; the same
-with the gate loosened is canaried, loses online and is rolled back.
+wins online and is promoted; (with CONVEYOR_TEST_DELIVERY_FULL=1, a commit going back to the
+baseline is refused at the gate;) the baseline again with the gate loosened is canaried, loses
+online and is rolled back.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from conveyor.pipelines.heart.data import cleveland_csv
 from conveyor.store import queries
 
 pytestmark = pytest.mark.slow
+# CONVEYOR_TEST_DELIVERY_FULL=1 adds a push refused at the gate (about 15 s more).
+FULL = os.environ.get("CONVEYOR_TEST_DELIVERY_FULL") == "1"
 ROOT = Path(__file__).resolve().parents[2]
 HOOK = ROOT / "deploy" / "cicd" / "post-receive"
 CONVEYOR = Path(sys.executable).parent / "conveyor"
@@ -211,15 +214,16 @@ def test_a_push_is_trained_gated_canaried_promoted_and_a_worse_one_is_stopped(
         assert "the canary wins" in steps[-1].detail
         _wait_until_served(client, version=2)
 
-        worse = repository.push("back to the prior", "baseline")
-        steps = wait_for_done(installation, worse)
-        assert (steps[-1].outcome, steps[-1].version) == ("refused", 3), steps
-        assert "refused at the gate: worse than the champion" in steps[-1].detail
+        if FULL:  # the gate's refusal: also covered without servers (test_delivery_rules.py)
+            worse = repository.push("back to the prior", "baseline")
+            steps = wait_for_done(installation, worse)
+            assert (steps[-1].outcome, steps[-1].version) == ("refused", 3), steps
+            assert "refused at the gate: worse than the champion" in steps[-1].detail
 
         loosened = repository.push("the prior again, gate loosened", "baseline", margin=1.0)
         steps = wait_for_done(installation, loosened)
         assert [s.outcome for s in steps if s.step == "gate"] == ["passed"], steps
-        assert (steps[-1].outcome, steps[-1].version) == ("rolled-back", 4), steps
+        assert (steps[-1].outcome, steps[-1].version) == ("rolled-back", 4 if FULL else 3), steps
         assert "the canary loses" in steps[-1].detail
         _assert_routing_back(http)
     finally:
@@ -230,7 +234,7 @@ def test_a_push_is_trained_gated_canaried_promoted_and_a_worse_one_is_stopped(
     statuses = [status for status, _, _ in client.answers]
     assert len(statuses) > 200 and set(statuses) == {200}, "a request failed during a switch"
     served = {(version, arm) for _, version, arm in client.answers}
-    assert {(1, "champion"), (2, "canary"), (2, "champion"), (4, "canary")} <= served
+    assert {(1, "champion"), (2, "canary"), (2, "champion"), (4 if FULL else 3, "canary")} <= served
     _check_provenance(installation, http, better, loosened)
 
 
@@ -256,7 +260,8 @@ def _check_provenance(installation: Any, http: Any, better: str, loosened: str) 
     from conveyor.cli.app import app as cli
 
     versions = {v["version"]: v for v in http.get("/api/v1/models/heart").json()["versions"]}
-    assert versions[2]["source_commit"] == better and versions[4]["source_commit"] == loosened
+    assert versions[2]["source_commit"] == better
+    assert versions[4 if FULL else 3]["source_commit"] == loosened
     assert "champion" in versions[2]["aliases"]
     page = http.get("/models/heart").text
     assert f"commit {better[:12]}" in page
