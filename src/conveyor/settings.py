@@ -44,6 +44,7 @@ class RetentionSettings(BaseModel):
     step_runs_days: float | None = Field(180, gt=0)  # step runs of finished items
     minute_rollups_days: float | None = Field(90, gt=0)
     hour_rollups_days: float | None = Field(730, gt=0)
+    stream_messages_days: float | None = Field(14, gt=0)  # identities of stream messages taken
     batch_rows: int = Field(2000, ge=1)  # rows deleted per short transaction
     batch_pause_seconds: float = Field(0.05, ge=0)  # pause between batches
     interval_minutes: float = Field(10, gt=0)  # how often `conveyor up` runs maintenance

@@ -14,6 +14,7 @@ from conveyor.retention import partitions, prune
 from conveyor.retention.policy import HOUR, MINUTE, RetentionPolicy, cutoff, prune_before
 from conveyor.retention.rollups import PREDICTIONS, STEP_RUNS, roll_hours, roll_minutes, watermark
 from conveyor.store.models import utcnow
+from conveyor.streams.pruning import prune_identities
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,9 @@ def run_maintenance(
         report.rolled_up[f"{spec.name}:{MINUTE}"] = roll_minutes(sessions, spec, now, policy)
         report.rolled_up[f"{spec.name}:{HOUR}"] = roll_hours(sessions, spec, policy)
     _prune(sessions, policy, now, report)
+    batching = {"batch_rows": policy.batch_rows, "pause_seconds": policy.batch_pause_seconds}
+    days = policy.stream_messages_days
+    report.pruned["stream_messages"] = prune_identities(sessions, now, days, **batching)
     return report
 
 

@@ -23,6 +23,7 @@ class RetentionPolicy:
     step_runs_days: float | None = 180
     minute_rollups_days: float | None = 90
     hour_rollups_days: float | None = 730
+    stream_messages_days: float | None = 14  # and only once redelivery is over (docs/streams.md)
     batch_rows: int = 2000
     batch_pause_seconds: float = 0.05
     settle_seconds: float = 120  # rows younger than this are not rolled up yet (late writes)
@@ -37,6 +38,7 @@ def policy_from_settings(retention: Any) -> RetentionPolicy:
         step_runs_days=retention.step_runs_days,
         minute_rollups_days=retention.minute_rollups_days,
         hour_rollups_days=retention.hour_rollups_days,
+        stream_messages_days=retention.stream_messages_days,
         batch_rows=retention.batch_rows,
         batch_pause_seconds=retention.batch_pause_seconds,
     )
