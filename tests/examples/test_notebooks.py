@@ -29,7 +29,10 @@ from support.calls_audio import ANGRY, HAPPY, make_call
 from support.up import ConveyorUp
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
-CELL_TIMEOUT = 300  # seconds; the calls notebook waits for Whisper on a loaded machine
+CELL_TIMEOUT = 600  # seconds; four notebooks share two cores with the server and its steps
+# the first test that needs the notebooks sets up the server and runs all four (about 5 min at
+# a load average of 35 on two cores): more than the suite's default 600 s per test may be needed
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 NEWEST_PER_USER = 8  # ratings per user kept from training: the movies notebook's audience
 
 
@@ -208,6 +211,7 @@ def test_heart_notebook_trains_compares_and_promotes(executed: Executed) -> None
     text = outputs(heart)
     registered = re.findall(r"^v(\d+): (champion|challenger) ", text, re.MULTILINE)
     assert len(registered) == 2, text
+    assert re.search(r"^(promoted v\d+ over v\d+|v\d+ is already the champion) ", text, re.M)
     champion = re.search(r"^champion: v(\d+)$", text, re.MULTILINE)
     assert champion is not None
     assert re.search(rf"^v{champion.group(1)} says label [01]", text, re.MULTILINE)
@@ -222,9 +226,10 @@ def test_movies_notebook_runs_an_ab_experiment(executed: Executed) -> None:
     assert set(trained) == {"popularity", "svd"}, text
     watched = re.search(r"60 users, (\d+) watched a recommended movie", text)
     assert watched is not None and int(watched.group(1)) > 0
-    verdict = re.search(r"^ctr: (popularity|svd): [\d.]+ \[.*\((\d+)/(\d+)\)", text, re.M)
-    assert verdict is not None, text
+    # seeded ratings, a fixed salt and a deterministic audience: SVD wins clearly
+    verdict = r"^ctr: svd: [\d.]+ \[.*\(\d+/\d+\) ahead, intervals separate from popularity"
+    assert re.search(verdict, text, re.MULTILINE), text
     html = outputs(movies, "text/html")
     assert "experiment " in html and "popularity vs svd" in html
-    assert "leader: " in text and "champion now v" in text
+    assert "leader: svd; separated: True; champion now v" in text
     assert images(movies) == 1
