@@ -57,6 +57,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/models/{name}/train"): OPERATOR,
     ("POST", "/api/v1/models/{name}/rows"): OPERATOR,
     ("POST", "/api/v1/models/{name}/events"): OPERATOR,
+    ("POST", "/api/v1/models/{name}/batch"): OPERATOR,
+    ("GET", "/api/v1/models/{name}/batch/{job_id}"): VIEWER,
     ("POST", "/api/v1/models/{name}/promote"): ADMIN,
     ("POST", "/api/v1/models/{name}/rollback"): ADMIN,
     ("GET", "/api/v1/models/{name}/onnx"): VIEWER,

@@ -31,6 +31,7 @@ from conveyor.api.routes import (
     models,
     predictions,
     results,
+    scoring,
     stats,
     streams,
 )
@@ -66,6 +67,7 @@ def create_app(
     api.include_router(experiment_segments.router)  # results per segment of requests
     api.include_router(alerts.router)  # Alertmanager's webhook receiver (docs/monitoring.md)
     api.include_router(streams.router)  # broker sources (docs/streams.md)
+    api.include_router(scoring.router)  # batch scoring jobs (docs/scoring.md)
     api.include_router(accounts.users_router)
     api.include_router(accounts.tokens_router)
     app.include_router(api)

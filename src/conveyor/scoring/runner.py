@@ -63,7 +63,7 @@ def score_parts(
     )
     with warnings.catch_warnings():  # ray_remote_args_fn: deprecated from Ray 2.60, still works
         warnings.simplefilter("ignore", DeprecationWarning)
-        scored = _scored(dataset, loaded, destination, parallelism)
+        scored = _scored(dataset, loaded, destination, min(parallelism, len(parts)))
     for row in scored.iter_rows():
         yield PartResult(**orjson.loads(row["result"]))
 

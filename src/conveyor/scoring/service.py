@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +53,6 @@ class PreparedJob:
     pending: list[Part]
     view: JobView  # as it stood when prepared
     resumed: bool
-    done_before: dict[str, int] = field(default_factory=dict)
 
 
 ProgressCallback = Callable[[PartResult, JobView], None]
@@ -116,7 +115,8 @@ class BatchScoring:
             jobs.set_status(session, found.id, jobs.RUNNING)
             pending = jobs.pending_parts(session, found.id)
         loaded = self._load(found.model, found.version)
-        return PreparedJob(found.id, loaded, destination, pending, found, resumed=True)
+        view = replace(found, options=options)  # this run's limit, the job's counts so far
+        return PreparedJob(found.id, loaded, destination, pending, view, resumed=True)
 
     def _version(self, request: ScoreRequest) -> int:
         if request.version is not None:
@@ -218,8 +218,6 @@ def _check_request(request: ScoreRequest) -> None:
 
 
 def _normalised(request: ScoreRequest) -> ScoreRequest:
-    from dataclasses import replace
-
     output = request.output if "://" in request.output else os.path.abspath(request.output)
     return replace(request, output=output.rstrip("/"))
 
