@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import signal
 from pathlib import Path
 
 import typer
@@ -55,6 +56,9 @@ def deliver(
         local_controller=not no_controller,
     )
     delivery = Delivery(state.installation, report=lambda line: console.print(line, soft_wrap=True))
+    # SIGTERM (a CI job cancelled, a stopped server) unwinds like Ctrl-C: a running canary
+    # gives the endpoint its routing back before the process ends.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     result = delivery.run(request)
     version = f" v{result.version}" if result.version is not None else ""
     console.print(
@@ -63,6 +67,10 @@ def deliver(
         soft_wrap=True,
     )
     raise typer.Exit(EXIT_CODES.get(result.outcome, 1))
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def deliveries(

@@ -88,6 +88,9 @@ class Delivery:
             return self._deliver(request, repository, commit, spec, audit, model)
         except ConveyorError as error:
             return self._finish(audit, model, FAILED_OUTCOME, str(error))
+        except (KeyboardInterrupt, SystemExit):
+            self._finish(audit, model, FAILED_OUTCOME, "interrupted (a signal or Ctrl-C)")
+            raise
 
     def _deliver(
         self,
