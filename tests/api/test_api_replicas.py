@@ -221,7 +221,9 @@ def test_a_session_from_one_replica_works_on_the_other(cluster: Cluster) -> None
             _small_upload(balanced, f"lb-{n}.txt", **{"X-CSRF-Token": csrf}).status_code
             for n in range(4)
         ]
+        metrics = balanced.get("/metrics")  # no login needed: refused at HAProxy
     assert answers == [200] * 6 + [201] * 4
+    assert metrics.status_code == 404
 
 
 def _wrong_login(client: httpx.Client) -> httpx.Response:
