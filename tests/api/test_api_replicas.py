@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,10 @@ import pytest
 from sqlalchemy import create_engine, make_url, text
 
 from conveyor.auth.service import add_user, create_token
+from conveyor.ingest.abandoned import abandoned_work_dirs
 from conveyor.installation import Installation
 from conveyor.settings import load_settings
+from conveyor.store.models import utcnow
 from support.tcp_relay import TcpRelay
 from support.up import free_port
 
@@ -130,6 +133,7 @@ class Cluster:
     def __init__(self, balancer: Balancer, replicas: list[Replica], relay: TcpRelay, token: str):
         self.balancer, self.replicas, self.relay = balancer, replicas, relay
         self.auth = {"Authorization": f"Bearer {token}"}
+        self.installation: Installation  # the store and the shared storage, for checks
 
     def client(self, url: str | None = None, **options) -> httpx.Client:  # type: ignore[no-untyped-def]
         return httpx.Client(base_url=url or self.balancer.url, timeout=60, **options)
@@ -173,17 +177,21 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, postgres_database: str) ->
     ]
     balancer = Balancer(folder, replicas)
     try:
-        settings = load_settings(folder / "setup", database_url=postgres_database)
+        settings = load_settings(
+            folder / "setup", database_url=postgres_database, storage_url=str(storage)
+        )
         installation = Installation(settings)  # while the replicas start (one migrates)
         with installation.sessions.begin() as session:
             add_user(session, "ada", PASSWORD, "admin")
             token = create_token(session, "uploader", "operator")
-        installation.close()
         for replica in replicas:
             wait_for(replica.healthy, f"{replica.name} to start", 180)
         wait_for(lambda: set(balancer.states().values()) == {"UP"}, "both replicas UP")
         print(f"two replicas up behind HAProxy in {time.monotonic() - started:.1f} s")
-        yield Cluster(balancer, replicas, relay, token)
+        cluster = Cluster(balancer, replicas, relay, token)
+        cluster.installation = installation
+        yield cluster
+        installation.close()
     finally:
         balancer.stop()
         for replica in replicas:
@@ -306,12 +314,9 @@ def _items_named(client: httpx.Client, name: str) -> list[dict[str, Any]]:
     return client.get("/api/v1/items", params={"q": name}).json()["items"]
 
 
-def test_a_replica_killed_mid_upload_leaves_no_item_and_the_retry_makes_one(
-    cluster: Cluster,
-) -> None:
-    name = f"big-{uuid.uuid4().hex[:8]}.bin"
-    upload = StallingUpload(name, UPLOAD_MIB * MIB, stall_after=8 * MIB)
-    seen: list[int] = []
+def _kill_the_receiver(cluster: Cluster, upload: StallingUpload) -> tuple[object, list[int]]:
+    """Send ``upload`` through HAProxy, SIGKILL the replica receiving it half-way; returns
+    what the client got and the item counts seen under its name meanwhile (on the survivor)."""
     outcome: list[object] = []
 
     def send() -> None:
@@ -325,40 +330,51 @@ def test_a_replica_killed_mid_upload_leaves_no_item_and_the_retry_makes_one(
 
     sender = threading.Thread(target=send)
     sender.start()
-    with cluster.client(cluster.replicas[0].url, headers=cluster.auth) as watcher:
-        wait_for(lambda: any(r.has_open(name) for r in cluster.replicas), "the upload", 30)
-        receiving = next(r for r in cluster.replicas if r.has_open(name))
-        surviving = next(r for r in cluster.replicas if r is not receiving)
-        watcher.base_url = httpx.URL(surviving.url)
-        seen.append(len(_items_named(watcher, name)))
+    wait_for(lambda: any(r.has_open(upload.name) for r in cluster.replicas), "the upload", 30)
+    receiving = next(r for r in cluster.replicas if r.has_open(upload.name))
+    surviving = next(r for r in cluster.replicas if r is not receiving)
+    with cluster.client(surviving.url, headers=cluster.auth) as watcher:
+        seen = [len(_items_named(watcher, upload.name))]
         receiving.process.send_signal(signal.SIGKILL)
         receiving.process.wait(10)
         upload.release.set()
         while sender.is_alive():
-            seen.append(len(_items_named(watcher, name)))
+            seen.append(len(_items_named(watcher, upload.name)))
             time.sleep(0.1)
         sender.join()
-        failed = outcome[0]
-        print(f"the client saw: {failed!r}")
-        if isinstance(failed, httpx.Response):
-            assert failed.status_code in (502, 503), failed.text
-            assert failed.headers.get("retry-after")
-        else:
-            assert isinstance(failed, httpx.TransportError)
-        seen.append(len(_items_named(watcher, name)))
-        assert set(seen) == {0}, "a half-received upload was visible as an item"
-        with cluster.client(headers=cluster.auth) as client:
-            started = time.monotonic()
-            retried = client.post(
-                "/api/v1/items", content=upload.body(False), headers=upload.headers
-            )
-            took = time.monotonic() - started
-            assert retried.status_code == 201, retried.text
-            again = client.post("/api/v1/items", content=upload.body(False), headers=upload.headers)
-        print(f"the retry of {UPLOAD_MIB} MiB took {took:.1f} s")
-        assert again.status_code == 200 and again.json()["duplicate"] is True
-        assert again.json()["item_id"] == retried.json()["item_id"]
-        items = _items_named(watcher, name)
+        seen.append(len(_items_named(watcher, upload.name)))
+    return outcome[0], seen
+
+
+def test_a_replica_killed_mid_upload_leaves_no_item_and_the_retry_makes_one(
+    cluster: Cluster,
+) -> None:
+    name = f"big-{uuid.uuid4().hex[:8]}.bin"
+    upload = StallingUpload(name, UPLOAD_MIB * MIB, stall_after=8 * MIB)
+    failed, seen = _kill_the_receiver(cluster, upload)
+    print(f"the client saw: {failed!r}")
+    if isinstance(failed, httpx.Response):
+        assert failed.status_code in (502, 503), failed.text
+        assert failed.headers.get("retry-after")
+    else:
+        assert isinstance(failed, httpx.TransportError)
+    assert set(seen) == {0}, "a half-received upload was visible as an item"
+    with cluster.client(headers=cluster.auth) as client:
+        started = time.monotonic()
+        retried = client.post("/api/v1/items", content=upload.body(False), headers=upload.headers)
+        took = time.monotonic() - started
+        assert retried.status_code == 201, retried.text
+        again = client.post("/api/v1/items", content=upload.body(False), headers=upload.headers)
+        items = _items_named(client, name)
+    print(f"the retry of {UPLOAD_MIB} MiB took {took:.1f} s")
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    assert again.json()["item_id"] == retried.json()["item_id"]
     assert [(i["item_id"], i["input_size"]) for i in items] == [
         (retried.json()["item_id"], upload.size)
     ]
+    # What the killed replica left: a work folder no item names, which maintenance removes
+    # once it is a day old.
+    storage, sessions = cluster.installation.storage, cluster.installation.sessions
+    assert abandoned_work_dirs(storage, sessions) == []  # too young yet
+    left = abandoned_work_dirs(storage, sessions, utcnow() + timedelta(days=2))
+    assert len(left) == 1 and left[0].endswith(name), left

@@ -16,14 +16,16 @@ def register(app: typer.Typer) -> None:
 
 
 def maintenance(context: typer.Context) -> None:
-    """Roll up predictions and step runs per minute and hour, then prune old rows in batches."""
+    """Roll up predictions and step runs per minute and hour, prune old rows in batches, and
+    remove work folders that dead uploads left."""
     from conveyor.retention.maintenance import run_maintenance
     from conveyor.retention.policy import policy_from_settings
 
     state: CliState = context.obj
     policy = policy_from_settings(state.settings.retention)
     started = time.monotonic()
-    report = run_maintenance(state.installation.sessions, policy)
+    installation = state.installation
+    report = run_maintenance(installation.sessions, policy, storage=installation.storage)
     console.print(f"{report.summary()} ({time.monotonic() - started:.1f} s)")
 
 
@@ -35,4 +37,6 @@ def start_scheduled_maintenance(state: CliState, stop: threading.Event) -> None:
     retention = state.settings.retention
     if retention.scheduled:
         policy = policy_from_settings(retention)
-        start_schedule(state.installation.sessions, policy, retention.interval_minutes * 60, stop)
+        installation = state.installation
+        interval = retention.interval_minutes * 60
+        start_schedule(installation.sessions, policy, interval, stop, installation.storage)

@@ -7,14 +7,19 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from conveyor.ingest.abandoned import remove_abandoned_work_dirs
 from conveyor.retention import partitions, prune
 from conveyor.retention.policy import HOUR, MINUTE, RetentionPolicy, cutoff, prune_before
 from conveyor.retention.rollups import PREDICTIONS, STEP_RUNS, roll_hours, roll_minutes, watermark
 from conveyor.store.models import utcnow
 from conveyor.streams.pruning import prune_identities
+
+if TYPE_CHECKING:
+    from conveyor.storage.files import Storage
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +36,12 @@ class MaintenanceReport:
 
 
 def run_maintenance(
-    sessions: sessionmaker[Session], policy: RetentionPolicy, now: datetime | None = None
+    sessions: sessionmaker[Session],
+    policy: RetentionPolicy,
+    now: datetime | None = None,
+    storage: Storage | None = None,
 ) -> MaintenanceReport:
+    """With ``storage``, also the work folders a dead upload left (ingest/abandoned.py)."""
     now = now or utcnow()
     report = MaintenanceReport()
     partitions.ensure_days(sessions.kw["bind"], now)  # PostgreSQL: the coming days
@@ -43,6 +52,8 @@ def run_maintenance(
     batching = {"batch_rows": policy.batch_rows, "pause_seconds": policy.batch_pause_seconds}
     days = policy.stream_messages_days
     report.pruned["stream_messages"] = prune_identities(sessions, now, days, **batching)
+    if storage is not None:
+        report.pruned["abandoned_work_dirs"] = remove_abandoned_work_dirs(storage, sessions, now)
     return report
 
 
@@ -92,13 +103,14 @@ def start_schedule(
     policy: RetentionPolicy,
     interval_seconds: float,
     stop: threading.Event,
+    storage: Storage | None = None,
 ) -> threading.Thread:
     """Run maintenance every ``interval_seconds`` until ``stop`` (the first pass at once)."""
 
     def loop() -> None:
         while not stop.is_set():
             try:
-                report = run_maintenance(sessions, policy)
+                report = run_maintenance(sessions, policy, storage=storage)
                 logger.info("maintenance: %s", report.summary())
             except Exception:  # the store is down or busy: try again next time
                 logger.exception("maintenance failed")
