@@ -185,11 +185,12 @@ def list_models(context: typer.Context) -> None:
             continue
         aliases = ops.tracking.aliases(name)
         versions = ops.versions(name)
+        commits = {v.version: v.tags.get(COMMIT_TAG, "")[:12] for v in versions}
         table.add_row(
             name,
             str(len(versions)),
-            _version_text(aliases.get("champion")),
-            _version_text(aliases.get("challenger")),
+            _with_commit(aliases.get("champion"), commits),
+            _with_commit(aliases.get("challenger"), commits),
             name,
         )
     console.print(table)
@@ -198,6 +199,12 @@ def list_models(context: typer.Context) -> None:
 
 def _version_text(version: int | None) -> str:
     return f"v{version}" if version is not None else ""
+
+
+def _with_commit(version: int | None, commits: dict[int, str]) -> str:
+    """``v2``, or ``v2 @deaa951349ba`` for a version delivered from a commit (docs/cicd.md)."""
+    commit = commits.get(version) if version is not None else None
+    return f"{_version_text(version)} @{commit}" if commit else _version_text(version)
 
 
 @models_app.command("show")
