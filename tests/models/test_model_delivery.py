@@ -269,6 +269,8 @@ def _check_provenance(installation: Any, http: Any, better: str, loosened: str) 
     home = str(installation.settings.home)
     shown = CliRunner().invoke(cli, ["--home", home, "models", "show", "heart"], env=environment)
     assert better[:12] in shown.output, shown.output
+    listed = CliRunner().invoke(cli, ["--home", home, "models", "list"], env=environment)
+    assert f"v2 @{better[:12]}" in listed.output, listed.output
     listed = CliRunner().invoke(
         cli, ["--home", home, "models", "deliveries", "heart", "--json"], env=environment
     )
