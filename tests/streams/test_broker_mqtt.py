@@ -11,19 +11,24 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from conveyor.errors import ConfigurationError
 from conveyor.installation import Installation
-from conveyor.streams.brokers import open_consumer, open_producer
+from conveyor.streams.brokers import open_consumer, open_producer, redact
+from conveyor.streams.brokers.mqtt import parse_url
 from support import broker_conformance as conformance
+from support.certificates import self_signed_certificate
 from support.streams import (
     MESSAGES,
     add_test_source,
@@ -123,13 +128,13 @@ class OwnMosquitto:
     """Mosquitto on a free port, persisting in a folder of the test, with no limit on the
     messages queued for an offline session and a batch's worth of messages in flight."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, settings: str = "allow_anonymous true\n") -> None:
         self.folder = folder
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         config = folder / "mosquitto.conf"
         config.write_text(
-            f"listener {self.port} {HOST}\nallow_anonymous true\npersistence true\n"
+            f"listener {self.port} {HOST}\n{settings}persistence true\n"
             f"persistence_location {folder}/\nmax_queued_messages 0\n"
             "max_inflight_messages 50\n"  # the test's batch size (Mosquitto's default: 20)
             f"user {getpass.getuser()}\n"  # as root it would switch to `mosquitto` and not save
@@ -160,16 +165,53 @@ class OwnMosquitto:
             self.process.wait(timeout=30)
 
 
-@pytest.fixture
-def own_mosquitto(tmp_path: Path) -> Iterator[OwnMosquitto]:
+@contextmanager
+def running_mosquitto(
+    folder: Path, settings: str = "allow_anonymous true\n"
+) -> Iterator[OwnMosquitto]:
     if shutil.which("mosquitto") is None:
         pytest.fail("mosquitto is not installed (apt-get install mosquitto)")
+    folder.mkdir(exist_ok=True)
+    server = OwnMosquitto(folder, settings)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def own_mosquitto(tmp_path: Path) -> Iterator[OwnMosquitto]:
+    with running_mosquitto(tmp_path / "mosquitto") as server:
+        yield server
+
+
+def test_user_and_password_over_tls(tmp_path: Path) -> None:
     folder = tmp_path / "mosquitto"
     folder.mkdir()
-    server = OwnMosquitto(folder)
-    server.start()
-    yield server
-    server.stop()
+    certificate, key = self_signed_certificate(folder)
+    passwords = folder / "passwords"
+    subprocess.run(
+        ["mosquitto_passwd", "-b", "-c", str(passwords), "conveyor", "s3cret"], check=True
+    )
+    settings = f"allow_anonymous false\npassword_file {passwords}\n"
+    settings += f"certfile {certificate}\nkeyfile {key}\n"
+    with running_mosquitto(folder, settings) as server:
+        address = f"{HOST}:{server.port}/devices/readings?client_id=tls-test"
+        tls = {"ssl_ca_certs": str(certificate)}
+        open_consumer(f"mqtts://conveyor:s3cret@{address}", "g", "one", tls).close()
+        conformance.publish(f"mqtts://conveyor:s3cret@{address}", 3, tls)
+        consumer = open_consumer(
+            f"mqtts://{address}", "g", "one", tls | {"username": "conveyor", "password": "s3cret"}
+        )
+        messages = conformance.fetch_all(consumer, 3)
+        consumer.ack(messages)
+        consumer.close()
+        assert conformance.payload_numbers(messages) == [0, 1, 2]
+        with pytest.raises(ConnectionError, match="refused"):
+            open_producer(f"mqtts://conveyor:wrong@{address}", tls)
+        with pytest.raises(ssl.SSLError):
+            open_producer(f"mqtts://conveyor:s3cret@{address}", {})  # an unknown authority
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -192,3 +234,14 @@ def test_messages_become_one_item_each_while_the_consumer_is_killed_twice_and_mq
     consumer = open_consumer(url, "conveyor-readings", "last", {})
     assert consumer.fetch(100, 2.0) == []  # nothing left unacknowledged in the session
     consumer.close()
+
+
+def test_the_url_carries_the_filter_with_its_wildcards_the_qos_and_the_client_id() -> None:
+    address = parse_url("mqtt://broker/wearables/+/readings/#?qos=2&client_id=c1", {})
+    assert (address.host, address.port, address.topic) == ("broker", 1883, "wearables/+/readings/#")
+    assert (address.qos, address.client_id, address.secure) == (2, "c1", False)
+    secure = parse_url("mqtts://u:p@broker/a", {"client_id": "c2"})
+    assert (secure.port, secure.secure, secure.client_id, secure.qos) == (8883, True, "c2", 1)
+    with pytest.raises(ConfigurationError, match="qos must be 1 or 2"):
+        parse_url("mqtt://broker/a?qos=0", {})
+    assert redact("mqtt://u:secret@broker/a/#") == "mqtt://u:***@broker/a/#"

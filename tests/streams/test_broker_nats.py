@@ -20,9 +20,12 @@ from pathlib import Path
 import nats
 import pytest
 
+from conveyor.errors import ConfigurationError
 from conveyor.installation import Installation
 from conveyor.streams.brokers import open_consumer, open_producer
+from conveyor.streams.brokers.nats import parse_url
 from support import broker_conformance as conformance
+from support.certificates import self_signed_certificate
 from support.streams import (
     MESSAGES,
     add_test_source,
@@ -144,15 +147,6 @@ def own_nats(tmp_path: Path) -> Iterator[OwnNats]:
         yield server
 
 
-def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
-    certificate, key = folder / "cert.pem", folder / "key.pem"
-    command = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-    command += ["-keyout", str(key), "-out", str(certificate), "-subj", f"/CN={HOST}"]
-    command += ["-addext", f"subjectAltName=IP:{HOST}"]
-    subprocess.run(command, check=True, capture_output=True)
-    return certificate, key
-
-
 def round_trip(url: str, options: dict[str, str]) -> None:
     conformance.publish(url, 3, options)
     consumer = open_consumer(url, "g", "one", options)
@@ -205,3 +199,18 @@ def test_messages_become_one_item_each_while_the_consumer_is_killed_twice_and_na
     )
 
     assert_exactly_once(stream_installation, MESSAGES)
+
+
+def test_the_url_carries_servers_stream_subject_durable_and_credentials() -> None:
+    address = parse_url("nats://t0ken@h1:4222,h2:4223/readings?subject=readings.>&durable=d", {})
+    assert address.servers == ["nats://h1:4222", "nats://h2:4223"]
+    assert (address.stream, address.subject, address.durable) == ("readings", "readings.>", "d")
+    assert address.connect == {"token": "t0ken"}
+    with_user = parse_url("nats://u:p%40ss@h/s", {"creds": "/etc/nats/app.creds"})
+    assert with_user.connect == {
+        "user": "u",
+        "password": "p@ss",
+        "user_credentials": "/etc/nats/app.creds",
+    }
+    with pytest.raises(ConfigurationError, match="stream name"):
+        parse_url("nats://h/readings.eu", {})

@@ -67,7 +67,7 @@ def check_url(url: str) -> None:
 
 def redact(url: str) -> str:
     """The URL without its password, for lists, logs and error messages."""
-    parts = urlsplit(url)
+    parts = urlsplit(url, allow_fragments=False)  # an MQTT filter's `#` is not a fragment
     if parts.password is None:
         return url
     user = parts.username or ""

@@ -20,6 +20,7 @@ over and the broker disconnects the first. A source therefore has **one** consum
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import ssl
@@ -142,7 +143,11 @@ class _Session:
             raise ConnectionError(self.lost)
 
     def close(self) -> None:
-        self.client.disconnect()
+        # paho's network thread writes queued packets (our PUBACKs) in order and reports the
+        # DISCONNECT written after them; stopping the thread before that would drop them.
+        self.connected.clear()
+        if self.client.disconnect() == MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self.connected.wait(ANSWER_SECONDS)
         self.client.loop_stop()
 
 
@@ -187,6 +192,7 @@ class MqttConsumer:
         self._received: list[Message] = []
         self._subscribed = threading.Event()
         self._granted: list[Any] = []
+        self._acked_since_round_trip = False
         session.client.on_message = self._on_message
         session.client.on_subscribe = self._on_subscribe
 
@@ -194,6 +200,7 @@ class MqttConsumer:
         # Retained messages only when the subscription is new, or every restart would take
         # the topic's retained message again.
         options = SubscribeOptions(qos=self.address.qos, retainHandling=1)
+        self._subscribed.clear()
         self.session.client.subscribe(self.address.topic, options=options)
         if not self._subscribed.wait(ANSWER_SECONDS):
             raise TimeoutError(f"no SUBACK for {self.address.topic!r}")
@@ -230,6 +237,7 @@ class MqttConsumer:
             result = self.session.client.ack(mid, qos)
             if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 raise ConnectionError(f"MQTT acknowledgement failed: {mqtt.error_string(result)}")
+            self._acked_since_round_trip = True
 
     def lag(self) -> int | None:
         """Unknown: MQTT brokers do not tell how many messages a session has queued."""
@@ -237,7 +245,15 @@ class MqttConsumer:
 
     def close(self) -> None:
         """Disconnect, keeping the session: what was not acknowledged is resent when it
-        reconnects."""
+        reconnects.
+
+        Mosquitto was seen to forget PUBACKs that arrived just before a DISCONNECT (the
+        messages came back on the next connect), so a SUBACK round trip first makes sure the
+        broker has read them: it reads a connection's packets in order. Subscribing again to
+        the same filter changes nothing (retained messages are not resent, as above)."""
+        if self._acked_since_round_trip and self.session.lost is None:
+            with contextlib.suppress(TimeoutError, ConnectionError):
+                self.subscribe()
         self.session.close()
 
 

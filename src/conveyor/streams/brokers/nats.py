@@ -123,6 +123,8 @@ class _LoopThread:
         try:
             return future.result(timeout)
         except FutureTimeout:
+            if future.done():  # the coroutine's own TimeoutError (the same class since 3.11)
+                raise
             future.cancel()
             raise TimeoutError(f"NATS did not answer within {timeout:.0f} s") from None
 
@@ -258,7 +260,7 @@ class NatsConsumer:
             raise ConnectionError("the NATS connection is down (reconnecting)")
         try:
             return await self.subscription.fetch(max_messages, wait)
-        except nats.errors.TimeoutError:
+        except TimeoutError:  # nats-py raises its own subclass or asyncio's (the builtin)
             return []
 
     def _message(self, record: Msg) -> Message:
