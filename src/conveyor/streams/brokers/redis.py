@@ -83,7 +83,9 @@ def open_consumer(
 def open_producer(url: str, options: Mapping[str, str]) -> RedisStreamProducer:
     address = parse_url(url, options)
     maxlen = int(options["maxlen"]) if options.get("maxlen") else None
-    return RedisStreamProducer(redis.Redis(**address.client_options), address.key, maxlen)
+    dedupe = int(options["dedupe_seconds"]) if options.get("dedupe_seconds") else None
+    client = redis.Redis(**address.client_options)
+    return RedisStreamProducer(client, address.key, maxlen, dedupe)
 
 
 class RedisStreamConsumer:
@@ -196,11 +198,29 @@ def _message(key: str, entry_id: str, fields: dict[bytes, bytes]) -> Message:
     return Message(identity, json.dumps(record).encode(), token=entry_id)
 
 
+# Marks the message key as published and adds the entry in one atomic step, or neither: a key
+# published within the window is not added again (the stream key's hash tag keeps both keys in
+# one Redis Cluster slot).
+DEDUPE_SCRIPT = """
+if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then return false end
+if ARGV[2] == '' then return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3)) end
+return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+"""
+
+
 class RedisStreamProducer:
-    def __init__(self, client: redis.Redis, key: str, maxlen: int | None) -> None:
+    """``dedupe_seconds`` (option): a message whose key was published to this stream within
+    that many seconds is not added again, so a publisher that repeats a message after a crash
+    (the sinks' relay) leaves one entry."""
+
+    def __init__(
+        self, client: redis.Redis, key: str, maxlen: int | None, dedupe_seconds: int | None = None
+    ) -> None:
         self.client = client
         self.key = key
         self.maxlen = maxlen
+        self.dedupe_seconds = dedupe_seconds
+        self._dedupe = client.register_script(DEDUPE_SCRIPT) if dedupe_seconds else None
 
     def publish(
         self, payload: bytes, *, key: bytes | None = None, headers: Mapping[str, str] | None = None
@@ -212,7 +232,17 @@ class RedisStreamProducer:
             if name.encode() in fields:
                 raise ConfigurationError(f"header {name!r} clashes with a Redis entry field")
             fields[name.encode()] = value.encode()
+        if self._dedupe is not None and key is not None:
+            self._add_once(key, fields)
+            return
         self.client.xadd(self.key, fields, maxlen=self.maxlen, approximate=True)  # type: ignore[arg-type]
+
+    def _add_once(self, key: bytes, fields: dict[bytes, bytes]) -> None:
+        marker = f"{{{self.key}}}:published:".encode() + key
+        flat = [part for pair in fields.items() for part in pair]
+        arguments = [str(self.dedupe_seconds).encode(), str(self.maxlen or "").encode(), *flat]
+        assert self._dedupe is not None
+        self._dedupe(keys=[self.key, marker], args=arguments)
 
     def close(self) -> None:
         self.client.close()
