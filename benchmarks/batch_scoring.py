@@ -10,9 +10,9 @@
    200,000 rows, ONNX Runtime on the same ONNX bytes, one Parquet file per chunk), as a
    subprocess measured the same way.
 5. rows/s and peak RSS of both and their ratios, so a figure taken on a loaded machine can be
-   read against one taken on an idle one. Wall time includes start-up (Ray, MLflow); the
-   scoring time is what the command's summary says (after the model is loaded and the input
-   cut into parts).
+   read against one taken on an idle one. Wall time includes start-up (Python, MLflow, the
+   model, planning, Ray); the scoring time is what the command's summary says: from Ray ready
+   to the last part recorded (actor start-up included).
 
 Usage: ``.venv/bin/python benchmarks/batch_scoring.py [--rows 2000000] [--block-size 32MiB]``.
 Spark (``mlflow.pyfunc.spark_udf``) is not measured here: pyspark is not installed.
@@ -131,6 +131,7 @@ def main() -> None:
         command = [str(CONVEYOR), "score", "heart", str(source), "-o", str(work / "scored")]
         command += ["--columns", "id", "--block-size", arguments.block_size]
         wall, peak, stderr = run_measured(command, env)
+        print(stderr.strip().splitlines()[-1], flush=True)
         found = re.search(r"rejected in ([0-9.]+) s", stderr)
         scoring = float(found.group(1)) if found else wall
         (work / "anchor").mkdir()

@@ -27,12 +27,10 @@ from sqlalchemy import func, select
 sys.path.insert(0, str(Path(__file__).parents[1] / "serving"))  # the serving tests' models
 from serving_helpers import Serving, register_heart
 
-from conveyor.installation import Installation
 from conveyor.models.registry import ModelRegistry
 from conveyor.pipelines.heart.data import HEART_SCHEMA, synthetic_rows
 from conveyor.scoring.service import BatchScoring, ScoreRequest, TooManyRejectsError
 from conveyor.scoring.tables import ScoringJob, ScoringPart
-from conveyor.settings import load_settings
 
 ROWS = int(os.environ.get("CONVEYOR_TEST_SCORING_ROWS", "20000"))
 NAMES = HEART_SCHEMA.names
@@ -50,10 +48,16 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def scoring(home: Path, ray_cluster: str) -> Any:
-    installation = Installation(load_settings(home, database_url=f"sqlite:///{home}/c.db"))
-    yield BatchScoring(installation)
-    installation.close()
+def served(home: Path, ray_cluster: str) -> Any:
+    """The API app (no logins) on the home's store, which the scoring jobs share."""
+    app = Serving(home, f"sqlite:///{home}/c.db")
+    yield app
+    app.close()
+
+
+@pytest.fixture(scope="module")
+def scoring(served: Any) -> BatchScoring:
+    return BatchScoring(served.installation)
 
 
 def heart_csv(path: Path, rows: int, seed: int = 3, first_id: int = 0) -> list[list[str]]:
@@ -74,7 +78,7 @@ def read_output(folder: Path) -> pa.Table:
 
 
 def test_scores_match_the_rest_endpoint_row_for_row(
-    scoring: BatchScoring, home: Path, tmp_path: Path
+    scoring: BatchScoring, served: Any, tmp_path: Path
 ) -> None:
     inputs = tmp_path / "inputs"
     inputs.mkdir()
@@ -98,11 +102,7 @@ def test_scores_match_the_rest_endpoint_row_for_row(
     expected_ids = [str(n) for n in range(150)]
     expected_ids += [f"j{n}" for n in range(100)] + [f"p{n}" for n in range(100)]
     records = [as_record(row) for row in [*csv_rows, *json_rows, *parquet_rows]]
-    served = Serving(home, f"sqlite:///{tmp_path / 'rest.db'}")
-    try:
-        answers = served.predict(records).json()
-    finally:
-        served.close()
+    answers = served.predict(records).json()
     assert answers["version"] == 1
     for row_id, answer in zip(expected_ids, answers["predictions"], strict=True):
         scored = by_id[row_id]
@@ -284,29 +284,23 @@ def _collect_peaks(seen: list[int]) -> Any:
     return lambda result, _: seen.append(result.peak_rss_bytes)
 
 
-def test_the_api_starts_a_job_under_the_storage_root_and_reports_it(
-    home: Path, tmp_path: Path, ray_cluster: str
-) -> None:
-    served = Serving(home, f"sqlite:///{tmp_path / 'api.db'}")
-    try:
-        root = Path(served.installation.storage.root)
-        (root / "batch").mkdir(parents=True, exist_ok=True)
-        heart_csv(root / "batch" / "visits.csv", 120)
-        refused = served.client.post(
-            "/api/v1/models/heart/batch", json={"inputs": ["../etc/x.csv"], "output": "o"}
-        )
-        assert refused.status_code == 422
-        assert "not a path under the storage root" in refused.json()["error"]["message"]
-        body = {"inputs": ["batch/*.csv"], "output": "batch/scored", "columns": ["id"]}
-        started = served.client.post("/api/v1/models/heart/batch", json=body)
-        assert started.status_code == 202, started.text
-        job = started.json()
-        assert (job["model"], job["version"], job["rows_total"]) == ("heart", 1, 120)
-        deadline = time.monotonic() + 120
-        while job["status"] == "running" and time.monotonic() < deadline:
-            time.sleep(0.2)
-            job = served.client.get(f"/api/v1/models/heart/batch/{job['id']}").json()
-        assert (job["status"], job["rows_scored"], job["parts_done"]) == ("succeeded", 120, 1)
-        assert read_output(root / "batch" / "scored").num_rows == 120
-    finally:
-        served.close()
+def test_the_api_starts_a_job_under_the_storage_root_and_reports_it(served: Any) -> None:
+    root = Path(served.installation.storage.root)
+    (root / "batch").mkdir(parents=True, exist_ok=True)
+    heart_csv(root / "batch" / "visits.csv", 120)
+    refused = served.client.post(
+        "/api/v1/models/heart/batch", json={"inputs": ["../etc/x.csv"], "output": "o"}
+    )
+    assert refused.status_code == 422
+    assert "not a path under the storage root" in refused.json()["error"]["message"]
+    body = {"inputs": ["batch/*.csv"], "output": "batch/scored", "columns": ["id"]}
+    started = served.client.post("/api/v1/models/heart/batch", json=body)
+    assert started.status_code == 202, started.text
+    job = started.json()
+    assert (job["model"], job["version"], job["rows_total"]) == ("heart", 1, 120)
+    deadline = time.monotonic() + 120
+    while job["status"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        job = served.client.get(f"/api/v1/models/heart/batch/{job['id']}").json()
+    assert (job["status"], job["rows_scored"], job["parts_done"]) == ("succeeded", 120, 1)
+    assert read_output(root / "batch" / "scored").num_rows == 120

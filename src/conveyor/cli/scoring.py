@@ -87,6 +87,9 @@ def score(
         f"{len(prepared.pending):,} of {view.parts_total:,} part(s) to do -> {view.output}"
     )
     started = time.perf_counter()
+    service.connect_ray()
+    ray_seconds = time.perf_counter() - started
+    started = time.perf_counter()
     with _progress() as progress:
         done_rows = view.rows_scored + view.rows_rejected
         task = progress.add_task("rows", total=view.rows_total, completed=0)
@@ -96,11 +99,13 @@ def score(
             progress.advance(task, result.rows_scored + result.rows_rejected)
 
         final = service.run(prepared, advance)
-    _summary(final, time.perf_counter() - started)
+    _summary(final, time.perf_counter() - started, ray_seconds)
 
 
-def _summary(view: JobView, seconds: float) -> None:
+def _summary(view: JobView, seconds: float, ray_seconds: float = 0.0) -> None:
     rate = f" in {seconds:.1f} s" if seconds else ""
+    if ray_seconds:
+        rate += f" (after {ray_seconds:.1f} s to start or join Ray)"
     rejects = f"; rejects in {view.output}/_rejects.csv" if view.rows_rejected else ""
     error_console.print(
         f"{view.model} v{view.version}: {view.rows_scored:,} row(s) scored, "

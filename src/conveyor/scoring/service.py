@@ -160,13 +160,18 @@ class BatchScoring:
             jobs.set_status(session, prepared.job_id, jobs.SUCCEEDED)
         return self.status(prepared.job_id)
 
-    def _score(self, prepared: PreparedJob, on_part: ProgressCallback | None) -> None:
+    def connect_ray(self) -> None:
+        """Join or start Ray as the engine does (``run`` does it too, if not done before)."""
         from conveyor.engine.executor import ensure_ray
+
+        settings = self.installation.settings
+        ensure_ray(settings.ray_address, settings.ray_num_cpus)
+
+    def _score(self, prepared: PreparedJob, on_part: ProgressCallback | None) -> None:
         from conveyor.scoring.runner import score_parts
 
         assert prepared.loaded is not None
-        settings = self.installation.settings
-        ensure_ray(settings.ray_address, settings.ray_num_cpus)
+        self.connect_ray()
         limit = prepared.view.options.get("max_rejects")
         rejected = prepared.view.rows_rejected
         parallelism = prepared.view.options.get("parallelism") or _cluster_cpus()
@@ -218,8 +223,13 @@ def _check_request(request: ScoreRequest) -> None:
 
 
 def _normalised(request: ScoreRequest) -> ScoreRequest:
-    output = request.output if "://" in request.output else os.path.abspath(request.output)
-    return replace(request, output=output.rstrip("/"))
+    inputs = tuple(_absolute(given) for given in request.inputs)
+    return replace(request, inputs=inputs, output=_absolute(request.output).rstrip("/"))
+
+
+def _absolute(given: str) -> str:
+    """Local paths made absolute, so that a job is found again from any folder."""
+    return given if "://" in given else os.path.abspath(given)
 
 
 def _options(request: ScoreRequest) -> dict[str, Any]:
