@@ -81,6 +81,9 @@ def test_sinks_through_the_api(stream_installation: Installation) -> None:
     assert bad.status_code == 422, bad.text
     [sink] = client.get("/api/v1/streams/sinks").json()["sinks"]
     assert sink["statuses"] == ["succeeded"] and "s3cret" not in json.dumps(sink)
+    page = client.get("/streams")
+    assert page.status_code == 200 and 'data-sink="results"' in page.text
+    assert "succeeded items" in page.text and "s3cret" not in page.text
     assert client.delete("/api/v1/streams/sinks/results").status_code == 204
     assert client.delete("/api/v1/streams/sinks/results").status_code == 404
     assert client.get("/api/v1/streams/sinks").json()["sinks"] == []
