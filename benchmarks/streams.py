@@ -136,7 +136,93 @@ def kafka_topic(count: int, readers: list[str]) -> Iterator[Topic]:
         process.wait(10)
 
 
-BROKERS = {"redis": redis_topic, "rabbitmq": rabbitmq_topic, "kafka": kafka_topic}
+@contextmanager
+def nats_topic(count: int, readers: list[str]) -> Iterator[Topic]:
+    """A JetStream stream on the NATS on loopback; every reader is a durable consumer of its
+    own (the group), so each reads every message."""
+    import asyncio
+
+    import nats
+
+    stream = f"bench-streams-{uuid.uuid4().hex[:8]}"
+
+    async def publish() -> None:
+        client = await nats.connect("nats://127.0.0.1:4222")
+        js = client.jetstream()
+        await js.add_stream(name=stream, subjects=[stream])
+        chunk: list[bytes] = []
+        for payload in payloads(count):
+            chunk.append(payload)
+            if len(chunk) == 500:
+                await asyncio.gather(*(js.publish(stream, p) for p in chunk))
+                chunk.clear()
+        await asyncio.gather(*(js.publish(stream, p) for p in chunk))
+        await client.close()
+
+    async def delete() -> None:
+        client = await nats.connect("nats://127.0.0.1:4222")
+        await client.jetstream().delete_stream(stream)
+        await client.close()
+
+    asyncio.run(publish())
+    try:
+        yield Topic(lambda _reader: f"nats://127.0.0.1:4222/{stream}")
+    finally:
+        asyncio.run(delete())
+
+
+@contextmanager
+def mqtt_topic(count: int, readers: list[str]) -> Iterator[Topic]:
+    """A Mosquitto of its own (the shared one queues at most 1,000 messages for an offline
+    session and has 20 in flight): no queue limit, 500 in flight (the batch). Each reader is a
+    session of its own, created before the messages are published (MQTT keeps no log)."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from conveyor.streams.brokers import open_consumer
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-mosquitto-"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    (folder / "mosquitto.conf").write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\n"
+        f"max_queued_messages 0\nmax_inflight_messages {BATCH}\n"
+    )
+    command = ["mosquitto", "-c", str(folder / "mosquitto.conf")]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def url(reader: str) -> str:
+        return f"mqtt://127.0.0.1:{port}/bench/readings?client_id=bench-{reader}"
+
+    try:
+        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+            time.sleep(0.05)
+        for reader in readers:
+            open_consumer(url(reader), reader, reader, {}).close()
+        publisher = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        publisher.max_inflight_messages_set(BATCH)
+        publisher.connect("127.0.0.1", port)
+        publisher.loop_start()
+        sent = [publisher.publish("bench/readings", p, qos=1) for p in payloads(count)]
+        for info in sent:
+            info.wait_for_publish(60)
+        publisher.disconnect()
+        publisher.loop_stop()
+        yield Topic(url)
+    finally:
+        process.terminate()
+        process.wait(10)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+BROKERS = {
+    "redis": redis_topic,
+    "rabbitmq": rabbitmq_topic,
+    "kafka": kafka_topic,
+    "nats": nats_topic,
+    "mqtt": mqtt_topic,
+}
 
 
 # -- the two readers ---------------------------------------------------------------------------
@@ -220,7 +306,7 @@ def conveyor_rate(topic: Topic, count: int, database: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--messages", type=int, default=20_000)
-    parser.add_argument("--brokers", default="redis,rabbitmq,kafka")
+    parser.add_argument("--brokers", default="redis,rabbitmq,kafka,nats,mqtt")
     parser.add_argument("--databases", default="sqlite,postgresql")
     arguments = parser.parse_args()
     databases = arguments.databases.split(",")
