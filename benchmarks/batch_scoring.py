@@ -14,7 +14,7 @@
    model, planning, Ray); the scoring time is what the command's summary says: from Ray ready
    to the last part recorded (actor start-up included).
 
-Usage: ``.venv/bin/python benchmarks/batch_scoring.py [--rows 2000000] [--block-size 32MiB]``.
+Usage: ``.venv/bin/python benchmarks/batch_scoring.py [--rows 2000000] [--block-size 8MiB]``.
 Spark (``mlflow.pyfunc.spark_udf``) is not measured here: pyspark is not installed.
 """
 
@@ -82,40 +82,43 @@ def registered_home(home: Path) -> bytes:
     return tracking.download(run_id, "onnx/model.onnx", home / "onnx").read_bytes()
 
 
-def run_measured(command: list[str], env: dict[str, str]) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS (bytes) of the process tree, stderr."""
+def run_measured(command: list[str], env: dict[str, str]) -> tuple[float, int, int, str]:
+    """Wall seconds, peak RSS and peak USS (bytes) of the process tree, stderr. RSS counts
+    pages shared between Ray's processes once per process; USS counts each page once."""
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     root = psutil.Process(process.pid)
-    peak = 0
+    peak_rss = peak_uss = 0
     while process.poll() is None:
-        peak = max(peak, _tree_rss(root))
-        time.sleep(0.05)
+        rss, uss = _tree_memory(root)
+        peak_rss, peak_uss = max(peak_rss, rss), max(peak_uss, uss)
+        time.sleep(0.1)
     seconds = time.perf_counter() - started
     _, stderr = process.communicate()
     if process.returncode != 0:
         raise RuntimeError(f"{command} failed: {stderr.decode()[-3000:]}")
-    return seconds, peak, stderr.decode()
+    return seconds, peak_rss, peak_uss, stderr.decode()
 
 
-def _tree_rss(root: psutil.Process) -> int:
-    total = 0
+def _tree_memory(root: psutil.Process) -> tuple[int, int]:
+    rss = uss = 0
     try:
         processes = [root, *root.children(recursive=True)]
     except psutil.Error:
-        return 0
+        return 0, 0
     for process in processes:
         try:
-            total += process.memory_info().rss
+            memory = process.memory_full_info()
         except psutil.Error:
             continue
-    return total
+        rss, uss = rss + memory.rss, uss + memory.uss
+    return rss, uss
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
-    parser.add_argument("--block-size", default="32MiB")
+    parser.add_argument("--block-size", default="8MiB")
     arguments = parser.parse_args()
     source = heart_csv(arguments.rows)
     size_mb = source.stat().st_size / 1e6
@@ -130,31 +133,33 @@ def main() -> None:
         env = {**os.environ, "CONVEYOR_HOME": str(work / "home")}
         command = [str(CONVEYOR), "score", "heart", str(source), "-o", str(work / "scored")]
         command += ["--columns", "id", "--block-size", arguments.block_size]
-        wall, peak, stderr = run_measured(command, env)
+        wall, peak, peak_uss, stderr = run_measured(command, env)
         print(stderr.strip().splitlines()[-1], flush=True)
         found = re.search(r"rejected in ([0-9.]+) s", stderr)
         scoring = float(found.group(1)) if found else wall
         (work / "anchor").mkdir()
         anchor = [str(PYTHON), "-c", PANDAS_LOOP, str(source), str(model_file)]
         anchor += [",".join(HEART_SCHEMA.features), str(work / "anchor")]
-        anchor_wall, anchor_peak, _ = run_measured(anchor, dict(os.environ))
-        report(arguments.rows, wall, scoring, peak, anchor_wall, anchor_peak)
+        anchor_wall, anchor_peak, anchor_uss, _ = run_measured(anchor, dict(os.environ))
+        ours = (wall, scoring, peak, peak_uss)
+        report(arguments.rows, ours, (anchor_wall, anchor_peak, anchor_uss))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def report(
-    rows: int, wall: float, scoring: float, peak: int, anchor: float, anchor_peak: int
-) -> None:
-    load = os.getloadavg()[0]
-    print(f"load average (1 min) at the end: {load:.1f} on {os.cpu_count()} CPUs")
-    print(f"{'':34} {'wall s':>8} {'rows/s':>10} {'peak RSS MB':>12}")
-    print(f"{'conveyor score (wall)':34} {wall:8.1f} {rows / wall:10,.0f} {peak / 1e6:12,.0f}")
-    print(f"{'conveyor score (scoring only)':34} {scoring:8.1f} {rows / scoring:10,.0f}")
-    print(f"{'pandas chunks + ONNX Runtime':34} {anchor:8.1f} {rows / anchor:10,.0f} "
-          f"{anchor_peak / 1e6:12,.0f}")  # fmt: skip
-    print(f"ratio conveyor/pandas rows/s: wall {anchor / wall:.2f}, scoring {anchor / scoring:.2f};"
-          f" peak RSS {peak / anchor_peak:.2f}")  # fmt: skip
+def report(rows: int, ours: tuple[float, float, int, int], anchor: tuple[float, int, int]) -> None:
+    wall, scoring, peak, peak_uss = ours
+    anchor_wall, anchor_peak, anchor_uss = anchor
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"{'':32} {'wall s':>7} {'rows/s':>9} {'RSS MB':>7} {'USS MB':>7}")
+    print(f"{'conveyor score (wall)':32} {wall:7.1f} {rows / wall:9,.0f} "
+          f"{peak / 1e6:7,.0f} {peak_uss / 1e6:7,.0f}")  # fmt: skip
+    print(f"{'conveyor score (scoring only)':32} {scoring:7.1f} {rows / scoring:9,.0f}")
+    print(f"{'pandas chunks + ONNX Runtime':32} {anchor_wall:7.1f} {rows / anchor_wall:9,.0f} "
+          f"{anchor_peak / 1e6:7,.0f} {anchor_uss / 1e6:7,.0f}")  # fmt: skip
+    print(f"ratio conveyor/pandas rows/s: wall {anchor_wall / wall:.2f}, scoring "
+          f"{anchor_wall / scoring:.2f}; peak RSS {peak / anchor_peak:.2f}, "
+          f"USS {peak_uss / anchor_uss:.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ def score(
         None, "--max-rejects", help="Fail the job once more rows than this are rejected."
     ),
     block_size: str = typer.Option(
-        "32MiB", "--block-size", help="Bytes of input per part (the unit of work and resume)."
+        "8MiB", "--block-size", help="Bytes of input per part (the unit of work and resume)."
     ),
     parallelism: int = typer.Option(
         None, "--parallelism", help="Parts scored at once (default: the Ray cluster's CPUs)."

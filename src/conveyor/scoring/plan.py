@@ -19,7 +19,7 @@ from conveyor.errors import InputRejectedError
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 SCAN_BYTES = 8 * 1024 * 1024
-DEFAULT_BLOCK_SIZE = 32 * 1024 * 1024
+DEFAULT_BLOCK_SIZE = 8 * 1024 * 1024  # a worker peaks at ~20x this above its baseline
 GLOB_CHARACTERS = "*?["
 
 
