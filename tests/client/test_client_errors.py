@@ -29,8 +29,9 @@ def _answer(status: int, **options) -> errors.ConveyorAPIError:  # type: ignore[
         (422, errors.ValidationError),
         (429, errors.RateLimitedError),
         (500, errors.ServerError),
-        (502, errors.ServerError),
+        (502, errors.GatewayError),
         (503, errors.UnavailableError),
+        (504, errors.GatewayError),
     ],
 )
 def test_each_status_has_its_exception(status: int, expected: type) -> None:
@@ -52,6 +53,9 @@ def test_field_details_and_retry_after() -> None:
     limited = _answer(429, json=body | {}, headers={"Retry-After": "42"})
     assert isinstance(limited, errors.RateLimitedError) and limited.retry_after == 42.0
     assert _answer(503, json=body).retry_after is None  # type: ignore[attr-defined]
+    gateway = _answer(502, json=body, headers={"Retry-After": "1"})
+    assert isinstance(gateway, errors.ServerError)  # still a 5xx for code that catches those
+    assert isinstance(gateway, errors.RetryableError) and gateway.retry_after == 1.0
 
 
 def test_an_answer_without_the_error_body_still_says_what_came_back() -> None:

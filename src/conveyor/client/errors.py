@@ -151,6 +151,12 @@ class ServerError(ConveyorAPIError):
     """5xx: the server failed; operators find the cause in its log."""
 
 
+class GatewayError(RetryableError, ServerError):
+    """502 or 504 from a load balancer in front of Conveyor: the replica that had the request
+    died or did not answer. The request may or may not have been carried out; uploads and record
+    submissions are deduplicated by content (unless forced), so sending them again is safe."""
+
+
 ERRORS_BY_STATUS: dict[int, type[ConveyorAPIError]] = {
     401: AuthenticationError,
     403: PermissionDeniedError,
@@ -159,7 +165,9 @@ ERRORS_BY_STATUS: dict[int, type[ConveyorAPIError]] = {
     413: PayloadTooLargeError,
     422: ValidationError,
     429: RateLimitedError,
+    502: GatewayError,
     503: UnavailableError,
+    504: GatewayError,
 }
 
 
