@@ -199,7 +199,7 @@ def test_alert_rules_evaluate_on_live_data_and_only_the_failures_alert(stack: St
     groups = get_json(f"{stack.prometheus.url}/api/v1/rules")["data"]["groups"]
     rules = [rule for group in groups for rule in group["rules"]]
     shipped = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())["groups"]
-    assert len(rules) == sum(len(group["rules"]) for group in shipped) == 10
+    assert len(rules) == sum(len(group["rules"]) for group in shipped) == 11
     assert all(rule["health"] == "ok" for rule in rules), rules
 
     def active() -> list[tuple[str, str | None]]:
