@@ -84,11 +84,12 @@ def test_the_range_buttons_chart_a_month_from_the_roll_ups_after_pruning(serving
     assert stats["resolution"] == "hour"
     assert [s["source"] for s in stats["sources"]] == ["hour", "minute", "raw"]
     assert sum(m["records"] for m in stats["minutes"]) == len(rows)
-    week = {"since": (now - timedelta(days=7)).isoformat(), "until": now.isoformat()}
+    # An hour boundary: the hour roll-ups answer a 7-day window, and a bucket cut by `since`
+    # would count the whole hour.
+    since = (now - timedelta(days=7)).replace(minute=0, second=0, microsecond=0)
+    week = {"since": since.isoformat(), "until": now.isoformat()}
     by_times = serving.client.get("/api/v1/endpoints/heart/stats", params=week).json()
-    assert sum(m["records"] for m in by_times["minutes"]) == sum(
-        m >= now - timedelta(days=7) for m in moments
-    )
+    assert sum(m["records"] for m in by_times["minutes"]) == sum(m >= since for m in moments)
     for wrong in ({"range": "2y"}, {"since": now.isoformat(), "until": week["since"]}):
         answer = serving.client.get("/api/v1/endpoints/heart/stats", params=wrong)
         assert answer.status_code == 422, answer.text
