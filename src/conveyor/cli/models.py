@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from conveyor.cli.state import CliState, console
+from conveyor.delivery.tags import COMMIT_TAG
 from conveyor.errors import InputRejectedError
 
 if TYPE_CHECKING:  # MLflow and the model stack load with the model commands only
@@ -173,8 +174,6 @@ def _print_registration(ops: ModelOps, model: str, version: int) -> None:
 @models_app.command("list")
 def list_models(context: typer.Context) -> None:
     """Registered models with their champion and challenger."""
-    from conveyor.delivery.rules import COMMIT_TAG  # rules load the promotion logic
-
     ops = _ops(context)
     table = Table()
     for column in ("model", "versions", "champion", "challenger", "trained by pipeline"):
@@ -211,8 +210,6 @@ def _with_commit(version: int | None, commits: dict[int, str]) -> str:
 @models_app.command("show")
 def show_model(context: typer.Context, name: str = typer.Argument(...)) -> None:
     """Versions of a model with their metrics side by side."""
-    from conveyor.delivery.rules import COMMIT_TAG
-
     ops = _ops(context)
     table = Table(title=f"{name}: versions; cv/val = candidate comparison, test = held-out data")
     versions = ops.versions(name)

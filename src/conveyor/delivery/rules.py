@@ -10,15 +10,12 @@ from statistics import NormalDist
 from typing import Any
 
 from conveyor.delivery.layout import CanarySpec, GateSpec, PromotionSpec
+from conveyor.delivery.tags import COMMIT_TAG, REPOSITORY_TAG
 from conveyor.models.promotion import CHALLENGER, CHAMPION, LOWER_IS_BETTER, Decision, GateRule
 
 GATE_PASSED = "passed the gate"
 GATE_REFUSED = "refused at the gate"
 PROMOTE, ROLLBACK, WAIT = "promote", "rollback", "wait"
-
-
-COMMIT_TAG = "conveyor.source_commit"
-REPOSITORY_TAG = "conveyor.source_repository"
 
 
 def delivery_of(record: Any) -> GateSpec | None:

@@ -21,7 +21,7 @@ from starlette.background import BackgroundTask
 from conveyor.api.errors import error_responses
 from conveyor.api.security import admin, operator, viewer
 from conveyor.auth.service import Principal
-from conveyor.delivery.rules import COMMIT_TAG
+from conveyor.delivery.tags import COMMIT_TAG
 from conveyor.errors import ConveyorError, InputRejectedError
 from conveyor.models.catalog import model_entries, model_entry
 from conveyor.models.registry import VersionInfo
