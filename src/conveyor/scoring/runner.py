@@ -9,7 +9,9 @@ that flow back are a few numbers per part.
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +22,9 @@ import orjson
 from conveyor.scoring.parts import Destination, PartResult, score_part
 from conveyor.scoring.plan import Part
 from conveyor.serving.predictors import LoadedVersion
+
+# The environment variables that configure object stores for fsspec (s3fs, gcsfs, adlfs).
+STORAGE_ENVIRONMENT_PREFIXES = ("AWS_", "FSSPEC_", "GOOGLE_APPLICATION_CREDENTIALS", "AZURE_")
 
 
 class PartScorer:
@@ -77,14 +82,28 @@ def _scored(dataset: Any, loaded: LoadedVersion, destination: Destination, paral
         batch_size=1,
         compute=ray.data.ActorPoolStrategy(size=max(1, parallelism)),
         num_cpus=1,
-        ray_remote_args_fn=_no_restarts,
+        ray_remote_args_fn=functools.partial(_actor_options, storage_environment()),
     )
 
 
-def _no_restarts() -> dict[str, Any]:
+def _actor_options(environment: dict[str, str]) -> dict[str, Any]:
     """A lost actor fails the run (the job resumes from its records) rather than restarting,
     which Ray warns cannot work for an actor whose arguments are in the object store."""
-    return {"max_restarts": 0}
+    options: dict[str, Any] = {"max_restarts": 0}
+    if environment:
+        options["runtime_env"] = {"env_vars": environment}
+    return options
+
+
+def storage_environment() -> dict[str, str]:
+    """The driver's object-store settings (``AWS_ENDPOINT_URL``, keys, region, ``FSSPEC_*``),
+    given to the actors so that they read and write ``s3://`` as the command does, whatever
+    environment the cluster's workers were started with."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name.startswith(STORAGE_ENVIRONMENT_PREFIXES)
+    }
 
 
 def _quiet(context: Any) -> None:
