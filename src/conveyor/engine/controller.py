@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.core.commits import CommitBatch, CommitReport, FinishedRun, ItemChange, StartedRun
@@ -28,6 +29,7 @@ from conveyor.engine.metrics import EngineMetrics, NoMetrics, report_commit
 from conveyor.errors import ConveyorError
 from conveyor.pipeline.registry import PipelineRegistry
 from conveyor.pipeline.spec import Pipeline
+from conveyor.store.availability import store_unavailable
 from conveyor.store.leases import (
     ClaimedItem,
     LeaseHolder,
@@ -41,6 +43,7 @@ from conveyor.store.queries import count_unfinished
 
 logger = logging.getLogger(__name__)
 IDLE_CLAIM_INTERVAL = 0.25
+STORE_RETRY_SECONDS = 1.0  # between commit attempts while the store cannot be reached
 
 
 @dataclass
@@ -118,6 +121,12 @@ class Controller:
         self._next_renewal = 0.0
         self._next_claim = 0.0
         self._handles: dict[TaskHandle, tuple[str, str]] = {}
+        # While the store is unreachable: the outcomes not committed yet, with the lease
+        # generations of their items (docs/operations.md, "Database outage").
+        self._uncommitted = CommitBatch()
+        self._uncommitted_held: dict[str, int] = {}
+        self._store_down_since: float | None = None
+        self._no_takeover_until = 0.0
 
     # -- public ------------------------------------------------------------------------------
 
@@ -139,27 +148,38 @@ class Controller:
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"work not finished within {timeout}s")
             claimed = self.step_once(force_claim=True)
-            if not self.active and not claimed:
-                with self.sessions() as session:
-                    if count_unfinished(session) == 0:
-                        return
+            if not self.active and not claimed and not self._uncommitted and self._all_final():
+                return
 
     def step_once(self, force_claim: bool = False) -> int:
-        """One loop iteration; returns how many items it claimed."""
+        """One loop iteration; returns how many items it claimed.
+
+        While the store cannot be reached, outcomes pile up in memory, nothing is claimed and
+        no step starts; the first commit after it returns writes them all."""
         finished = self.executor.wait(list(self._handles), self.poll_interval if self.active else 0)
         working = time.monotonic()  # lag: how long finished tasks wait for this iteration
         now = utcnow()
-        held = self._held()  # before outcomes retire items, so their final writes are fenced
-        batch = CommitBatch()
+        # Before outcomes retire items, so their final writes are fenced.
+        held = self._held() | self._uncommitted_held
+        batch, self._uncommitted, self._uncommitted_held = self._uncommitted, CommitBatch(), {}
         for handle, outcome in finished:
             self._apply_outcome(handle, outcome, batch, now)
-        with self.sessions.begin() as session:
-            if time.monotonic() >= self._next_renewal:
-                self._renew(session, batch, now)
-            claims = self._claim(session, now, force_claim, batch)
-            held |= {claim.id: claim.generation for claim in claims}
-            planned = self._plan_starts(batch, now)
-            report = apply_batch(session, self.holder, batch, held, now, self.final_hooks)
+        claims: list[ClaimedItem] = []
+        planned: list[tuple[ActiveItem, StartedRun]] = []
+        try:
+            with self.sessions.begin() as session:
+                if time.monotonic() >= self._next_renewal:
+                    self._renew(session, batch, now)
+                claims = self._claim(session, now, force_claim, batch)
+                held |= {claim.id: claim.generation for claim in claims}
+                planned = self._plan_starts(batch, now)
+                report = apply_batch(session, self.holder, batch, held, now, self.final_hooks)
+        except DBAPIError as error:
+            if not store_unavailable(error):
+                raise
+            self._keep_uncommitted(batch, held, claims, planned, error)
+            return 0
+        self._store_back()
         report_commit(self.metrics, batch, report)
         self.stats.count(batch, report)
         self.metrics.leases_taken_over(sum(claim.taken_over for claim in claims))
@@ -179,8 +199,65 @@ class Controller:
             self.executor.cancel(handle)
         self._handles.clear()
         self.active.clear()
-        with self.sessions.begin() as session:
-            release_all(session, self.holder)
+        try:
+            with self.sessions.begin() as session:
+                release_all(session, self.holder)
+        except DBAPIError as error:
+            if not store_unavailable(error):
+                raise
+            # The leases expire instead; the next owner re-runs the uncommitted steps.
+            logger.warning("the store is unreachable: held items are resumed when leases expire")
+
+    # -- store outages -----------------------------------------------------------------------
+
+    def _keep_uncommitted(
+        self,
+        batch: CommitBatch,
+        held: dict[str, int],
+        claims: list[ClaimedItem],
+        planned: list[tuple[ActiveItem, StartedRun]],
+        error: DBAPIError,
+    ) -> None:
+        """Undo what the rolled-back transaction would have started (its claims and step
+        runs) and keep the outcomes for the next attempt."""
+        claimed = {claim.id for claim in claims}
+        for item_id in claimed:
+            self.active.pop(item_id, None)
+        for active, started in planned:
+            active.claim.runs[started.step] -= 1
+        batch.started.clear()
+        batch.changes[:] = [c for c in batch.changes if c.item_id not in claimed]
+        self._next_renewal = 0.0  # the renewal rolled back too
+        self._uncommitted = batch
+        self._uncommitted_held = {i: held[i] for i in batch.item_ids() if i in held}
+        if self._store_down_since is None:
+            self._store_down_since = time.monotonic()
+            logger.warning(
+                "the store is unreachable (%s); holding %d outcomes, claiming nothing, "
+                "until it returns",
+                type(error.orig).__name__,
+                len(batch.finished),
+            )
+        time.sleep(STORE_RETRY_SECONDS)
+
+    def _store_back(self) -> None:
+        if self._store_down_since is None:
+            return
+        seconds = time.monotonic() - self._store_down_since
+        self._store_down_since = None
+        # Other controllers were cut off too: give them a lease period to renew before
+        # taking over items whose leases expired during the outage.
+        self._no_takeover_until = time.monotonic() + self.holder.lease_seconds
+        logger.warning("the store is back after %.1f s; outcomes held meanwhile committed", seconds)
+
+    def _all_final(self) -> bool:
+        try:
+            with self.sessions() as session:
+                return count_unfinished(session) == 0
+        except DBAPIError as error:
+            if not store_unavailable(error):
+                raise
+            return False
 
     # -- outcomes ----------------------------------------------------------------------------
 
@@ -311,7 +388,8 @@ class Controller:
             return []
         if not force and time.monotonic() < self._next_claim:
             return []
-        claims = claim_next_items(session, self.holder, room, now)
+        take_over = time.monotonic() >= self._no_takeover_until
+        claims = claim_next_items(session, self.holder, room, now, take_over)
         self._next_claim = 0.0 if claims else time.monotonic() + IDLE_CLAIM_INTERVAL
         for claim in claims:
             self._activate(claim, batch)

@@ -56,16 +56,18 @@ class LeaseHolder:
 
 
 def claim_next_items(
-    session: Session, holder: LeaseHolder, limit: int, now: datetime
+    session: Session, holder: LeaseHolder, limit: int, now: datetime, take_over: bool = True
 ) -> list[ClaimedItem]:
-    """Claim up to ``limit`` items that are queued, due for a retry, or whose lease expired."""
+    """Claim up to ``limit`` items that are queued, due for a retry, or whose lease expired
+    (unless ``take_over`` is False: then only items no controller holds)."""
     if limit <= 0:
         return []
+    expired = Item.lease_expires_at < now if take_over else Item.lease_owner.is_(None)
     claimable = (
         select(Item.id, Item.lease_owner)
         .where(
             Item.status.in_(CLAIMABLE_STATUSES),
-            or_(Item.lease_expires_at.is_(None), Item.lease_expires_at < now),
+            or_(Item.lease_expires_at.is_(None), expired),
             or_(Item.next_attempt_at.is_(None), Item.next_attempt_at <= now),
             # Never our own items: a late renewal must not make us run an item twice.
             or_(Item.lease_owner.is_(None), Item.lease_owner != holder.owner),
