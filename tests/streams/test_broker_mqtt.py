@@ -5,18 +5,14 @@ the consumer is SIGKILLed twice and the broker is restarted mid-stream."""
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
-import shutil
-import signal
-import socket
 import ssl
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -28,6 +24,7 @@ from conveyor.installation import Installation
 from conveyor.streams.brokers import open_consumer, open_producer, redact
 from conveyor.streams.brokers.mqtt import parse_url
 from support import broker_conformance as conformance
+from support.brokers import OwnMosquitto, reachable, running
 from support.certificates import self_signed_certificate
 from support.streams import (
     MESSAGES,
@@ -36,16 +33,9 @@ from support.streams import (
     consume_while_killed_twice,
     publish_records_and_poison,
 )
-from support.up import free_port
 
 HOST, PORT = "127.0.0.1", 1883
 OPTIONS: dict[str, str] = {}
-
-
-def reachable(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(2)
-        return sock.connect_ex((HOST, port)) == 0
 
 
 def end_session(port: int, client_id: str) -> None:
@@ -124,60 +114,10 @@ def test_urls_without_a_topic_or_with_a_filter_to_publish_to_are_refused() -> No
         open_producer(f"mqtt://{HOST}:{PORT}/a/#", OPTIONS)
 
 
-class OwnMosquitto:
-    """Mosquitto on a free port, persisting in a folder of the test, with no limit on the
-    messages queued for an offline session and a batch's worth of messages in flight."""
-
-    def __init__(self, folder: Path, settings: str = "allow_anonymous true\n") -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-        config = folder / "mosquitto.conf"
-        config.write_text(
-            f"listener {self.port} {HOST}\n{settings}persistence true\n"
-            f"persistence_location {folder}/\nmax_queued_messages 0\n"
-            "max_inflight_messages 50\n"  # the test's batch size (Mosquitto's default: 20)
-            f"user {getpass.getuser()}\n"  # as root it would switch to `mosquitto` and not save
-        )
-
-    def start(self) -> None:
-        command = [
-            shutil.which("mosquitto") or "mosquitto",
-            "-c",
-            str(self.folder / "mosquitto.conf"),
-        ]
-        with (self.folder / "mosquitto.log").open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while not reachable(self.port):
-            assert time.monotonic() < deadline, (self.folder / "mosquitto.log").read_text()
-            time.sleep(0.05)
-
-    def restart(self) -> None:
-        """A clean restart: Mosquitto writes its sessions and queues to disk when stopped
-        (a crash loses what changed since the last autosave)."""
-        self.stop()
-        self.start()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=30)
-
-
-@contextmanager
 def running_mosquitto(
     folder: Path, settings: str = "allow_anonymous true\n"
-) -> Iterator[OwnMosquitto]:
-    if shutil.which("mosquitto") is None:
-        pytest.fail("mosquitto is not installed (apt-get install mosquitto)")
-    folder.mkdir(exist_ok=True)
-    server = OwnMosquitto(folder, settings)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+) -> AbstractContextManager[OwnMosquitto]:
+    return running(OwnMosquitto(folder, settings))
 
 
 @pytest.fixture

@@ -7,14 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import socket
 import ssl
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import nats
@@ -25,6 +21,7 @@ from conveyor.installation import Installation
 from conveyor.streams.brokers import open_consumer, open_producer
 from conveyor.streams.brokers.nats import parse_url
 from support import broker_conformance as conformance
+from support.brokers import OwnNats, reachable, running
 from support.certificates import self_signed_certificate
 from support.streams import (
     MESSAGES,
@@ -33,18 +30,11 @@ from support.streams import (
     consume_while_killed_twice,
     publish_records_and_poison,
 )
-from support.up import free_port
 
 HOST, PORT = "127.0.0.1", 4222
 OPTIONS: dict[str, str] = {}
 # a killed consumer's messages come back after ack_wait: short here to keep the test short
 SOURCE_OPTIONS = {"ack_wait_seconds": "2"}
-
-
-def reachable(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(2)
-        return sock.connect_ex((HOST, port)) == 0
 
 
 async def _admin(port: int, stream: str, durable: str | None) -> int:
@@ -97,48 +87,8 @@ def test_lag_falls_as_messages_are_acked(stream_url: str) -> None:
     conformance.check_lag_decreases(stream_url, "g", OPTIONS)
 
 
-class OwnNats:
-    """nats-server with JetStream on a free port, storing in a folder of the test."""
-
-    def __init__(self, folder: Path, arguments: Sequence[str] = ()) -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.arguments = list(arguments)  # e.g. --user and --pass, --auth, --tls
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        command = [shutil.which("nats-server") or "nats-server", "-a", HOST, "-p", str(self.port)]
-        command += ["-js", "-sd", str(self.folder), *self.arguments]
-        with (self.folder / "nats.log").open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while not reachable(self.port):
-            assert time.monotonic() < deadline, (self.folder / "nats.log").read_text()
-            time.sleep(0.05)
-
-    def crash_and_restart(self) -> None:
-        assert self.process is not None
-        self.process.kill()  # no clean shutdown: JetStream recovers from its files
-        self.process.wait()
-        self.start()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
-
-
-@contextmanager
-def running_nats(folder: Path, arguments: Sequence[str] = ()) -> Iterator[OwnNats]:
-    if shutil.which("nats-server") is None:
-        pytest.fail("nats-server is not installed (apt-get install nats-server)")
-    folder.mkdir()
-    server = OwnNats(folder, arguments)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def running_nats(folder: Path, arguments: Sequence[str] = ()) -> AbstractContextManager[OwnNats]:
+    return running(OwnNats(folder, arguments))
 
 
 @pytest.fixture

@@ -8,10 +8,6 @@ twice)."""
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +20,7 @@ import pytest
 from conveyor.installation import Installation
 from conveyor.streams.brokers import open_producer
 from support import broker_conformance as conformance
+from support.brokers import OwnRabbit, running
 from support.streams import (
     MESSAGES,
     add_test_source,
@@ -31,7 +28,6 @@ from support.streams import (
     consume_while_killed_twice,
     publish_records_and_poison,
 )
-from support.up import free_port
 
 OPTIONS: dict[str, str] = {}
 
@@ -104,73 +100,12 @@ def test_messages_become_exactly_one_item_each_while_the_consumer_is_killed_twic
     assert ready_in(queue_url) == 0  # the last run acknowledged everything before it stopped
 
 
-RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"  # Debian's, without the su wrapper
-
-
-class OwnRabbit:
-    """A RabbitMQ node of its own: its own name, ports and data folder, on the shared epmd."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.port = free_port()
-        (folder / "enabled_plugins").write_text("[].\n")
-        self.environment = os.environ | {
-            "RABBITMQ_NODENAME": f"conveyor-test-{self.port}@localhost",
-            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
-            "RABBITMQ_NODE_PORT": str(self.port),
-            "RABBITMQ_DIST_PORT": str(free_port()),
-            "RABBITMQ_MNESIA_BASE": str(folder / "mnesia"),
-            "RABBITMQ_LOG_BASE": str(folder / "log"),
-            "RABBITMQ_ENABLED_PLUGINS_FILE": str(folder / "enabled_plugins"),
-            "RABBITMQ_PID_FILE": str(folder / "pid"),
-            "RABBITMQ_CONFIG_FILE": str(folder / "rabbitmq"),
-        }
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with (self.folder / "rabbitmq.out").open("ab") as out:
-            self.process = subprocess.Popen(
-                [RABBITMQ_SERVER], env=self.environment, stdout=out, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                parameters = pika.ConnectionParameters("127.0.0.1", self.port)
-                pika.BlockingConnection(parameters).close()
-                return
-            except pika.exceptions.AMQPConnectionError:
-                assert time.monotonic() < deadline and self.process.poll() is None, (
-                    self.folder / "rabbitmq.out"
-                ).read_text()
-                time.sleep(0.5)
-
-    def beam(self) -> int:
-        return int((self.folder / "pid").read_text().strip())
-
-    def crash_and_restart(self) -> None:
-        assert self.process is not None
-        os.kill(self.beam(), signal.SIGKILL)  # no clean shutdown: only what was synced survives
-        self.process.wait(timeout=60)
-        self.start()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.kill(self.beam(), signal.SIGTERM)
-            self.process.wait(timeout=60)
-
-
 @pytest.fixture
 def own_rabbit(tmp_path: Path) -> Iterator[OwnRabbit]:
     if not os.environ.get("CONVEYOR_STREAMS_TEST_RABBITMQ_RESTART"):
         pytest.skip("set CONVEYOR_STREAMS_TEST_RABBITMQ_RESTART=1 to restart a RabbitMQ of its own")
-    if shutil.which("erl") is None or not Path(RABBITMQ_SERVER).exists():
-        pytest.fail("rabbitmq-server is not installed (apt-get install rabbitmq-server)")
-    folder = tmp_path / "rabbitmq"
-    folder.mkdir()
-    server = OwnRabbit(folder)
-    server.start()
-    yield server
-    server.stop()
+    with running(OwnRabbit(tmp_path / "rabbitmq")) as server:
+        yield server
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

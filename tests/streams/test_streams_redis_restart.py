@@ -4,9 +4,6 @@ The shared Redis on 6379 is never restarted."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +11,7 @@ import pytest
 import redis
 
 from conveyor.installation import Installation
+from support.brokers import OwnRedis, running
 from support.streams import (
     MESSAGES,
     add_test_source,
@@ -21,55 +19,12 @@ from support.streams import (
     consume_while_killed_twice,
     publish_records_and_poison,
 )
-from support.up import free_port
-
-
-class OwnRedis:
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        command = [
-            shutil.which("redis-server") or "redis-server",
-            "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-            "--appendonly", "yes", "--appendfsync", "always", "--save", "",
-        ]  # fmt: skip
-        log = (self.folder / "redis.log").open("ab")
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        client = redis.Redis("127.0.0.1", self.port)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, (self.folder / "redis.log").read_text()
-                time.sleep(0.05)
-
-    def crash_and_restart(self) -> None:
-        assert self.process is not None
-        self.process.kill()  # no shutdown save: only what the append-only file holds survives
-        self.process.wait()
-        self.start()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
 
 
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is not installed (apt-get install redis-server)")
-    folder = tmp_path / "redis"
-    folder.mkdir()
-    server = OwnRedis(folder)
-    server.start()
-    yield server
-    server.stop()
+    with running(OwnRedis(tmp_path / "redis")) as server:
+        yield server
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

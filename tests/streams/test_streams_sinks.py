@@ -17,23 +17,17 @@ from typing import Any
 import pika
 import pika.exceptions
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from conveyor.core.commits import CommitBatch, ItemChange
-from conveyor.core.lifecycle import ItemStatus
 from conveyor.installation import Installation
-from conveyor.store.leases import LeaseHolder, claim_next_items
-from conveyor.store.models import utcnow
-from conveyor.store.outcomes import apply_batch
-from conveyor.store.submissions import NewItem, insert_items
-from conveyor.streams.brokers import open_consumer, open_producer
-from conveyor.streams.outbox import ITEM_HEADER, write_outbox
+from conveyor.streams.brokers import open_producer
+from conveyor.streams.outbox import ITEM_HEADER
 from conveyor.streams.sinks import SinkConfig, add_sink, get_sink
 from conveyor.streams.tables import StreamOutboxRow
+from support.sinks import finish_items, outbox, read_everything
 from support.streams import StreamsRun, wait_for
 
 ITEMS = int(os.environ.get("CONVEYOR_STREAMS_TEST_SINK_ITEMS", "600"))
-HOLDER = LeaseHolder("test-controller", lease_seconds=300)
 RELAY_BATCH = 100  # RelayTuning.batch_size: the most a kill can make the relay publish again
 
 
@@ -49,59 +43,6 @@ def queue_url() -> Iterator[str]:
     yield f"amqp://guest:guest@127.0.0.1:5672/?queue={name}"
     connection.channel().queue_delete(name)
     connection.close()
-
-
-def finish_items(installation: Installation, count: int, pipeline: str = "single") -> set[str]:
-    """``count`` items made final through the store's commit (every tenth failed), 500 per
-    transaction as a controller would; returns their ids."""
-    finished: set[str] = set()
-    for start in range(0, count, 500):
-        size = min(500, count - start)
-        news = [
-            NewItem(pipeline, "1", "record", uuid.uuid4().hex * 2, f"work/{uuid.uuid4().hex}")
-            for _ in range(size)
-        ]
-        with installation.sessions.begin() as session:
-            insert_items(session, news)
-            claims = claim_next_items(session, HOLDER, size, utcnow())
-            changes = [
-                ItemChange(
-                    claim.id,
-                    ItemStatus.FAILED if n % 10 == 0 else ItemStatus.SUCCEEDED,
-                    error="step failed" if n % 10 == 0 else None,
-                    result=None if n % 10 == 0 else {"n": n},
-                    pipeline=pipeline,
-                    pipeline_version="1",
-                )
-                for n, claim in enumerate(claims, start)
-            ]
-            held = {claim.id: claim.generation for claim in claims}
-            apply_batch(
-                session, HOLDER, CommitBatch(changes=changes), held, utcnow(), [write_outbox]
-            )
-        finished |= {claim.id for claim in claims}
-    return finished
-
-
-def outbox(installation: Installation) -> int:
-    with installation.sessions() as session:
-        return session.scalar(select(func.count()).select_from(StreamOutboxRow)) or 0
-
-
-def read_everything(url: str) -> list[tuple[str, dict[str, object]]]:
-    """Every message on the sink's topic as (item id from the key, decoded body)."""
-    consumer = open_consumer(url, "test-reader", "reader", {})
-    found: list[tuple[str, dict[str, object]]] = []
-    try:
-        while batch := consumer.fetch(1000, 1.0):
-            for message in batch:
-                assert message.key is not None
-                assert message.headers[ITEM_HEADER] == message.key.decode()
-                found.append((message.key.decode(), json.loads(message.payload)))
-            consumer.ack(batch)
-    finally:
-        consumer.close()
-    return found
 
 
 def relay_while_killed(
