@@ -11,10 +11,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from conveyor.api.schemas import ErrorBody
 from conveyor.errors import ConveyorError
+from conveyor.store.availability import store_unavailable, unavailable_error
 
 ERROR_DESCRIPTIONS = {
     401: "not logged in, or the API token is unknown or revoked",
@@ -97,6 +99,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             error_body(code, str(error.detail)), error.status_code, headers=error.headers
         )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(_request: Request, error: DBAPIError) -> JSONResponse:
+        # A store that is down or restarting: 503 with Retry-After (a load balancer's health
+        # check takes the replica out meanwhile); any other database error is unexpected.
+        if store_unavailable(error):
+            return error_response(unavailable_error())
+        raise error
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, _error: Exception) -> JSONResponse:
