@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench bench-serving clean services image lock compose-up compose-down
+.PHONY: demo test lint format bench bench-serving clean services image image-jupyter lock compose-up compose-down
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ bench-serving: $(STAMP)
 # Cluster deployment (docs/deploy.md): the image, its lock file, the compose stack.
 image:
 	deploy/docker/build.sh conveyor:latest
+
+# JupyterLab with the client, on the image above (the compose stack's `notebooks` profile).
+image-jupyter:
+	DOCKER_BUILDKIT=0 docker build --network host -f deploy/docker/jupyter.Dockerfile -t conveyor-jupyter:latest .
 
 lock: $(STAMP)
 	$(BIN)/python deploy/docker/lock.py > deploy/docker/requirements.lock
