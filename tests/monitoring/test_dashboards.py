@@ -40,8 +40,12 @@ from support.monitoring import (
 DEPLOY = Path(__file__).parents[2] / "deploy"
 # The serving dashboard needs serving traffic: test_alert_delivery.py checks it on its stack.
 SERVING_DASHBOARD = "conveyor-serving.json"
+# The streams dashboard needs stream sources and sinks: test_streams_dashboard.py checks it.
+STREAMS_DASHBOARD = "conveyor-streams.json"
 ALL_DASHBOARDS = sorted(DASHBOARD_DIR.glob("*.json"))
-DASHBOARDS = [path for path in ALL_DASHBOARDS if path.name != SERVING_DASHBOARD]
+DASHBOARDS = [
+    path for path in ALL_DASHBOARDS if path.name not in (SERVING_DASHBOARD, STREAMS_DASHBOARD)
+]
 TESTS = Path(__file__).parents[1]
 # Panels that can only have data on a host with NVIDIA GPUs.
 GPU_ONLY = ("conveyor_host_gpu_utilization_ratio", "conveyor_host_gpu_memory")
@@ -162,7 +166,7 @@ def test_dashboards_use_the_provisioned_datasource_and_unique_uids() -> None:
     providers = yaml.safe_load((provisioning / "dashboards" / "conveyor.yml").read_text())
     assert providers["providers"][0]["type"] == "file"
     uids = [json.loads(path.read_text())["uid"] for path in ALL_DASHBOARDS]
-    assert len(set(uids)) == len(uids) == 4
+    assert len(set(uids)) == len(uids) == 5
     for path in ALL_DASHBOARDS:
         for panel in panels(json.loads(path.read_text())):
             for target in panel.get("targets", []):
@@ -199,7 +203,7 @@ def test_alert_rules_evaluate_on_live_data_and_only_the_failures_alert(stack: St
     groups = get_json(f"{stack.prometheus.url}/api/v1/rules")["data"]["groups"]
     rules = [rule for group in groups for rule in group["rules"]]
     shipped = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())["groups"]
-    assert len(rules) == sum(len(group["rules"]) for group in shipped) == 11
+    assert len(rules) == sum(len(group["rules"]) for group in shipped) == 12
     assert all(rule["health"] == "ok" for rule in rules), rules
 
     def active() -> list[tuple[str, str | None]]:

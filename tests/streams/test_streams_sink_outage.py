@@ -6,6 +6,8 @@ restart, and ``dedupe_seconds`` must drop the repeat. The shared Redis is never 
 
 from __future__ import annotations
 
+import re
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +22,7 @@ from conveyor.streams.sinks import SinkConfig, add_sink, get_sink
 from support.brokers import OwnRedis, running
 from support.sinks import finish_items, outbox
 from support.streams import StreamsRun, wait_for
+from support.up import free_port
 
 BEFORE, DURING, AFTER = 1500, 500, 500  # items finished before, during and after the outage
 
@@ -28,6 +31,13 @@ BEFORE, DURING, AFTER = 1500, 500, 500  # items finished before, during and afte
 def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
     with running(OwnRedis(tmp_path / "redis")) as server:
         yield server
+
+
+def scraped_depth(port: int) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    found = re.search(r'^conveyor_stream_outbox_depth\{sink="results"\} (\S+)$', text, re.M)
+    return float(found[1]) if found else -1.0
 
 
 def sink_error(installation: Installation) -> str | None:
@@ -51,7 +61,10 @@ def test_one_message_per_succeeded_item_across_a_broker_outage(
         add_sink(session, SinkConfig("results", url, "single", options, statuses=["succeeded"]))
     finish_items(installation, BEFORE)
     waiting = outbox(installation)
-    relay = StreamsRun(installation, "results", log, "--sink-lease", "2")
+    metrics_port = free_port()
+    relay = StreamsRun(
+        installation, "results", log, "--sink-lease", "2", "--metrics-port", str(metrics_port)
+    )
 
     # The broker dies while the relay publishes: part of the outbox is out, part is not.
     wait_for(lambda: outbox(installation) <= waiting * 2 // 3, 120, "publishing", log)
@@ -61,6 +74,9 @@ def test_one_message_per_succeeded_item_across_a_broker_outage(
     wait_for(lambda: sink_error(installation) is not None, 60, "the relay's error", log)
     stuck = outbox(installation)
     assert stuck >= DURING * 9 // 10
+    # The depth gauge follows the outbox while the broker is out (read after each failure).
+    depth = lambda: scraped_depth(metrics_port) >= stuck  # noqa: E731
+    wait_for(depth, 60, "the outbox depth on /metrics", log)
 
     own_redis.start()
     finish_items(installation, AFTER)

@@ -3,6 +3,8 @@ Labels: the source name (a handful per installation), an outcome, a dead letter'
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from conveyor.streams.intake import BatchOutcome
@@ -86,7 +88,8 @@ class SinkMetrics:
         )
         self.outbox_depth = Gauge(
             "conveyor_stream_outbox_depth",
-            "Messages in a sink's outbox waiting to be published (read each relay round)",
+            "Messages in a sink's outbox waiting to be published (read by the relay holding the "
+            "sink, each round and after each failure)",
             ["sink"],
             registry=registry,
         )
@@ -94,3 +97,7 @@ class SinkMetrics:
     def initialise(self, sink: str) -> None:
         self.published.labels(sink)
         self.errors.labels(sink)
+
+    def forget_depth(self, sink: str) -> None:
+        with contextlib.suppress(KeyError):  # never set in this process
+            self.outbox_depth.remove(sink)

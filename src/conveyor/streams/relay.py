@@ -136,7 +136,12 @@ class OutboxRelay:
             message,
         )
         self.metrics.errors.labels(sink.name).inc()
-        self._best_effort(lambda session: record_error(session, sink.name, message))
+        self._best_effort(lambda session: self._error_and_depth(session, sink.name, message))
+
+    def _error_and_depth(self, session: Session, sink: str, message: str) -> None:
+        """While the broker is out the outbox grows: the depth is read on each failure too."""
+        record_error(session, sink, message)
+        self.metrics.outbox_depth.labels(sink).set(outbox_depth(session, sink))
 
     def _relay_once(self, sink: _Sink, stop: threading.Event) -> None:
         producer: BrokerProducer | None = None
@@ -145,6 +150,8 @@ class OutboxRelay:
             while not stop.is_set():
                 if time.monotonic() >= renew_at:
                     if not self._claim(sink.name):
+                        # Only the relay holding the sink reports its depth.
+                        self.metrics.forget_depth(sink.name)
                         stop.wait(self.tuning.lease_seconds / 3)
                         continue
                     renew_at = time.monotonic() + self.tuning.lease_seconds / 3
