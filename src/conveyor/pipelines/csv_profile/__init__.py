@@ -1,7 +1,8 @@
 """``csv_profile``: profile a CSV file (columns, types, ranges, missing values, duplicates).
 
-The DAG: parse -> (columns, quality) -> report. The parsed table is an artifact (JSON lines)
-in the item's work folder, so the small step outputs stay small.
+The DAG: parse -> (columns, quality) -> report. ``parse`` streams the file once, a block at a
+time, in bounded memory whatever its size (``scan``), and keeps the profile as a small JSON
+artifact in the item's work folder, which ``columns`` and ``quality`` read.
 """
 
 from __future__ import annotations
@@ -9,8 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
-from collections import Counter
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,34 +18,70 @@ from conveyor.errors import InputRejectedError, PermanentStepError
 from conveyor.pipeline import Pipeline, PipelineHooks, StepContext, step
 
 MAX_SNIFF_BYTES = 64 * 1024
-ROWS_ARTIFACT = "rows.jsonl"
-STEP_TIMEOUT_SECONDS = 300.0  # profiling a file as large as uploads allow takes far less
+PROFILE_ARTIFACT = "profile.json"
+BLOCK_SIZE_ENVIRONMENT = "CONVEYOR_CSV_PROFILE_BLOCK_SIZE"  # bytes a block (default 8 MiB)
+STEP_TIMEOUT_SECONDS = 3600.0  # a 10 GB file takes minutes (docs/batch.md)
 HERE = Path(__file__).parent
 
 
 @step(retries=1, timeout_seconds=STEP_TIMEOUT_SECONDS)
 def parse(context: StepContext) -> dict[str, Any]:
+    profile = _profile_input(context)
+    context.save_artifact(PROFILE_ARTIFACT, json.dumps(profile).encode())
+    header = list(profile["columns"])
+    context.log.info("profiled %d rows x %d columns", profile["rows"], len(header))
+    return {"columns": header, "rows": profile["rows"], "delimiter": profile["delimiter"]}
+
+
+def _profile_input(context: StepContext) -> dict[str, Any]:
+    import pyarrow as pa  # type: ignore[import-untyped]
+
+    from conveyor.pipelines.csv_profile.scan import profile_csv
+
     path = context.input_path()
-    raw = path.read_bytes()
+    layout = _layout(path, context.input_name or path.name)
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise PermanentStepError(
-            f"{context.input_name!r} is not UTF-8 text ({error}); save it as UTF-8 CSV."
-        ) from error
+        with tempfile.TemporaryDirectory(prefix="conveyor-csv-profile-") as spill:
+            profile = profile_csv(path, layout, Path(spill), block_size())
+    except pa.ArrowInvalid as error:
+        raise PermanentStepError(f"{context.input_name!r} cannot be read as CSV: {error}") from None
+    return profile | {"delimiter": layout.dialect.delimiter}
+
+
+def block_size() -> int:
+    import os
+
+    from conveyor.pipelines.csv_profile.scan import DEFAULT_BLOCK_SIZE
+
+    return int(os.environ.get(BLOCK_SIZE_ENVIRONMENT) or DEFAULT_BLOCK_SIZE)
+
+
+def _layout(path: Path, name: str) -> Any:
+    from conveyor.pipelines.csv_profile.scan import CsvLayout
+
+    text = _head_text(path, name)
     if not text.strip():
-        raise PermanentStepError(f"{context.input_name!r} is empty; there is nothing to profile.")
+        raise PermanentStepError(f"{name!r} is empty; there is nothing to profile.")
     dialect = _sniff(text)
-    rows = list(csv.reader(io.StringIO(text), dialect))
-    header, body = rows[0], [row for row in rows[1:] if row]
+    header = next(csv.reader(io.StringIO(text), dialect), [])
     if len(set(header)) != len(header) or not all(h.strip() for h in header):
         raise PermanentStepError(
-            f"{context.input_name!r}: the first row must hold unique, non-empty column names."
+            f"{name!r}: the first row must hold unique, non-empty column names."
         )
-    lines = "\n".join(json.dumps(dict(zip(header, row, strict=False))) for row in body)
-    context.save_artifact(ROWS_ARTIFACT, lines.encode())
-    context.log.info("parsed %d rows x %d columns", len(body), len(header))
-    return {"columns": header, "rows": len(body), "delimiter": dialect.delimiter}
+    return CsvLayout(header, dialect)
+
+
+def _head_text(path: Path, name: str) -> str:
+    """The first ``MAX_SNIFF_BYTES`` as text (a character cut at the end is dropped); the
+    rest of the file is checked as it is read."""
+    with path.open("rb") as stream:
+        head = stream.read(MAX_SNIFF_BYTES)
+    for cut in range(4):
+        try:
+            return head[: len(head) - cut].decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            problem = error
+    raise PermanentStepError(f"{name!r} is not UTF-8 text ({problem}); save it as UTF-8 CSV.")
 
 
 def _sniff(text: str) -> type[csv.Dialect] | csv.Dialect:
@@ -55,49 +91,26 @@ def _sniff(text: str) -> type[csv.Dialect] | csv.Dialect:
         return csv.excel
 
 
-def _load_rows(context: StepContext) -> list[dict[str, str]]:
-    with context.storage.open(context.work_dir, ROWS_ARTIFACT) as stream:
-        return [json.loads(line) for line in stream.read().decode().splitlines() if line]
+def _load_profile(context: StepContext) -> dict[str, Any]:
+    """The profile ``parse`` kept (profiled again for an item parsed by an older version)."""
+    try:
+        with context.storage.open(context.work_dir, PROFILE_ARTIFACT) as stream:
+            loaded: dict[str, Any] = json.loads(stream.read())
+            return loaded
+    except FileNotFoundError:
+        return _profile_input(context)
 
 
 @step(timeout_seconds=STEP_TIMEOUT_SECONDS)
 def columns(context: StepContext, parse: dict[str, Any]) -> dict[str, Any]:
-    rows = _load_rows(context)
-    return {name: _profile_column([row.get(name, "") for row in rows]) for name in parse["columns"]}
-
-
-def _profile_column(values: list[str]) -> dict[str, Any]:
-    present = [v for v in values if v.strip() != ""]
-    numbers = [n for n in (_as_number(v) for v in present) if n is not None]
-    profile: dict[str, Any] = {"missing": len(values) - len(present)}
-    if present and len(numbers) == len(present):
-        mean = sum(numbers) / len(numbers)
-        spread = math.sqrt(sum((n - mean) ** 2 for n in numbers) / len(numbers))
-        return profile | {
-            "type": "number",
-            "min": min(numbers),
-            "max": max(numbers),
-            "mean": round(mean, 6),
-            "std": round(spread, 6),
-        }
-    top = Counter(present).most_common(3)
-    return profile | {"type": "text", "distinct": len(set(present)), "top": top}
-
-
-def _as_number(value: str) -> float | None:
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
+    profiled: dict[str, Any] = _load_profile(context)["columns"]
+    return profiled
 
 
 @step(timeout_seconds=STEP_TIMEOUT_SECONDS)
 def quality(context: StepContext, parse: dict[str, Any]) -> dict[str, Any]:
-    rows = _load_rows(context)
-    keys = [tuple(sorted(row.items())) for row in rows]
-    incomplete = sum(1 for row in rows if any(v.strip() == "" for v in row.values()))
-    return {"duplicate_rows": len(keys) - len(set(keys)), "incomplete_rows": incomplete}
+    counted: dict[str, Any] = _load_profile(context)["quality"]
+    return counted
 
 
 @step(timeout_seconds=STEP_TIMEOUT_SECONDS)
