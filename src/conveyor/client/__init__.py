@@ -1,6 +1,6 @@
 """Conveyor's Python client, for scripts and notebooks: submit files and records, wait with a
 progress bar, read items, logs, artifacts and results (pandas, Arrow, polars), train, compare,
-promote and roll back models, and predict.
+promote and roll back models, predict, and score files in batch.
 
 >>> from conveyor.client import Client
 >>> with Client("http://127.0.0.1:8321", token="cvy_...") as conveyor:
@@ -49,6 +49,7 @@ from conveyor.client.models import (
     Training,
     VersionComparison,
 )
+from conveyor.client.scoring import BatchJob
 from conveyor.client.sync import Client
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "AsyncClient",
     "AuthenticationError",
     "BadRequestError",
+    "BatchJob",
     "Client",
     "ConflictError",
     "ConveyorAPIError",

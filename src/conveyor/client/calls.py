@@ -27,6 +27,7 @@ from conveyor.client.models import (
     build,
     prediction_rows,
 )
+from conveyor.client.scoring import BatchJob
 
 T = TypeVar("T")
 
@@ -220,3 +221,12 @@ def experiment(experiment_id: int) -> Call[Experiment]:
 def end_experiment(experiment_id: int) -> Call[Experiment]:
     path = f"/experiments/{segment(experiment_id)}/end"
     return Call("POST", path, Experiment.from_api)
+
+
+def start_batch(name: str, body: dict[str, Any]) -> Call[BatchJob]:
+    return Call("POST", f"/models/{segment(name)}/batch", BatchJob.from_api, json=body)
+
+
+def batch(name: str, job_id: str) -> Call[BatchJob]:
+    path = f"/models/{segment(name)}/batch/{segment(job_id)}"
+    return Call("GET", path, BatchJob.from_api)

@@ -35,6 +35,7 @@ from conveyor.client.models import (
     VersionComparison,
 )
 from conveyor.client.progress import WaitProgress, finished_count
+from conveyor.client.scoring import BatchJob, batch_body
 
 T = TypeVar("T")
 PAGE = 500
@@ -343,6 +344,48 @@ class Client:
         """New labelled rows (CSV text or a DataFrame in the dataset's column order) for the
         model's next training; returns ``added``, ``waiting`` and ``total``."""
         return self._run(calls.add_rows(name, inputs.rows_csv(rows), source))
+
+    # -- batch scoring --------------------------------------------------------------------
+
+    def score_batch(
+        self,
+        name: str,
+        inputs: str | list[str],
+        output: str,
+        *,
+        version: int | None = None,
+        alias: str | None = None,
+        columns: list[str] | None = None,
+        format: Literal["parquet", "csv"] = "parquet",
+        max_rejects: int | None = None,
+        wait: bool = False,
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+    ) -> BatchJob:
+        """Score CSV/JSONL files (paths or globs under the server's storage root) with the
+        champion of ``name`` (or ``version``/``alias``) into the folder ``output`` (operators;
+        docs/scoring.md). The same ``output`` again resumes an unfinished job. With ``wait``,
+        return once it finished; :class:`WaitTimeoutError` after ``timeout`` seconds."""
+        body = batch_body(inputs, output, version, alias, columns, format, max_rejects)
+        job = self._run(calls.start_batch(name, body))
+        if not wait:
+            return job
+        return self.wait_for_batch(job, timeout=timeout, poll_interval=poll_interval)
+
+    def batch_job(self, name: str, job_id: str) -> BatchJob:
+        """A batch scoring job of model ``name``: status, parts and rows done, rejects."""
+        return self._run(calls.batch(name, job_id))
+
+    def wait_for_batch(
+        self, job: BatchJob, *, timeout: float | None = None, poll_interval: float = 1.0
+    ) -> BatchJob:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not job.done:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeoutError(timeout or 0, [job.id])
+            time.sleep(poll_interval)
+            job = self.batch_job(job.model, job.id)
+        return job
 
     # -- serving --------------------------------------------------------------------------
 
