@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from conveyor.core.commits import CommitBatch, CommitReport, FinishedRun, ItemChange, StartedRun
 from conveyor.core.lifecycle import ItemStatus, StepStatus, decide_after_failure
 from conveyor.engine.contract import StepOutcome, StepTask
-from conveyor.engine.executor import Executor, TaskHandle
+from conveyor.engine.executor import Executor, ExecutorLost, TaskHandle
 from conveyor.engine.metrics import EngineMetrics, NoMetrics, report_commit
 from conveyor.errors import ConveyorError
 from conveyor.pipeline.registry import PipelineRegistry
@@ -43,6 +43,8 @@ from conveyor.store.queries import count_unfinished
 
 logger = logging.getLogger(__name__)
 IDLE_CLAIM_INTERVAL = 0.25
+EXECUTOR_CHECK_SECONDS = 2.0  # how soon a lost Ray head is noticed when no task reports it
+RECONNECT_INTERVAL = 1.0
 STORE_RETRY_SECONDS = 1.0  # between commit attempts while the store cannot be reached
 
 
@@ -121,6 +123,8 @@ class Controller:
         self._next_renewal = 0.0
         self._next_claim = 0.0
         self._handles: dict[TaskHandle, tuple[str, str]] = {}
+        self._executor_lost = False
+        self._next_executor_check = 0.0
         # While the store is unreachable: the outcomes not committed yet, with the lease
         # generations of their items (docs/operations.md, "Database outage").
         self._uncommitted = CommitBatch()
@@ -155,8 +159,12 @@ class Controller:
         """One loop iteration; returns how many items it claimed.
 
         While the store cannot be reached, outcomes pile up in memory, nothing is claimed and
-        no step starts; the first commit after it returns writes them all."""
-        finished = self.executor.wait(list(self._handles), self.poll_interval if self.active else 0)
+        no step starts; the first commit after it returns writes them all. While the Ray
+        cluster is lost, nothing runs until the executor joins it again."""
+        finished = self._collect()
+        return 0 if finished is None else self._iterate(finished, force_claim)
+
+    def _iterate(self, finished: list[tuple[TaskHandle, StepOutcome]], force_claim: bool) -> int:
         working = time.monotonic()  # lag: how long finished tasks wait for this iteration
         now = utcnow()
         # Before outcomes retire items, so their final writes are fenced.
@@ -258,6 +266,49 @@ class Controller:
             if not store_unavailable(error):
                 raise
             return False
+
+    # -- the executor's cluster -------------------------------------------------------------
+
+    def _collect(self) -> list[tuple[TaskHandle, StepOutcome]] | None:
+        """Finished tasks; None while the executor's cluster is lost."""
+        if self._executor_lost and not self._rejoin():
+            return None
+        try:
+            if time.monotonic() >= self._next_executor_check:
+                self._next_executor_check = time.monotonic() + EXECUTOR_CHECK_SECONDS
+                self.executor.check()
+            timeout = self.poll_interval if self.active else 0
+            return self.executor.wait(list(self._handles), timeout)
+        except ExecutorLost as error:
+            self._hand_back_after_loss(str(error))
+            return None
+
+    def _hand_back_after_loss(self, reason: str) -> None:
+        """The Ray cluster is gone with every running task: mark their runs lost and hand the
+        items back, so whoever claims them next (this controller once it rejoins) re-runs
+        exactly the steps that had no committed success."""
+        logger.warning("lost the Ray cluster (%s); handing %d items back", reason, len(self.active))
+        self._executor_lost = True
+        now = utcnow()
+        batch = CommitBatch()
+        for active in self.active.values():
+            for running in active.running.values():
+                batch.finished.append(_lost_run(active, running, reason, now))
+        held = self._held()
+        self._handles.clear()
+        self.active.clear()
+        with self.sessions.begin() as session:
+            report = apply_batch(session, self.holder, batch, held, now)
+            release_all(session, self.holder)
+        report_commit(self.metrics, batch, report)
+
+    def _rejoin(self) -> bool:
+        if not self.executor.reconnect():
+            time.sleep(RECONNECT_INTERVAL)
+            return False
+        self._executor_lost = False
+        logger.warning("rejoined the Ray cluster; resuming the handed-back items")
+        return True
 
     # -- outcomes ----------------------------------------------------------------------------
 
@@ -452,6 +503,18 @@ class Controller:
         handle = self.executor.submit(active.pipeline.steps[started.step], task)
         active.running[started.step] = RunningStep(started.step, run_id, started.attempt, handle)
         self._handles[handle] = (claim.id, started.step)
+
+
+def _lost_run(active: ActiveItem, run: RunningStep, reason: str, now: datetime) -> FinishedRun:
+    return FinishedRun(
+        active.claim.id,
+        run.run_id,
+        StepStatus.LOST,
+        error=f"the Ray cluster was lost ({reason}); step re-run",
+        finished_at=now,
+        pipeline=active.pipeline.name,
+        step=run.step,
+    )
 
 
 def _finished_run(

@@ -1,7 +1,9 @@
 """The executor seam: running step tasks on Ray (a local instance or a cluster).
 
 The controller only uses :class:`Executor`; :class:`RayExecutor` is the implementation. An
-embedded installation starts a local Ray instance; a cluster passes its address.
+embedded installation starts a local Ray instance; a cluster passes its address. When the
+cluster is lost (its head restarted), the executor raises :class:`ExecutorLost` and joins the
+cluster again on ``reconnect``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ray.exceptions import RayError
 
 from conveyor.engine.contract import StepOutcome, StepTask, WorkerEnvironment
 from conveyor.engine.embedded_ray import prepare_embedded_ray
+from conveyor.engine.ray_cluster import RayCluster, head_listening
 from conveyor.engine.runner import run_step
 from conveyor.pipeline.spec import Step
 
@@ -27,6 +30,11 @@ GATHER_SECONDS = 0.005
 @dataclass(frozen=True)
 class TaskHandle:
     ref: Any
+
+
+class ExecutorLost(Exception):
+    """The cluster that ran this executor's tasks is gone: none of them will report, and new
+    ones would never start until ``reconnect`` succeeds."""
 
 
 class Executor(Protocol):
@@ -43,6 +51,14 @@ class Executor(Protocol):
     def cancel(self, handle: TaskHandle) -> None: ...
 
     def total_cpus(self) -> float: ...
+
+    def check(self) -> None:
+        """Raise :class:`ExecutorLost` if the cluster is gone (``wait`` raises it too)."""
+        ...
+
+    def reconnect(self) -> bool:
+        """Join the cluster again after :class:`ExecutorLost`; False while it is not back."""
+        ...
 
 
 def _ray_address_variable() -> str | None:
@@ -84,9 +100,15 @@ class RayExecutor:
         address: str | None = None,
         num_cpus: int | None = None,
     ) -> None:
-        ensure_ray(address, num_cpus)
         self.environment = environment
         self._environment_wire = environment.to_wire()
+        self._address = address
+        self._num_cpus = num_cpus
+        self._connect()
+
+    def _connect(self) -> None:
+        ensure_ray(self._address, self._num_cpus)
+        self._cluster = RayCluster.joined()
         self._remote = ray.remote(_run_step_on_worker)
         self._options: dict[Hashable, Any] = {}
 
@@ -128,6 +150,9 @@ class RayExecutor:
         try:
             return [StepOutcome.from_wire(wire) for wire in ray.get(refs)]  # one call for all
         except RayError:
+            # A lost head fails every running task too (NodeDiedError): that is no attempt of
+            # the step's, so the controller re-runs them rather than counting them as failed.
+            self.check()
             return [self._outcome(ref) for ref in refs]
 
     @staticmethod
@@ -154,3 +179,25 @@ class RayExecutor:
 
     def total_cpus(self) -> float:
         return float(ray.cluster_resources().get("CPU", 1.0))
+
+    def check(self) -> None:
+        reason = self._cluster.gone_reason()
+        if reason is not None:
+            raise ExecutorLost(reason)
+
+    def reconnect(self) -> bool:
+        """Leave the lost cluster, then join it again once its head listens (the embedded
+        instance starts afresh)."""
+        if ray.is_initialized():
+            ray.shutdown()
+        address = self._address or _ray_address_variable()
+        if address and not head_listening(address):
+            return False
+        try:
+            self._connect()
+        except (ConnectionError, RuntimeError, RayError) as error:
+            logger.info("the Ray cluster is not back yet: %s", error)
+            if ray.is_initialized():
+                ray.shutdown()
+            return False
+        return True
