@@ -34,6 +34,7 @@ from conveyor.serving.predlog import PredictionLog
 from conveyor.serving.quality import Proportion, quality_by
 from conveyor.serving.reload import Deployment, Reloader
 from conveyor.serving.routing import choose_arm
+from conveyor.serving.spool import PredictionSpool
 
 logger = logging.getLogger(__name__)
 FIRST_LOAD_SECONDS = 60.0
@@ -86,7 +87,8 @@ class ServingService:
         self.log_features = log_features
         self.metrics: ServingMetrics = serving_metrics(installation.metrics.registry)
         self.source = f"serving:{socket.gethostname()}:{os.getpid()}"
-        self.log = PredictionLog(self.sessions, self._dropped)
+        spool = PredictionSpool(installation.settings.home / "spool" / "predictions")
+        self.log = PredictionLog(self.sessions, self._dropped, spool=spool)
         self._stop = threading.Event()
         self._start_lock = threading.Lock()
         self._first_load = threading.Event()

@@ -16,6 +16,7 @@ from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError
 
 from conveyor.api.errors import ApiError, error_responses
 from conveyor.api.security import check_role, current_principal, operator, viewer
@@ -45,6 +46,7 @@ from conveyor.serving.routing import RoutingConfig, parse_config
 from conveyor.serving.routing_policy import role_for_routing_change
 from conveyor.serving.service import ServingService
 from conveyor.serving.tokens import TokenCache
+from conveyor.store.availability import store_unavailable
 from conveyor.store.models import utcnow
 
 router = APIRouter(prefix="/endpoints", tags=["serving"])
@@ -71,12 +73,25 @@ def _caller(request: Request) -> Principal:
         cache: TokenCache[Principal] = state.serving_tokens
         principal = cache.get(authorization)
         if principal is None:
-            principal = current_principal(request)
-            cache.put(authorization, principal)
+            principal = _verified(request, cache, authorization)
     else:
         principal = current_principal(request)
     if not allows(principal.role, Role.VIEWER):
         raise ApiError(403, "forbidden", "this needs the viewer role")
+    return principal
+
+
+def _verified(request: Request, cache: TokenCache[Principal], authorization: str) -> Principal:
+    """Verify the token in the store and cache it; while the store cannot be reached, the
+    token's last verification stands (serving keeps answering through a store outage)."""
+    try:
+        principal = current_principal(request)
+    except DBAPIError as error:
+        known = cache.last_known(authorization) if store_unavailable(error) else None
+        if known is None:
+            raise
+        return known
+    cache.put(authorization, principal)
     return principal
 
 
