@@ -70,6 +70,10 @@ def test_publish_then_fetch_all_with_unique_identities(topic_url: str) -> None:
     conformance.check_publish_fetch_unique(topic_url, "g", OPTIONS)
 
 
+def test_a_batch_arrives_whole_and_in_order(topic_url: str) -> None:
+    conformance.check_publish_batch_in_order(topic_url, "g", OPTIONS)
+
+
 def test_unacked_messages_come_back_acked_ones_do_not(topic_url: str) -> None:
     conformance.check_unacked_redelivered_acked_not(topic_url, "g", OPTIONS)
 

@@ -19,6 +19,7 @@ import pytest
 
 from conveyor.installation import Installation
 from conveyor.streams.brokers import open_producer
+from conveyor.streams.brokers.base import Outgoing
 from support import broker_conformance as conformance
 from support.brokers import OwnRabbit, running
 from support.streams import (
@@ -50,6 +51,10 @@ def test_publish_then_fetch_all_with_unique_identities(queue_url: str) -> None:
     conformance.check_publish_fetch_unique(queue_url, "g", OPTIONS)
 
 
+def test_a_batch_arrives_whole_and_in_order(queue_url: str) -> None:
+    conformance.check_publish_batch_in_order(queue_url, "g", OPTIONS)
+
+
 def test_unacked_messages_come_back_acked_ones_do_not(queue_url: str) -> None:
     conformance.check_unacked_redelivered_acked_not(queue_url, "g", OPTIONS)
 
@@ -71,6 +76,8 @@ def test_publish_raises_when_the_broker_cannot_take_the_message(queue_url: str) 
     try:
         with pytest.raises(pika.exceptions.UnroutableError):
             producer.publish(b'{"n": 1}')
+        with pytest.raises(pika.exceptions.UnroutableError):
+            producer.publish_batch([Outgoing(b'{"n": 2}'), Outgoing(b'{"n": 3}')])
     finally:
         producer.close()
 

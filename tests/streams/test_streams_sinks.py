@@ -21,14 +21,18 @@ from sqlalchemy import select
 
 from conveyor.installation import Installation
 from conveyor.streams.brokers import open_producer
+from conveyor.streams.brokers.base import Outgoing
 from conveyor.streams.outbox import ITEM_HEADER
 from conveyor.streams.sinks import SinkConfig, add_sink, get_sink
 from conveyor.streams.tables import StreamOutboxRow
+from support import broker_conformance as conformance
 from support.sinks import finish_items, outbox, read_everything
 from support.streams import StreamsRun, wait_for
 
 ITEMS = int(os.environ.get("CONVEYOR_STREAMS_TEST_SINK_ITEMS", "600"))
-RELAY_BATCH = 100  # RelayTuning.batch_size: the most a kill can make the relay publish again
+RELAY_BATCH = 100  # --sink-batch: the most a kill can make the relay publish again
+# Batches smaller than the default (500), so a kill lands between batches of 600 items.
+RELAY_OPTIONS = ("--sink-lease", "2", "--sink-batch", str(RELAY_BATCH))
 
 
 @pytest.fixture
@@ -54,12 +58,12 @@ def relay_while_killed(
     ``kill_at`` (default: a quarter, then half published), then a last run until the outbox
     is empty."""
     for waiting in kill_at:
-        run = StreamsRun(installation, "results", log, "--sink-lease", "2")
+        run = StreamsRun(installation, "results", log, *RELAY_OPTIONS)
         wait_for(lambda at=waiting: outbox(installation) <= at, 120, "publishing", log)
         run.process.kill()
         run.process.wait()
         assert outbox(installation) > 0, "the outbox was empty before the kill"
-    last = StreamsRun(installation, "results", log, "--sink-lease", "2")
+    last = StreamsRun(installation, "results", log, *RELAY_OPTIONS)
     wait_for(lambda: outbox(installation) == 0, 120, "the outbox published", log)
     last.process.terminate()
     assert last.process.wait(timeout=60) == 0, log.read_text(errors="replace")
@@ -151,4 +155,21 @@ def test_redis_adds_a_key_once_within_dedupe_seconds(redis_client: Any, redis_st
         b'{"n": 3}',
     ]
     assert entries[0][1][b"key"] == b"item-1" and entries[0][1][ITEM_HEADER.encode()] == b"item-1"
+    redis_client.delete(*redis_client.keys(f"{{{key}}}:published:*"))
+
+
+def test_a_redis_batch_arrives_in_order_and_dedupes_within_itself(
+    redis_client: Any, redis_stream: str
+) -> None:
+    conformance.check_publish_batch_in_order(redis_stream, "g", {})
+    key = redis_stream.rsplit("/", 1)[1]
+    redis_client.delete(key)
+    producer = open_producer(redis_stream, {"dedupe_seconds": "60"})
+    try:
+        repeated = [Outgoing(b'{"n": 1}', b"item-1"), Outgoing(b'{"n": 2}', b"item-2")]
+        producer.publish_batch([*repeated, repeated[0]])
+        producer.publish_batch(repeated)  # the relay's repeat of a batch after a crash
+    finally:
+        producer.close()
+    assert [fields[b"key"] for _, fields in redis_client.xrange(key)] == [b"item-1", b"item-2"]
     redis_client.delete(*redis_client.keys(f"{{{key}}}:published:*"))

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from conveyor.streams.brokers import open_consumer, open_producer
-from conveyor.streams.brokers.base import BrokerConsumer, Message
+from conveyor.streams.brokers.base import BrokerConsumer, Message, Outgoing
 
 
 def publish(url: str, count: int, options: Mapping[str, str], start: int = 0) -> None:
@@ -45,6 +45,31 @@ def check_publish_fetch_unique(url: str, group: str, options: Mapping[str, str])
         consumer.ack(messages)
     finally:
         consumer.close()
+
+
+def check_publish_batch_in_order(url: str, group: str, options: Mapping[str, str]) -> None:
+    """A batch arrives whole and in order (one key: one Kafka partition), keys and headers
+    passed through; a single message after it follows it."""
+    batch = [Outgoing(f'{{"n": {n}}}'.encode(), b"same", {"h": str(n)}) for n in range(60)]
+    producer = open_producer(url, options)
+    try:
+        producer.publish_batch(batch)
+        producer.publish(b'{"n": 60}', key=b"same", headers={"h": "60"})
+    finally:
+        producer.close()
+    consumer = open_consumer(url, group, "one", options)
+    messages: list[Message] = []
+    deadline = time.monotonic() + 15
+    try:
+        while len(messages) < 61 and time.monotonic() < deadline:
+            batch = consumer.fetch(61 - len(messages), 1.0)
+            consumer.ack(batch)  # as it goes: MQTT brokers hold back past their in-flight limit
+            messages.extend(batch)
+    finally:
+        consumer.close()
+    assert [int(m.payload.decode()[6:-1]) for m in messages] == list(range(61))
+    assert [m.headers["h"] for m in messages] == [str(n) for n in range(61)]
+    assert {m.key for m in messages} == {b"same"}
 
 
 def check_unacked_redelivered_acked_not(url: str, group: str, options: Mapping[str, str]) -> None:

@@ -271,6 +271,9 @@ def run(
     sink_lease: float = typer.Option(
         30.0, "--sink-lease", help="Seconds a relay that died keeps its sinks from others."
     ),
+    sink_batch: int = typer.Option(
+        500, "--sink-batch", min=1, help="Messages a sink publishes per broker round trip."
+    ),
     metrics_port: int = typer.Option(None, "--metrics-port", help="Serve /metrics here."),
     log_level: str = typer.Option("WARNING", "--log-level", help="e.g. INFO, WARNING."),
 ) -> None:
@@ -286,7 +289,9 @@ def run(
     installation = state.installation
     sources, sinks = _split_names(state, names or [])
     runner = StreamRunner(installation, sources, ConsumerTuning(batch_size=batch_size))
-    relay = OutboxRelay(installation, sinks, RelayTuning(lease_seconds=sink_lease))
+    relay = OutboxRelay(
+        installation, sinks, RelayTuning(batch_size=sink_batch, lease_seconds=sink_lease)
+    )
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from conveyor.store.models import utcnow
 from conveyor.streams.brokers import open_producer, redact
-from conveyor.streams.brokers.base import BrokerProducer
+from conveyor.streams.brokers.base import BrokerProducer, Outgoing
 from conveyor.streams.metrics import SinkMetrics
 from conveyor.streams.outbox import (
     ITEM_HEADER,
@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RelayTuning:
-    batch_size: int = 100  # rows published between two deletes: at most this many repeat
+    batch_size: int = 500  # rows published per round trip: after a crash, at most this many repeat
     lease_seconds: float = 30.0  # how long a dead relay keeps a sink from the others
     idle_seconds: float = 0.5  # between looks at an empty outbox
 
@@ -165,7 +165,8 @@ class OutboxRelay:
             self._best_effort(lambda session: release_sink(session, sink.name, self.owner))
 
     def publish_batch(self, sink: str, producer: BrokerProducer) -> int:
-        """Publish the sink's next rows, then delete them; returns how many."""
+        """Publish the sink's next rows as one batch, then delete them; returns how many. A
+        failure keeps them all, so a batch the broker took in part is published again whole."""
         with self.sessions() as session:
             rows = [
                 (row.id, row.item_id, row.payload)
@@ -174,10 +175,8 @@ class OutboxRelay:
             self.metrics.outbox_depth.labels(sink).set(
                 len(rows) if len(rows) < self.tuning.batch_size else outbox_depth(session, sink)
             )
-        for row_id, item_id, payload in rows:
-            headers = {ITEM_HEADER: item_id, OUTBOX_HEADER: str(row_id)}
-            producer.publish(payload, key=item_id.encode(), headers=headers)
         if rows:
+            producer.publish_batch([_outgoing(*row) for row in rows])
             with self.sessions.begin() as session:
                 confirm_published(session, sink, [row_id for row_id, _, _ in rows], utcnow())
             self.metrics.published.labels(sink).inc(len(rows))
@@ -194,3 +193,9 @@ class OutboxRelay:
                 write(session)
         except Exception:
             logger.warning("could not write the relay's state to the store", exc_info=True)
+
+
+def _outgoing(row_id: int, item_id: str, payload: bytes) -> Outgoing:
+    """The item id as key and header, for consumers to dedupe by."""
+    headers = {ITEM_HEADER: item_id, OUTBOX_HEADER: str(row_id)}
+    return Outgoing(payload, item_id.encode(), headers)

@@ -28,6 +28,15 @@ class Message:
     token: object = None  # what the adapter needs to ack this message; opaque above the seam
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """A message to publish."""
+
+    payload: bytes
+    key: bytes | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
 class BrokerConsumer(Protocol):
     def fetch(self, max_messages: int, timeout_seconds: float) -> Sequence[Message]:
         """Up to ``max_messages``, waiting at most ``timeout_seconds`` for the first one."""
@@ -49,6 +58,12 @@ class BrokerProducer(Protocol):
         self, payload: bytes, *, key: bytes | None = None, headers: Mapping[str, str] | None = None
     ) -> None:
         """Publish one message and return once the broker has confirmed it (raise otherwise)."""
+        ...
+
+    def publish_batch(self, messages: Sequence[Outgoing]) -> None:
+        """Publish the messages in order and return once the broker has confirmed every one.
+        Raise if any is not confirmed: then any of them may have been published, and the
+        caller publishes the whole batch again (its consumers dedupe by key)."""
         ...
 
     def close(self) -> None: ...

@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from conveyor.errors import ConfigurationError
-from conveyor.streams.brokers.base import Message
+from conveyor.streams.brokers.base import Message, Outgoing
 
 CONVEYOR_OPTIONS = ("start",)
 
@@ -131,15 +131,22 @@ class KafkaProducer:
         self, payload: bytes, *, key: bytes | None = None, headers: Mapping[str, str] | None = None
     ) -> None:
         """Idempotent, acks=all; returns once the delivery report says the broker has it."""
+        self.publish_batch([Outgoing(payload, key, headers or {})])
+
+    def publish_batch(self, messages: Sequence[Outgoing]) -> None:
+        """Produces them all, then waits for every delivery report (the idempotent producer
+        keeps their order within a partition across its own retries)."""
         failures: list[KafkaError] = []
 
         def delivered(error: KafkaError | None, _record: Any) -> None:
             if error is not None:
                 failures.append(error)
 
-        self.producer.produce(
-            self.topic, payload, key, headers=list((headers or {}).items()), on_delivery=delivered
-        )
+        for message in messages:
+            headers: list[tuple[str, str | bytes | None]] = list(message.headers.items())
+            self.producer.produce(
+                self.topic, message.payload, message.key, headers=headers, on_delivery=delivered
+            )
         if self.producer.flush(30) > 0:
             raise KafkaException(KafkaError(KafkaError._MSG_TIMED_OUT, "delivery not confirmed"))
         if failures:

@@ -39,7 +39,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from conveyor.errors import ConfigurationError
-from conveyor.streams.brokers.base import Message
+from conveyor.streams.brokers.base import Message, Outgoing
 
 NEVER_EXPIRES = 0xFFFFFFFF  # MQTT 5 session expiry interval meaning "keep the session forever"
 ANSWER_SECONDS = 30.0  # for CONNACK, SUBACK and PUBACK
@@ -304,19 +304,29 @@ class MqttProducer:
     ) -> None:
         """QoS 1 (or the URL's qos) with a fresh ``message_id`` user property; returns once the
         broker's PUBACK arrived and raises otherwise."""
+        self.publish_batch([Outgoing(payload, key, headers or {})])
+
+    def publish_batch(self, messages: Sequence[Outgoing]) -> None:
+        """Hands them all to paho (which sends them in order, as many in flight as its
+        ``max_inflight_messages`` allows), then waits for every PUBACK."""
         self.session.check()
+        sent = [self._send(message) for message in messages]
+        deadline = time.monotonic() + ANSWER_SECONDS
+        for info in sent:
+            info.wait_for_publish(max(0.0, deadline - time.monotonic()))
+            if not info.is_published():
+                self.session.check()
+                raise TimeoutError(f"MQTT broker did not acknowledge within {ANSWER_SECONDS:.0f} s")
+
+    def _send(self, message: Outgoing) -> mqtt.MQTTMessageInfo:
         properties = Properties(PacketTypes.PUBLISH)
-        user = [(MESSAGE_ID, uuid.uuid4().hex), *(headers or {}).items()]
-        if key is not None:
-            user.append(("key", key.decode(errors="replace")))
+        user = [(MESSAGE_ID, uuid.uuid4().hex), *message.headers.items()]
+        if message.key is not None:
+            user.append(("key", message.key.decode(errors="replace")))
         properties.UserProperty = user
-        info = self.session.client.publish(
-            self.address.topic, payload, qos=self.address.qos, properties=properties
+        return self.session.client.publish(
+            self.address.topic, message.payload, qos=self.address.qos, properties=properties
         )
-        info.wait_for_publish(ANSWER_SECONDS)
-        if not info.is_published():
-            self.session.check()
-            raise TimeoutError(f"MQTT broker did not acknowledge within {ANSWER_SECONDS:.0f} s")
 
     def close(self) -> None:
         self.session.close()

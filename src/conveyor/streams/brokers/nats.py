@@ -41,7 +41,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 
 from conveyor.errors import ConfigurationError
-from conveyor.streams.brokers.base import Message
+from conveyor.streams.brokers.base import Message, Outgoing
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -319,13 +319,24 @@ class NatsProducer:
         """Returns once JetStream acknowledged that the stream stored the message; raises on an
         error or no answer (a ``Nats-Msg-Id`` header makes JetStream drop a repeat within its
         duplicate window)."""
-        all_headers = dict(headers or {})
-        if key is not None:
-            all_headers["key"] = key.decode(errors="replace")
-        coroutine = self.js.publish(
-            self.subject, payload, stream=self.stream, headers=all_headers or None
-        )
-        self.loop.run(coroutine)
+        self.publish_batch([Outgoing(payload, key, headers or {})])
+
+    def publish_batch(self, messages: Sequence[Outgoing]) -> None:
+        """Sends them all in order, then waits for every publish acknowledgement."""
+        self.loop.run(self._publish_all(messages), CALL_TIMEOUT + 5)
+
+    async def _publish_all(self, messages: Sequence[Outgoing]) -> None:
+        acknowledgements = []
+        for message in messages:
+            headers = dict(message.headers)
+            if message.key is not None:
+                headers["key"] = message.key.decode(errors="replace")
+            acknowledgements.append(
+                await self.js.publish_async(
+                    self.subject, message.payload, stream=self.stream, headers=headers or None
+                )
+            )
+        await asyncio.wait_for(asyncio.gather(*acknowledgements), CALL_TIMEOUT)
 
     def close(self) -> None:
         try:

@@ -22,10 +22,11 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pika
-from pika.adapters.blocking_connection import BlockingChannel
+import pika.exceptions
+from pika.adapters.blocking_connection import BlockingChannel, ReturnedMessage
 
 from conveyor.errors import ConfigurationError
-from conveyor.streams.brokers.base import Message
+from conveyor.streams.brokers.base import Message, Outgoing
 
 DEFAULT_PREFETCH = 500
 
@@ -154,26 +155,60 @@ def _message(queue: str, tag: int, properties: pika.BasicProperties, body: bytes
 
 
 class RabbitProducer:
+    """``publish`` on a channel with publisher confirms; ``publish_batch`` on a second channel
+    in transaction mode (a channel cannot be both), so a batch costs one round trip."""
+
     def __init__(
         self, connection: pika.BlockingConnection, channel: BlockingChannel, queue: str
     ) -> None:
         self.connection = connection
         self.channel = channel
         self.queue = queue
+        self._batch_channel: BlockingChannel | None = None
+        self._returned: list[ReturnedMessage] = []
 
     def publish(
         self, payload: bytes, *, key: bytes | None = None, headers: Mapping[str, str] | None = None
     ) -> None:
         """Persistent, with a fresh message_id, returning once the broker confirmed it
         (pika raises on a nack or an unroutable message)."""
-        all_headers: dict[str, Any] = dict(headers or {})
-        if key is not None:
-            all_headers["key"] = key.decode(errors="replace")
-        properties = pika.BasicProperties(
-            message_id=uuid.uuid4().hex, delivery_mode=2, headers=all_headers or None
-        )
+        properties = _properties(Outgoing(payload, key, headers or {}))
         self.channel.basic_publish("", self.queue, payload, properties, mandatory=True)
+
+    def publish_batch(self, messages: Sequence[Outgoing]) -> None:
+        """Every message in one AMQP transaction: RabbitMQ answers the commit once it has
+        routed them all (and written persistent messages of durable queues to disk); a message
+        it could not route (the queue was deleted) comes back before that answer."""
+        channel = self._transaction_channel()
+        for message in messages:
+            properties = _properties(message)
+            channel.basic_publish("", self.queue, message.payload, properties, mandatory=True)
+        channel.tx_commit()
+        self.connection.process_data_events(time_limit=0)
+        if self._returned:
+            returned, self._returned = self._returned, []
+            raise pika.exceptions.UnroutableError(returned)
+
+    def _transaction_channel(self) -> BlockingChannel:
+        if self._batch_channel is None or not self._batch_channel.is_open:
+            channel = self.connection.channel()
+            channel.add_on_return_callback(self._on_returned)
+            channel.tx_select()
+            self._batch_channel = channel
+        return self._batch_channel
+
+    def _on_returned(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
+        self._returned.append(ReturnedMessage(method, properties, body))
 
     def close(self) -> None:
         if self.connection.is_open:
             self.connection.close()
+
+
+def _properties(message: Outgoing) -> pika.BasicProperties:
+    headers: dict[str, Any] = dict(message.headers)
+    if message.key is not None:
+        headers["key"] = message.key.decode(errors="replace")
+    return pika.BasicProperties(
+        message_id=uuid.uuid4().hex, delivery_mode=2, headers=headers or None
+    )

@@ -20,9 +20,10 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
+from redis.client import Pipeline
 
 from conveyor.errors import ConfigurationError
-from conveyor.streams.brokers.base import Message
+from conveyor.streams.brokers.base import Message, Outgoing
 
 PAYLOAD_FIELD = b"payload"
 KEY_FIELD = b"key"
@@ -225,24 +226,37 @@ class RedisStreamProducer:
     def publish(
         self, payload: bytes, *, key: bytes | None = None, headers: Mapping[str, str] | None = None
     ) -> None:
-        fields: dict[bytes, bytes] = {PAYLOAD_FIELD: payload}
-        if key is not None:
-            fields[KEY_FIELD] = key
-        for name, value in (headers or {}).items():
-            if name.encode() in fields:
-                raise ConfigurationError(f"header {name!r} clashes with a Redis entry field")
-            fields[name.encode()] = value.encode()
-        if self._dedupe is not None and key is not None:
-            self._add_once(key, fields)
-            return
-        self.client.xadd(self.key, fields, maxlen=self.maxlen, approximate=True)  # type: ignore[arg-type]
+        self.publish_batch([Outgoing(payload, key, headers or {})])
 
-    def _add_once(self, key: bytes, fields: dict[bytes, bytes]) -> None:
+    def publish_batch(self, messages: Sequence[Outgoing]) -> None:
+        """One pipelined round trip (not a transaction): the replies confirm each entry, and
+        the first error raises."""
+        pipe = self.client.pipeline(transaction=False)
+        for message in messages:
+            fields = _entry_fields(message)
+            if self._dedupe is not None and message.key is not None:
+                self._add_once(pipe, message.key, fields)
+            else:
+                pipe.xadd(self.key, fields, maxlen=self.maxlen, approximate=True)  # type: ignore[arg-type]
+        pipe.execute(raise_on_error=True)
+
+    def _add_once(self, pipe: Pipeline, key: bytes, fields: dict[bytes, bytes]) -> None:
         marker = f"{{{self.key}}}:published:".encode() + key
         flat = [part for pair in fields.items() for part in pair]
         arguments = [str(self.dedupe_seconds).encode(), str(self.maxlen or "").encode(), *flat]
         assert self._dedupe is not None
-        self._dedupe(keys=[self.key, marker], args=arguments)
+        self._dedupe(keys=[self.key, marker], args=arguments, client=pipe)
 
     def close(self) -> None:
         self.client.close()
+
+
+def _entry_fields(message: Outgoing) -> dict[bytes, bytes]:
+    fields: dict[bytes, bytes] = {PAYLOAD_FIELD: message.payload}
+    if message.key is not None:
+        fields[KEY_FIELD] = message.key
+    for name, value in message.headers.items():
+        if name.encode() in fields:
+            raise ConfigurationError(f"header {name!r} clashes with a Redis entry field")
+        fields[name.encode()] = value.encode()
+    return fields
