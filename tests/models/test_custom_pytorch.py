@@ -26,6 +26,7 @@ from conveyor.pipelines.heart.data import HEART_SCHEMA, synthetic_csv
 from conveyor.serving.predictors import PyfuncModel, load_version
 from support.up import ConveyorUp
 
+pytestmark = pytest.mark.slow
 PACKAGE = Path(__file__).parents[2] / "examples" / "custom_pytorch"
 MODEL = "heart_torch"
 FAST = "{ cv_folds = 2, hidden = [8], epochs = 100 }"
