@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -193,6 +195,7 @@ class RayExecutor:
         address = self._address or _ray_address_variable()
         if address and not head_listening(address):
             return False
+        handlers = _signal_handlers()  # ray.init replaces SIGTERM's: `conveyor up` needs its own
         try:
             self._connect()
         except (ConnectionError, RuntimeError, RayError) as error:
@@ -200,4 +203,14 @@ class RayExecutor:
             if ray.is_initialized():
                 ray.shutdown()
             return False
+        finally:
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
         return True
+
+
+def _signal_handlers() -> dict[int, Any]:
+    if threading.current_thread() is not threading.main_thread():
+        return {}  # only the main thread installs handlers, Ray's included
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    return {signum: handler for signum, handler in handlers.items() if handler is not None}

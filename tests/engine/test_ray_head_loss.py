@@ -1,0 +1,117 @@
+"""The Ray head restarts under a running controller: the steps that were in flight are marked
+lost and run again on the new head, and every item ends succeeded exactly once."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from conveyor.store.models import Item, Result, StepRun, utcnow
+from support.ray_head import RayHead
+from support.up import ConveyorUp, free_port
+
+ITEMS = 8
+STEPS = ("a", "b", "c", "d")  # the noop pipeline's diamond
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def _count(installation, query) -> int:  # type: ignore[no-untyped-def]
+    with installation.sessions() as session:
+        return int(session.scalar(query) or 0)
+
+
+def _runs(installation) -> list[StepRun]:  # type: ignore[no-untyped-def]
+    with installation.sessions() as session:
+        return list(session.scalars(select(StepRun).order_by(StepRun.id)))
+
+
+def _first_success_after(installation, moment: datetime) -> datetime:  # type: ignore[no-untyped-def]
+    finished = [
+        run.finished_at
+        for run in _runs(installation)
+        if run.status == "succeeded" and run.submitted_at > moment and run.finished_at
+    ]
+    return min(finished)
+
+
+_SUCCEEDED = select(func.count()).select_from(Item).where(Item.status == "succeeded")
+_RUNNING_STEPS = select(func.count()).select_from(StepRun).where(StepRun.status == "running")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_ray_head_restart_reruns_the_steps_in_flight_exactly_once(installation) -> None:
+    head = RayHead(num_cpus=2)
+    up = None
+    try:
+        head.start()
+        installation.submitter.submit_records(
+            "noop", [{"n": n, "sleep_ms": 500} for n in range(ITEMS)]
+        )
+        env = {
+            "CONVEYOR_DATABASE_URL": installation.settings.database_url,
+            "CONVEYOR_PIPELINES": "support.pipelines",
+            "CONVEYOR_LEASE_SECONDS": "5",
+            **head.env,
+        }
+        home = installation.settings.home
+        options = ("--no-inbox", "--no-api", "--metrics-port", str(free_port()))
+        up = ConveyorUp(home, env, *options, "--ray-address", head.address)
+        _wait_for(
+            lambda: (
+                _count(installation, _SUCCEEDED) >= 1 and _count(installation, _RUNNING_STEPS) >= 1
+            ),
+            120,
+            f"the first results with steps in flight: {up.output()}",
+        )
+        killed_at = utcnow()
+        head.kill()
+        head.start()  # as its service manager would, on the same port
+        head_back_at = utcnow()
+        _wait_for(
+            lambda: _count(installation, _SUCCEEDED) == ITEMS, 120, f"every item: {up.output()}"
+        )
+        first_rerun = _first_success_after(installation, killed_at)
+        print(
+            f"head SIGKILLed, back after {(head_back_at - killed_at).total_seconds():.1f} s; "
+            f"first step finished on the new head {(first_rerun - killed_at).total_seconds():.1f}"
+            f" s after the kill ({(first_rerun - head_back_at).total_seconds():.1f} s after the "
+            f"head was back); all {ITEMS} items done {(utcnow() - killed_at).total_seconds():.1f}"
+            " s after the kill"
+        )
+        assert up.stop() == 0, up.output()
+    finally:
+        if up is not None and up.process.poll() is None:
+            up.process.kill()
+        head.close()
+
+    runs = _runs(installation)
+    successes = Counter((run.item_id, run.step) for run in runs if run.status == "succeeded")
+    assert len(successes) == ITEMS * len(STEPS) and set(successes.values()) == {1}, successes
+    assert _count(installation, select(func.count()).select_from(Result)) == ITEMS
+    with installation.sessions() as session:
+        values = sorted(result.result["n"] for result in session.scalars(select(Result)))
+    assert values == list(range(ITEMS))
+    lost = [run for run in runs if run.status == "lost"]
+    assert lost, "no step was in flight when the head died"
+    assert all("Ray cluster was lost" in (run.error or "") for run in lost), lost[0].error
+    for run in lost:  # each re-run after the loss, and succeeded
+        assert any(
+            other.item_id == run.item_id and other.step == run.step and other.id > run.id
+            for other in runs
+            if other.status == "succeeded"
+        )
+    assert not [run for run in runs if run.status in ("failed", "running")]
