@@ -93,6 +93,7 @@ def up(
 def _start_background_loops(state: CliState, stop: threading.Event) -> None:
     from conveyor.cli.maintenance import start_scheduled_maintenance
     from conveyor.models.service import start_loop as start_model_loop
+    from conveyor.scoring.worker import ScoringWorker
     from conveyor.streams.relay import OutboxRelay
     from conveyor.streams.runner import StreamRunner
 
@@ -100,6 +101,7 @@ def _start_background_loops(state: CliState, stop: threading.Event) -> None:
     start_scheduled_maintenance(state, stop)  # telemetry roll-ups and retention
     StreamRunner(state.installation).start(stop)  # the enabled stream sources' consumers
     OutboxRelay(state.installation).start(stop)  # the stream sinks' outbox, to their brokers
+    ScoringWorker(state.installation).start(stop)  # API scoring jobs whose process stopped
 
 
 def _refuse_open_without_auth(host: str, auth_required: bool, allow_insecure: bool) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -196,3 +196,44 @@ def job_view(session: Session, job_id: str) -> JobView:
         updated_at=job.updated_at,
         finished_at=job.finished_at,
     )
+
+
+def touch(session: Session, job_id: str) -> None:
+    """The heartbeat of the process scoring a running job (``updated_at`` moves on)."""
+    session.execute(
+        update(ScoringJob)
+        .where(ScoringJob.id == job_id, ScoringJob.status == RUNNING)
+        .values(updated_at=utcnow())
+    )
+
+
+def stale_jobs(
+    session: Session, requested_prefix: str, stale_seconds: float
+) -> list[tuple[str, datetime]]:
+    """Running jobs requested by ``requested_prefix...`` with no heartbeat for
+    ``stale_seconds``: (id, updated_at) to claim, oldest first."""
+    before = utcnow() - timedelta(seconds=stale_seconds)
+    found = session.execute(
+        select(ScoringJob.id, ScoringJob.updated_at)
+        .where(
+            ScoringJob.status == RUNNING,
+            ScoringJob.requested_by.startswith(requested_prefix),
+            ScoringJob.updated_at < before,
+        )
+        .order_by(ScoringJob.updated_at)
+    )
+    return [(row.id, row.updated_at) for row in found]
+
+
+def claim(session: Session, job_id: str, seen_updated_at: datetime) -> bool:
+    """Take over a stale job: only one of several processes that saw the same heartbeat wins."""
+    claimed = session.execute(
+        update(ScoringJob)
+        .where(
+            ScoringJob.id == job_id,
+            ScoringJob.status == RUNNING,
+            ScoringJob.updated_at == seen_updated_at,
+        )
+        .values(updated_at=utcnow())
+    )
+    return bool(claimed.rowcount)  # type: ignore[attr-defined]

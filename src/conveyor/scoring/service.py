@@ -118,6 +118,27 @@ class BatchScoring:
         view = replace(found, options=options)  # this run's limit, the job's counts so far
         return PreparedJob(found.id, loaded, destination, pending, view, resumed=True)
 
+    def resume_job(self, job_id: str) -> PreparedJob:
+        """The stored job ready to go on, with the options it was started with."""
+        found = self.status(job_id)
+        options = found.options
+        request = ScoreRequest(
+            model=found.model,
+            inputs=tuple(found.inputs),
+            output=found.output,
+            version=found.version,
+            columns=_tuple(options.get("columns")),
+            output_format=options.get("output_format", "parquet"),
+            max_rejects=options.get("max_rejects"),
+            requested_by=found.requested_by,
+        )
+        return self._resume(found, request)
+
+    def fail_job(self, job_id: str, error: BaseException) -> None:
+        message = str(error) if isinstance(error, ConveyorError) else repr(error)
+        with self.installation.sessions.begin() as session:
+            jobs.set_status(session, job_id, jobs.FAILED, message[:4000])
+
     def _version(self, request: ScoreRequest) -> int:
         if request.version is not None:
             self.tracking.version(request.model, request.version)  # raises when unknown

@@ -1,13 +1,14 @@
 """/api/v1/models/{name}/batch: start a batch scoring job (operators) and follow it.
 
 The job is the one ``conveyor score`` runs (docs/scoring.md), in a thread of the API process on
-its Ray (under ``conveyor up``, the engine's). Inputs and output are paths relative to the
-storage root, checked never to leave it: the API reads and writes only Conveyor's storage.
+its Ray (under ``conveyor up``, the engine's), with a heartbeat: if this process dies, a
+``conveyor up`` takes the job over and resumes it (conveyor/scoring/worker.py). Inputs and
+output are paths relative to the storage root, checked never to leave it: the API reads and
+writes only Conveyor's storage.
 """
 
 from __future__ import annotations
 
-import logging
 import posixpath
 import threading
 from datetime import datetime
@@ -22,7 +23,6 @@ from conveyor.api.security import operator, viewer
 from conveyor.auth.service import Principal
 from conveyor.errors import InputRejectedError
 
-logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/models", tags=["models"])
 ModelName = Annotated[
     str, PathParam(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", description="Model name")
@@ -71,6 +71,7 @@ def start_batch(
 ) -> BatchJob:
     """Plan the job (or find the unfinished one writing ``output``) and start scoring it."""
     from conveyor.scoring.service import BatchScoring, ScoreRequest
+    from conveyor.scoring.worker import API_REQUESTER, run_with_heartbeat
 
     storage_url = request.app.state.installation.storage.url
     scoring = BatchScoring(request.app.state.installation)
@@ -84,11 +85,14 @@ def start_batch(
             columns=tuple(body.columns) if body.columns else None,
             output_format=body.format,
             max_rejects=body.max_rejects,
-            requested_by=f"api:{principal.name}",
+            requested_by=f"{API_REQUESTER}{principal.name}",
         )
     )
     threading.Thread(
-        target=_run, args=(scoring, prepared), name=f"scoring-{prepared.job_id}", daemon=True
+        target=run_with_heartbeat,
+        args=(scoring, prepared),
+        name=f"scoring-{prepared.job_id}",
+        daemon=True,
     ).start()
     return _job(scoring.status(prepared.job_id).as_dict())
 
@@ -107,13 +111,6 @@ def batch_status(request: Request, name: ModelName, job_id: str) -> BatchJob:
     if view.model != name:
         raise ScoringJobNotFoundError(f"model {name!r} has no scoring job {job_id!r}.")
     return _job(view.as_dict())
-
-
-def _run(scoring: Any, prepared: Any) -> None:
-    try:
-        scoring.run(prepared)
-    except Exception:  # recorded on the job by run(); the thread has nobody else to tell
-        logger.exception("scoring job %s failed", prepared.job_id)
 
 
 def _job(view: dict[str, Any]) -> BatchJob:
