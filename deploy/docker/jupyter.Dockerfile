@@ -6,12 +6,14 @@ ARG CONVEYOR_IMAGE=conveyor:latest
 FROM ${CONVEYOR_IMAGE}
 USER root
 COPY deploy/docker/certs/ /tmp/certs/
-COPY deploy/docker/jupyter-requirements.txt /tmp/
+COPY deploy/docker/jupyter-requirements.txt deploy/docker/requirements.lock /tmp/
+# Constrained by the image's lock: JupyterLab never moves a package Conveyor runs on.
 RUN set -eu; \
     if [ -s /tmp/certs/ca-bundle.pem ]; then export PIP_CERT=/tmp/certs/ca-bundle.pem; fi; \
-    /opt/conveyor/bin/pip install --quiet --no-cache-dir -r /tmp/jupyter-requirements.txt; \
+    /opt/conveyor/bin/pip install --quiet --no-cache-dir -c /tmp/requirements.lock \
+        -r /tmp/jupyter-requirements.txt; \
     /opt/conveyor/bin/pip check; \
-    rm -rf /tmp/certs /tmp/jupyter-requirements.txt
+    rm -rf /tmp/certs /tmp/jupyter-requirements.txt /tmp/requirements.lock
 COPY --chown=conveyor:conveyor examples/*.ipynb /home/conveyor/examples/
 COPY deploy/docker/jupyter-entrypoint.sh /usr/local/bin/conveyor-jupyter
 USER conveyor
