@@ -19,6 +19,7 @@ import pytest
 from conveyor.errors import ConfigurationError
 from conveyor.installation import Installation
 from conveyor.streams.brokers import open_consumer, open_producer
+from conveyor.streams.brokers.base import Outgoing
 from conveyor.streams.brokers.nats import parse_url
 from support import broker_conformance as conformance
 from support.brokers import OwnNats, reachable, running
@@ -77,6 +78,31 @@ def test_publish_then_fetch_all_with_unique_identities(stream_url: str) -> None:
 
 def test_a_batch_arrives_whole_and_in_order(stream_url: str) -> None:
     conformance.check_publish_batch_in_order(stream_url, "g", OPTIONS)
+
+
+def test_dedupe_by_key_drops_a_repeated_batch(stream_url: str) -> None:
+    """What the sinks' relay relies on: a batch published again after a crash is dropped."""
+    producer = open_producer(stream_url, {"dedupe_by_key": "true"})
+    try:
+        batch = [Outgoing(b'{"n": 1}', b"item-1"), Outgoing(b'{"n": 2}', b"item-2")]
+        producer.publish_batch(batch)
+        producer.publish_batch(batch)
+        producer.publish(b'{"n": 3}')  # no key: nothing to dedupe by
+        producer.publish(b'{"n": 3}')
+    finally:
+        producer.close()
+    consumer = open_consumer(stream_url, "g", "one", OPTIONS)
+    try:
+        messages = conformance.fetch_all(consumer, 5, timeout=5)
+        assert [(m.key, m.payload) for m in messages] == [
+            (b"item-1", b'{"n": 1}'),
+            (b"item-2", b'{"n": 2}'),
+            (None, b'{"n": 3}'),
+            (None, b'{"n": 3}'),
+        ]
+        consumer.ack(messages)
+    finally:
+        consumer.close()
 
 
 def test_unacked_messages_come_back_acked_ones_do_not(stream_url: str) -> None:

@@ -45,6 +45,7 @@ from conveyor.streams.brokers.base import Message, Outgoing
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
+MSG_ID_HEADER = "Nats-Msg-Id"  # JetStream drops a repeated id within the duplicate window
 CALL_TIMEOUT = 30.0  # seconds a call may take beyond its own wait (connect, acks, info)
 DEFAULT_ACK_WAIT = 30.0
 DEFAULT_MAX_ACK_PENDING = 1000
@@ -228,7 +229,8 @@ def open_producer(url: str, options: Mapping[str, str]) -> NatsProducer:
     except BaseException:
         loop.stop()
         raise
-    return NatsProducer(loop, client, js, address.stream, subject)
+    dedupe = options.get("dedupe_by_key", "").lower() == "true"
+    return NatsProducer(loop, client, js, address.stream, subject, dedupe)
 
 
 class NatsConsumer:
@@ -304,14 +306,25 @@ class NatsConsumer:
 
 
 class NatsProducer:
+    """``dedupe_by_key`` (option): each message's key is its ``Nats-Msg-Id``, so JetStream
+    drops a message whose key the stream stored within its duplicate window (the sinks' relay
+    repeating a batch after a crash)."""
+
     def __init__(
-        self, loop: _LoopThread, client: Client, js: JetStreamContext, stream: str, subject: str
+        self,
+        loop: _LoopThread,
+        client: Client,
+        js: JetStreamContext,
+        stream: str,
+        subject: str,
+        dedupe: bool = False,
     ) -> None:
         self.loop = loop
         self.client = client
         self.js = js
         self.stream = stream
         self.subject = subject
+        self.dedupe = dedupe
 
     def publish(
         self, payload: bytes, *, key: bytes | None = None, headers: Mapping[str, str] | None = None
@@ -331,6 +344,8 @@ class NatsProducer:
             headers = dict(message.headers)
             if message.key is not None:
                 headers["key"] = message.key.decode(errors="replace")
+                if self.dedupe:
+                    headers.setdefault(MSG_ID_HEADER, headers["key"])
             acknowledgements.append(
                 await self.js.publish_async(
                     self.subject, message.payload, stream=self.stream, headers=headers or None
