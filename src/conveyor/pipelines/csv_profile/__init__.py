@@ -19,7 +19,7 @@ from conveyor.pipeline import Pipeline, PipelineHooks, StepContext, step
 
 MAX_SNIFF_BYTES = 64 * 1024
 PROFILE_ARTIFACT = "profile.json"
-BLOCK_SIZE_ENVIRONMENT = "CONVEYOR_CSV_PROFILE_BLOCK_SIZE"  # bytes a block (default 8 MiB)
+BLOCK_SIZE_ENVIRONMENT = "CONVEYOR_CSV_PROFILE_BLOCK_SIZE"  # bytes a block (default 1 MiB)
 STEP_TIMEOUT_SECONDS = 3600.0  # a 10 GB file takes minutes (docs/batch.md)
 HERE = Path(__file__).parent
 

@@ -23,7 +23,7 @@ from pyarrow import csv as arrow_csv
 
 from conveyor.pipelines.csv_profile.sketches import DuplicateRows, Moments, TextValues, row_hashes
 
-DEFAULT_BLOCK_SIZE = 8 * 1024 * 1024
+DEFAULT_BLOCK_SIZE = 1024 * 1024  # the reader holds ~18 blocks (read-ahead); 1 MiB was fastest
 FIELD_SEPARATOR = "\x1f"  # joins a row's fields for its hash; \x00 stands for a missing one
 
 
@@ -138,7 +138,7 @@ def read_blocks(
     reader = arrow_csv.open_csv(
         path,
         read_options=arrow_csv.ReadOptions(
-            block_size=block_size, skip_rows=1, column_names=layout.header
+            block_size=block_size, skip_rows=1, column_names=layout.header, use_threads=False
         ),
         parse_options=_parse_options(layout.dialect, set_aside),
         convert_options=arrow_csv.ConvertOptions(
