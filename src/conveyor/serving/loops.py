@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.serving.guard import Outcomes, breach, guarded_arms, new_window, roll_back_arm
 from conveyor.serving.reload import POLL_SECONDS, Deployment
+from conveyor.store.availability import store_unavailable
 
 logger = logging.getLogger(__name__)
 QUALITY_SECONDS = 30.0
@@ -80,7 +81,10 @@ def every(
         while not stop.wait(seconds):
             try:
                 work()
-            except Exception:
+            except Exception as error:
+                if store_unavailable(error):  # one line per tick, not a traceback
+                    logger.warning("serving: %s failed: the store cannot be reached", what)
+                    continue
                 logger.exception("serving: %s failed", what)
 
     thread = threading.Thread(target=loop, name=f"conveyor-serving-{name}", daemon=True)
