@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -69,3 +70,20 @@ def test_concurrent_claimers_never_claim_the_same_item(database_url: str) -> Non
     assert {item_id: owner for item_id, owner, _ in rows} == owner_of
     assert {generation for _, _, generation in rows} == {1}
     assert len({owner for owner, _ in claims}) > 1, "the claims did not overlap"
+
+
+def test_after_a_store_outage_expired_leases_are_not_taken_over(sessions) -> None:  # type: ignore[no-untyped-def]
+    """take_over=False (a controller's first lease period after a store outage) claims queued
+    items only; an item whose lease expired stays with its owner, who renews it first."""
+    _queue(sessions, 2)
+    now = utcnow()
+    with sessions.begin() as session:
+        [held] = claim_next_items(session, LeaseHolder("a", lease_seconds=1), 1, now)
+    later = now + timedelta(seconds=5)  # a's lease expired meanwhile
+    other = LeaseHolder("b", lease_seconds=30)
+    with sessions.begin() as session:
+        claimed = claim_next_items(session, other, 10, later, take_over=False)
+    assert [c.id for c in claimed] != [] and held.id not in {c.id for c in claimed}
+    with sessions.begin() as session:
+        [taken] = claim_next_items(session, other, 10, later)
+    assert taken.id == held.id and taken.taken_over
