@@ -19,7 +19,7 @@ import pytest
 
 from conveyor.pipelines.csv_profile import _layout
 from conveyor.pipelines.csv_profile.scan import profile_csv
-from conveyor.pipelines.csv_profile.sketches import DistinctSketch
+from conveyor.pipelines.csv_profile.sketches import DistinctSketch, QuantileSample
 
 BLOCK = 4096
 
@@ -41,6 +41,8 @@ def in_memory_profile(text: str) -> dict[str, Any]:
             std = math.sqrt(sum((n - mean) ** 2 for n in numbers) / len(numbers))  # type: ignore[operator]
             profile |= {"type": "number", "min": min(numbers), "max": max(numbers)}  # type: ignore[type-var]
             profile |= {"mean": round(mean, 6), "std": round(std, 6)}
+            quartiles = np.quantile(numbers, [0.25, 0.5, 0.75])  # all kept: exact
+            profile |= dict(zip(("p25", "median", "p75"), quartiles.round(6).tolist(), strict=True))
         else:
             top = [[v, c] for v, c in Counter(present).most_common(3)]
             profile |= {"type": "text", "distinct": len(set(present)), "top": top}
@@ -96,7 +98,8 @@ def test_a_file_read_in_small_blocks_profiles_as_the_whole_file(tmp_path: Path) 
         got = streamed["columns"][name]
         assert got.keys() == profile.keys(), name
         for key, value in profile.items():
-            assert got[key] == (pytest.approx(value) if key in ("mean", "std") else value), key
+            close = key in ("mean", "std", "p25", "median", "p75")
+            assert got[key] == (pytest.approx(value) if close else value), key
     assert streamed["columns"]["late"]["type"] == "text"
     assert not list(spill.iterdir())  # the row hashes spilled to disk are removed
 
@@ -111,6 +114,22 @@ def test_the_distinct_estimate_is_exact_when_small_and_close_when_large() -> Non
     for block in np.array_split(values, 30):
         large.add(np.concatenate([block, block[:100]]))  # repeats are not counted twice
     assert abs(large.estimate() - 300_000) < 300_000 * 0.05
+
+
+def test_quartiles_are_exact_when_few_and_close_from_the_sample_when_many() -> None:
+    rng = np.random.default_rng(2)
+    few = rng.normal(size=800)
+    exact = QuantileSample(size=1000)
+    exact.add(few[:500])
+    exact.add(few[500:])
+    quartiles = np.quantile(few, [0.25, 0.5, 0.75]).round(6).tolist()
+    assert exact.summary() == dict(zip(("p25", "median", "p75"), quartiles, strict=True))
+    sampled = QuantileSample(size=10_000)
+    for _ in range(30):
+        sampled.add(rng.normal(size=10_000))
+    summary = sampled.summary()
+    assert summary["quartiles_approximate"] is True
+    assert abs(summary["median"]) < 0.05 and abs(summary["p75"] - 0.6745) < 0.05
 
 
 PEAK_SCRIPT = """

@@ -21,7 +21,13 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 from pyarrow import csv as arrow_csv
 
-from conveyor.pipelines.csv_profile.sketches import DuplicateRows, Moments, TextValues, row_hashes
+from conveyor.pipelines.csv_profile.sketches import (
+    DuplicateRows,
+    Moments,
+    QuantileSample,
+    TextValues,
+    row_hashes,
+)
 
 DEFAULT_BLOCK_SIZE = 1024 * 1024  # the reader holds ~18 blocks (read-ahead); 1 MiB was fastest
 FIELD_SEPARATOR = "\x1f"  # joins a row's fields for its hash; \x00 stands for a missing one
@@ -37,12 +43,13 @@ class CsvLayout:
 class ColumnState:
     missing: int = 0
     numbers: Moments | None = field(default_factory=Moments)  # None once a text column
+    sample: QuantileSample = field(default_factory=QuantileSample)
     text: TextValues | None = None
     read_again: bool = False  # turned text after numbers: its values need a second pass
 
     def summary(self) -> dict[str, Any]:
         if self.numbers is not None and self.numbers.count:
-            return {"missing": self.missing} | self.numbers.summary()
+            return {"missing": self.missing} | self.numbers.summary() | self.sample.summary()
         return {"missing": self.missing} | (self.text or TextValues()).summary()
 
 
@@ -84,9 +91,10 @@ def _add_values(state: ColumnState, column: Any, trimmed: Any, present: Any) -> 
         numbers = _finite_numbers(pc.filter(trimmed, present))
         if numbers is not None:
             state.numbers.add(numbers)
+            state.sample.add(numbers)
             return
         state.read_again = state.numbers.count > 0
-        state.numbers, state.text = None, TextValues()
+        state.numbers, state.text, state.sample = None, TextValues(), QuantileSample(0)
     if state.text is not None and not state.read_again:
         counted = pc.value_counts(pc.filter(column, present))
         state.text.add(counted.field("values").to_pylist(), counted.field("counts").to_pylist())

@@ -7,7 +7,9 @@ deduplicated on its own at the end (a 10 GB file of 45-byte rows: 1.8 GB of hash
 file). Distinct values and the most common values of a text
 column are exact while the column has at most ``TOP_CAPACITY`` distinct values; above that the
 counter keeps the most common ones (the top values are then approximate) and the distinct count
-comes from a k-minimum-values sketch (about 1% relative error at ``SKETCH_SIZE``).
+comes from a k-minimum-values sketch (about 1% relative error at ``SKETCH_SIZE``). The
+quartiles of a number column are exact up to ``SAMPLE_SIZE`` values, then those of a uniform
+sample of that many values (about 1% of the ranks off).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 
 TOP_CAPACITY = 10_000  # distinct values counted exactly per text column
 SKETCH_SIZE = 16_384  # hashes kept per text column for the distinct estimate
+SAMPLE_SIZE = 10_000  # values kept per number column for its quartiles
 DUPLICATE_BUCKETS = 256
 _HASH_RANGE = float(2**64)
 
@@ -56,6 +59,50 @@ class Moments:
             "mean": round(self.mean, 6),
             "std": round(math.sqrt(self.squares / self.count), 6),
         }
+
+
+class QuantileSample:
+    """A uniform sample without replacement of every value seen: the ``size`` values with the
+    smallest random priorities (all of them while there are no more)."""
+
+    def __init__(self, size: int = SAMPLE_SIZE, seed: int = 0) -> None:
+        self.size = size
+        self.random = np.random.default_rng(seed)
+        self.values = np.empty(0)
+        self.priorities = np.empty(0)
+        self.seen = 0
+
+    def add(self, values: np.ndarray) -> None:
+        self.seen += len(values)
+        priorities = self.random.random(len(values))
+        if len(self.values) >= self.size:  # only a value under the k-th priority can enter
+            entering = priorities < self.threshold
+            values, priorities = values[entering], priorities[entering]
+        self.values = np.concatenate([self.values, values])
+        self.priorities = np.concatenate([self.priorities, priorities])
+        if len(self.values) > 2 * self.size:  # cut now and then, not at every block
+            self._cut()
+
+    @property
+    def threshold(self) -> float:
+        return float(self.priorities.max()) if len(self.priorities) >= self.size else 1.0
+
+    def _cut(self) -> None:
+        kept = np.argpartition(self.priorities, self.size - 1)[: self.size]
+        self.values, self.priorities = self.values[kept], self.priorities[kept]
+
+    def summary(self) -> dict[str, Any]:
+        if len(self.values) > self.size:
+            self._cut()
+        if not len(self.values):
+            return {}
+        low, middle, high = np.quantile(self.values, [0.25, 0.5, 0.75])
+        quartiles = {
+            "p25": round(float(low), 6),
+            "median": round(float(middle), 6),
+            "p75": round(float(high), 6),
+        }
+        return quartiles | ({"quartiles_approximate": True} if self.seen > self.size else {})
 
 
 class DistinctSketch:
