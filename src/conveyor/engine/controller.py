@@ -125,6 +125,7 @@ class Controller:
         self._handles: dict[TaskHandle, tuple[str, str]] = {}
         self._executor_lost = False
         self._next_executor_check = 0.0
+        self._hand_back: tuple[CommitBatch, dict[str, int], datetime] | None = None
         # While the store is unreachable: the outcomes not committed yet, with the lease
         # generations of their items (docs/operations.md, "Database outage").
         self._uncommitted = CommitBatch()
@@ -271,6 +272,8 @@ class Controller:
 
     def _collect(self) -> list[tuple[TaskHandle, StepOutcome]] | None:
         """Finished tasks; None while the executor's cluster is lost."""
+        if not self._commit_hand_back():
+            return None
         if self._executor_lost and not self._rejoin():
             return None
         try:
@@ -290,17 +293,36 @@ class Controller:
         logger.warning("lost the Ray cluster (%s); handing %d items back", reason, len(self.active))
         self._executor_lost = True
         now = utcnow()
-        batch = CommitBatch()
+        # Outcomes held through a store outage are committed with the hand-back.
+        batch, self._uncommitted = self._uncommitted, CommitBatch()
+        held = self._held() | self._uncommitted_held
+        self._uncommitted_held = {}
         for active in self.active.values():
             for running in active.running.values():
                 batch.finished.append(_lost_run(active, running, reason, now))
-        held = self._held()
         self._handles.clear()
         self.active.clear()
-        with self.sessions.begin() as session:
-            report = apply_batch(session, self.holder, batch, held, now)
-            release_all(session, self.holder)
+        self._hand_back = (batch, held, now)
+        self._commit_hand_back()
+
+    def _commit_hand_back(self) -> bool:
+        """Commit a pending hand-back; False while the store cannot be reached (the Ray
+        cluster and the store can be lost at once: the hand-back waits for the store)."""
+        if self._hand_back is None:
+            return True
+        batch, held, now = self._hand_back
+        try:
+            with self.sessions.begin() as session:
+                report = apply_batch(session, self.holder, batch, held, now, self.final_hooks)
+                release_all(session, self.holder)
+        except DBAPIError as error:
+            if not store_unavailable(error):
+                raise
+            time.sleep(STORE_RETRY_SECONDS)
+            return False
+        self._hand_back = None
         report_commit(self.metrics, batch, report)
+        return True
 
     def _rejoin(self) -> bool:
         if not self.executor.reconnect():
