@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from conveyor.api.app import create_app
 from conveyor.auth.service import create_token
@@ -58,4 +59,21 @@ def test_the_api_answers_503_while_the_store_is_down_and_recovers(
     assert client.post("/api/v1/items", json={**record, "record": {"n": 2}}).status_code == 201
     # The POST refused during the outage left nothing behind.
     assert len(client.get("/api/v1/items").json()["items"]) == 2
+    installation.close()
+
+
+def test_other_database_errors_stay_500_without_detail(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path / "home", pipelines=["support.pipelines"])
+    installation = Installation(settings)
+    app = create_app(installation, auth_required=False)
+
+    @app.get("/api/v1/broken-sql")
+    def broken() -> None:
+        with installation.sessions() as session:
+            session.execute(text("select * from no_such_table"))
+
+    answer = TestClient(app, raise_server_exceptions=False).get("/api/v1/broken-sql")
+    assert answer.status_code == 500 and "Retry-After" not in answer.headers
+    assert answer.json()["error"]["code"] == "internal_error"
+    assert "no_such_table" not in answer.text
     installation.close()
