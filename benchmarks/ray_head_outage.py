@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -71,6 +72,7 @@ def measure(items: int, sleep_ms: int, outage_seconds: float) -> dict[str, Any]:
     with installation.sessions() as session:
         runs = list(session.scalars(select(StepRun)))
     installation.close()
+    shutil.rmtree(root, ignore_errors=True)
     return {"items": items, "outage_seconds": outage_seconds, **_report(runs, *moments)}
 
 
