@@ -196,7 +196,15 @@ def add_sink_command(
     context: typer.Context,
     name: str = typer.Argument(..., help="A name for the sink."),
     url: str = typer.Option(..., "--url", help="e.g. redis://host:6379/KEY, kafka://host/TOPIC"),
-    pipeline: str = typer.Option(..., "--pipeline", "-p", help="Pipeline whose results go out."),
+    pipeline: str | None = typer.Option(
+        None, "--pipeline", "-p", help="Pipeline whose results go out."
+    ),
+    model_events: str | None = typer.Option(
+        None, "--model-events", help="Model (or '*') whose versions, promotions, rollbacks go out."
+    ),
+    predictions: str | None = typer.Option(
+        None, "--predictions", help="Serving endpoint whose prediction log (features) goes out."
+    ),
     statuses: list[str] = typer.Option(
         None, "--status", help="Publish items that end so (succeeded, failed); repeatable."
     ),
@@ -204,17 +212,25 @@ def add_sink_command(
         None, "--option", "-o", help="KEY=VALUE broker setting (TLS, credentials); repeatable."
     ),
 ) -> None:
-    """Add a sink: the pipeline's items that end from now on are published to the URL."""
+    """Add a sink: the pipeline's items that end from now on (or a model's events, or an
+    endpoint's predictions) are published to the URL."""
+    from conveyor.streams.event_sinks import MODEL_EVENTS, PREDICTIONS
     from conveyor.streams.sinks import PUBLISHED_STATUSES, SinkConfig, add_sink
 
     state: CliState = context.obj
-    state.installation.registry.get(pipeline)  # an unknown pipeline is an error now
-    config = SinkConfig(
-        name, url, pipeline, _options(options or []), statuses or PUBLISHED_STATUSES
-    )
+    chosen = [(s, k) for s, k in ((model_events, MODEL_EVENTS), (predictions, PREDICTIONS)) if s]
+    if len(chosen) + (pipeline is not None) != 1:
+        raise typer.BadParameter("give one of --pipeline, --model-events or --predictions")
+    if pipeline is not None:
+        state.installation.registry.get(pipeline)  # an unknown pipeline is an error now
+        subject, published = pipeline, list(statuses or PUBLISHED_STATUSES)
+    else:
+        subject, published = chosen[0][0], [chosen[0][1]]
+    config = SinkConfig(name, url, subject, _options(options or []), published)
     with state.installation.sessions.begin() as session:
         add_sink(session, config)
-    console.print(f"added stream sink {name}: {', '.join(config.statuses)} items of {pipeline}")
+    what = f"{', '.join(published)} items" if pipeline is not None else published[0]
+    console.print(f"added stream sink {name}: {what} of {subject}")
 
 
 @streams_app.command("sinks")

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.models.promotion import AliasChange
 from conveyor.store.models import Item, ModelAliasChange, ModelRun, utcnow
+from conveyor.streams.event_sinks import NEW_VERSION, write_model_event
 
 REGISTERING, RETRY, REGISTERED, FAILED = "registering", "retry", "registered", "failed"
 MAX_REGISTRATION_ATTEMPTS = 3
@@ -107,6 +108,8 @@ def finish_registration(
     if not done:
         return False
     model = session.get(ModelRun, item_id).model  # type: ignore[union-attr]
+    new_version = {"event": NEW_VERSION, "version": version, "run_id": run_id, "item_id": item_id}
+    write_model_event(session, model, new_version)
     for change, reason in changes:
         record_change(session, model, change, actor, reason, item_id)
     return True
@@ -148,6 +151,16 @@ def record_change(
         created_at=utcnow(),
     )
     session.add(row)
+    event = {
+        "event": change.action,
+        "alias": change.alias,
+        "from_version": change.from_version,
+        "to_version": change.to_version,
+        "actor": actor,
+        "reason": reason,
+        "item_id": item_id,
+    }
+    write_model_event(session, model, event)  # for the model-event sinks, in this transaction
     return row
 
 

@@ -33,7 +33,7 @@ from conveyor.streams.runner import (
     REFRESH_SECONDS,
     default_consumer_name,
 )
-from conveyor.streams.sinks import list_sinks, outbox_depth
+from conveyor.streams.sinks import key_header, list_sinks, outbox_depth
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -55,6 +55,7 @@ class _Sink:
     name: str
     url: str
     options: Mapping[str, str]
+    key_header: str = ITEM_HEADER
 
 
 class OutboxRelay:
@@ -97,7 +98,9 @@ class OutboxRelay:
     def refresh(self) -> None:
         with self.installation.read_sessions() as session:
             wanted = {
-                sink.name: _Sink(sink.name, sink.url, dict(sink.options or {}))
+                sink.name: _Sink(
+                    sink.name, sink.url, dict(sink.options or {}), key_header(sink.statuses or ())
+                )
                 for sink in list_sinks(session)
                 if not self.names or sink.name in self.names
             }
@@ -157,14 +160,16 @@ class OutboxRelay:
                     renew_at = time.monotonic() + self.tuning.lease_seconds / 3
                 if producer is None:
                     producer = open_producer(sink.url, sink.options)
-                if self.publish_batch(sink.name, producer) == 0:
+                if self.publish_batch(sink.name, producer, sink.key_header) == 0:
                     stop.wait(self.tuning.idle_seconds)
         finally:
             if producer is not None:
                 producer.close()
             self._best_effort(lambda session: release_sink(session, sink.name, self.owner))
 
-    def publish_batch(self, sink: str, producer: BrokerProducer) -> int:
+    def publish_batch(
+        self, sink: str, producer: BrokerProducer, key_header: str = ITEM_HEADER
+    ) -> int:
         """Publish the sink's next rows as one batch, then delete them; returns how many. A
         failure keeps them all, so a batch the broker took in part is published again whole."""
         with self.sessions() as session:
@@ -176,7 +181,7 @@ class OutboxRelay:
                 len(rows) if len(rows) < self.tuning.batch_size else outbox_depth(session, sink)
             )
         if rows:
-            producer.publish_batch([_outgoing(*row) for row in rows])
+            producer.publish_batch([_outgoing(*row, key_header) for row in rows])
             with self.sessions.begin() as session:
                 confirm_published(session, sink, [row_id for row_id, _, _ in rows], utcnow())
             self.metrics.published.labels(sink).inc(len(rows))
@@ -195,7 +200,7 @@ class OutboxRelay:
             logger.warning("could not write the relay's state to the store", exc_info=True)
 
 
-def _outgoing(row_id: int, item_id: str, payload: bytes) -> Outgoing:
-    """The item id as key and header, for consumers to dedupe by."""
-    headers = {ITEM_HEADER: item_id, OUTBOX_HEADER: str(row_id)}
-    return Outgoing(payload, item_id.encode(), headers)
+def _outgoing(row_id: int, key: str, payload: bytes, key_header: str) -> Outgoing:
+    """The key (item, event or prediction id) as key and header, for consumers to dedupe by."""
+    headers = {key_header: key, OUTBOX_HEADER: str(row_id)}
+    return Outgoing(payload, key.encode(), headers)

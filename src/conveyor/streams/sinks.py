@@ -12,10 +12,19 @@ from sqlalchemy.orm import Session
 from conveyor.core.lifecycle import ItemStatus
 from conveyor.errors import ConveyorError, InputRejectedError, InvalidStateError
 from conveyor.streams.brokers import check_url, redact
+from conveyor.streams.event_sinks import MODEL_EVENTS, PREDICTIONS
+from conveyor.streams.outbox import ITEM_HEADER
 from conveyor.streams.sources import NAME_PATTERN
 from conveyor.streams.tables import StreamOutboxRow, StreamSink
 
 PUBLISHED_STATUSES = (ItemStatus.SUCCEEDED.value, ItemStatus.FAILED.value)
+ITEMS = "items"
+SINK_KINDS = (ITEMS, MODEL_EVENTS, PREDICTIONS)
+KEY_HEADERS = {
+    ITEMS: ITEM_HEADER,
+    MODEL_EVENTS: "conveyor-event-id",
+    PREDICTIONS: "conveyor-prediction-id",
+}
 
 
 class StreamSinkNotFoundError(ConveyorError):
@@ -42,7 +51,8 @@ def add_sink(session: Session, config: SinkConfig) -> None:
             f"sink name {config.name!r}: use letters, digits, '.', '_' and '-' (up to 100)"
         )
     unknown = sorted(set(config.statuses) - set(PUBLISHED_STATUSES))
-    if unknown or not config.statuses:
+    event_sink = list(config.statuses) in ([MODEL_EVENTS], [PREDICTIONS])
+    if not event_sink and (unknown or not config.statuses):
         raise InputRejectedError(
             f"sink statuses {unknown or '(none)'}: choose from {', '.join(PUBLISHED_STATUSES)}"
         )
@@ -90,11 +100,22 @@ def outbox_depth(session: Session, name: str) -> int:
     return session.scalar(query) or 0
 
 
+def sink_kind(statuses: Sequence[str]) -> str:
+    """What a sink publishes: items' results, model events or prediction-log rows."""
+    return next((kind for kind in (MODEL_EVENTS, PREDICTIONS) if kind in statuses), ITEMS)
+
+
+def key_header(statuses: Sequence[str]) -> str:
+    """The header that carries a message's key, named after what the key identifies."""
+    return KEY_HEADERS[sink_kind(statuses)]
+
+
 def public_view(sink: StreamSink) -> dict[str, Any]:
     """The sink as lists and the API show it: no password, option names but no values."""
     return {
         "name": sink.name,
         "url": redact(sink.url),
+        "kind": sink_kind(sink.statuses or ()),
         "pipeline": sink.pipeline,
         "statuses": list(sink.statuses or ()),
         "options": sorted(sink.options or {}),

@@ -8,7 +8,7 @@ and resume a source."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
@@ -79,7 +79,8 @@ class DeadLetterList(BaseModel):
 class SinkOut(BaseModel):
     name: str
     url: str = Field(description="the broker URL without its password")
-    pipeline: str
+    kind: str = Field(description="what is published: items, model_events or predictions")
+    pipeline: str = Field(description="the pipeline, or the model ('*': all) or endpoint")
     statuses: list[str] = Field(description="final statuses whose items are published")
     options: list[str] = Field(description="names of the broker options set (values hidden)")
     created_at: datetime
@@ -99,7 +100,10 @@ class NewSink(BaseModel):
 
     name: str = Field(min_length=1, max_length=100)
     url: str = Field(min_length=1, max_length=2000)
-    pipeline: str = Field(min_length=1, max_length=100)
+    kind: Literal["items", "model_events", "predictions"] = "items"
+    pipeline: str = Field(
+        min_length=1, max_length=100, description="the pipeline, or the model or endpoint"
+    )
     statuses: list[str] = Field(
         default_factory=lambda: list(sink_logic.PUBLISHED_STATUSES), min_length=1, max_length=2
     )
@@ -170,8 +174,12 @@ def list_sinks(request: Request, _: Principal = viewer) -> SinkList:
 def add_sink(body: NewSink, request: Request, _: Principal = admin) -> SinkOut:
     """Add a sink: the pipeline's items that end from now on are published by the relay."""
     installation = request.app.state.installation
-    installation.registry.get(body.pipeline)
-    config = sink_logic.SinkConfig(body.name, body.url, body.pipeline, body.options, body.statuses)
+    statuses = body.statuses
+    if body.kind == sink_logic.ITEMS:
+        installation.registry.get(body.pipeline)
+    else:
+        statuses = [body.kind]
+    config = sink_logic.SinkConfig(body.name, body.url, body.pipeline, body.options, statuses)
     with installation.sessions.begin() as session:
         sink_logic.add_sink(session, config)
     with installation.read_sessions() as session:

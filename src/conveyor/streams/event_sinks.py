@@ -1,0 +1,94 @@
+"""Outbox rows of the sinks that publish something other than items' results: model events
+(a new version, a promotion, a challenger, a rollback) and prediction-log rows (feature
+capture). Each writer runs in the caller's transaction, the one that records the event or
+commits the prediction log, so a message exists exactly when what it reports does; the relay
+(:mod:`conveyor.streams.relay`) publishes them like items' results.
+
+A sink says what it publishes in ``stream_sinks.statuses`` (``["model_events"]`` or
+``["predictions"]``, beside the item statuses of a result sink) and names its model (``*``:
+every model) or endpoint in ``stream_sinks.pipeline``."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from conveyor.store.models import utcnow
+from conveyor.streams.tables import StreamOutboxRow, StreamSink
+
+MODEL_EVENTS = "model_events"
+PREDICTIONS = "predictions"
+EVERY_MODEL = "*"
+NEW_VERSION = "new_version"  # beside the alias actions: promote, challenge, rollback
+
+
+def _sinks(session: Session, kind: str, subjects: Iterable[str]) -> list[tuple[str, str]]:
+    """(sink, subject) of the sinks of ``kind`` that name one of ``subjects``."""
+    query = select(StreamSink.name, StreamSink.pipeline, StreamSink.statuses).where(
+        StreamSink.pipeline.in_(list(subjects))
+    )
+    return [(name, subject) for name, subject, kinds in session.execute(query) if kind in kinds]
+
+
+def write_model_event(session: Session, model: str, event: Mapping[str, Any]) -> None:
+    """One outbox row per model-event sink of ``model`` (or of every model). ``event`` holds
+    ``event`` (its type) and what it reports; the message adds an ``event_id``, its key."""
+    sinks = _sinks(session, MODEL_EVENTS, (model, EVERY_MODEL))
+    if not sinks:
+        return
+    now = utcnow()
+    event_id = uuid.uuid4().hex
+    body = {"event_id": event_id, "model": model, **event, "at": now.isoformat() + "Z"}
+    payload = json.dumps(body, default=str).encode()
+    rows = [
+        {"sink": sink, "item_id": event_id, "payload": payload, "created_at": now}
+        for sink, _ in sinks
+    ]
+    session.execute(insert(StreamOutboxRow), rows)
+
+
+def write_predictions(session: Session, predictions: Sequence[Mapping[str, Any]]) -> None:
+    """One outbox row per prediction-log row and prediction sink of its endpoint: the
+    request's features and answer, keyed by the prediction id."""
+    endpoints = {row["endpoint"] for row in predictions}
+    sinks = _sinks(session, PREDICTIONS, endpoints)
+    if not sinks:
+        return
+    now = utcnow()
+    rows = [
+        {
+            "sink": sink,
+            "item_id": row["id"],
+            "payload": prediction_message(row),
+            "created_at": now,
+        }
+        for row in predictions
+        for sink, endpoint in sinks
+        if row["endpoint"] == endpoint
+    ]
+    session.execute(insert(StreamOutboxRow), rows)
+
+
+def prediction_message(row: Mapping[str, Any]) -> bytes:
+    ts: datetime = row["ts"]
+    body = {
+        "prediction_id": row["id"],
+        "endpoint": row["endpoint"],
+        "model": row["model"],
+        "version": row["version"],
+        "arm": row["arm"],
+        "ts": ts.isoformat() + "Z",
+        "request_key": row.get("request_key"),
+        "features": row.get("features"),
+        "output": row.get("output"),
+        "error": row.get("error"),
+        "latency_ms": row.get("latency_ms"),
+        "dataset_sha256": row.get("dataset_sha256"),
+    }
+    return json.dumps(body, default=str).encode()
