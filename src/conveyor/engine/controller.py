@@ -461,7 +461,9 @@ class Controller:
             return []
         if not force and time.monotonic() < self._next_claim:
             return []
-        take_over = time.monotonic() >= self._no_takeover_until
+        # Not in the first commit after a store outage either: it is in no one's grace yet.
+        returning = self._store_down_since is not None
+        take_over = not returning and time.monotonic() >= self._no_takeover_until
         claims = claim_next_items(session, self.holder, room, now, take_over)
         self._next_claim = 0.0 if claims else time.monotonic() + IDLE_CLAIM_INTERVAL
         for claim in claims:
