@@ -17,7 +17,7 @@ from sqlalchemy import Table, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from conveyor.serving.spool import PredictionSpool
+from conveyor.serving.spool import OutboxHook, PredictionSpool
 from conveyor.serving.tables import CapturedRow, Prediction
 from conveyor.store.availability import store_unavailable
 
@@ -38,9 +38,11 @@ class PredictionLog:
         flush_seconds: float = FLUSH_SECONDS,
         max_queued: int = MAX_QUEUED,
         spool: PredictionSpool | None = None,
+        outbox: OutboxHook | None = None,
     ) -> None:
         self.sessions = sessions
         self.spool = spool
+        self.outbox = outbox  # the stream sinks' messages, in the log's own transaction
         self._store_down_until: float | None = None  # monotonic; None while the store answers
         self._replay_due = spool is not None  # files another process left are replayed too
         self.on_drop = on_drop
@@ -98,6 +100,8 @@ class PredictionLog:
                 session.execute(insert(PREDICTIONS), rows)
                 if captured:
                     session.execute(insert(CAPTURED_ROWS), captured)
+                if self.outbox is not None:
+                    self.outbox(session, rows)
         except DBAPIError as error:
             if not store_unavailable(error) or self.spool is None:
                 return self._drop(rows)
@@ -147,7 +151,7 @@ class PredictionLog:
         for path in self.spool.files():
             try:
                 with self.sessions.begin() as session:
-                    rows = self.spool.replay(session, path)
+                    rows = self.spool.replay(session, path, self.outbox)
             except DBAPIError as error:
                 if store_unavailable(error):
                     self._mark_down(error)

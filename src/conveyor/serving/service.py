@@ -35,6 +35,7 @@ from conveyor.serving.quality import Proportion, quality_by
 from conveyor.serving.reload import Deployment, Reloader
 from conveyor.serving.routing import choose_arm
 from conveyor.serving.spool import PredictionSpool
+from conveyor.streams.event_sinks import write_predictions
 
 logger = logging.getLogger(__name__)
 FIRST_LOAD_SECONDS = 60.0
@@ -88,7 +89,9 @@ class ServingService:
         self.metrics: ServingMetrics = serving_metrics(installation.metrics.registry)
         self.source = f"serving:{socket.gethostname()}:{os.getpid()}"
         spool = PredictionSpool(installation.settings.home / "spool" / "predictions")
-        self.log = PredictionLog(self.sessions, self._dropped, spool=spool)
+        self.log = PredictionLog(
+            self.sessions, self._dropped, spool=spool, outbox=write_predictions
+        )
         self._stop = threading.Event()
         self._start_lock = threading.Lock()
         self._first_load = threading.Event()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
@@ -33,6 +34,8 @@ CAPTURED_ROWS = cast(Table, CapturedRow.__table__)
 TIMES = (("rows", "ts"), ("captured", "captured_at"))
 
 Batch = tuple[list[dict[str, Any]], list[dict[str, Any]]]  # prediction rows, captured rows
+# Writes the stream sinks' outbox rows of prediction rows in the transaction that inserts them.
+OutboxHook = Callable[[Session, Sequence[Mapping[str, Any]]], None]
 
 
 class PredictionSpool:
@@ -69,14 +72,14 @@ class PredictionSpool:
         """Prediction rows waiting on disk (from the file names, nothing is read)."""
         return sum(int(path.stem.rsplit("-", 1)[-1]) for path in self.files())
 
-    def replay(self, session: Session, path: Path) -> int | None:
+    def replay(self, session: Session, path: Path, outbox: OutboxHook | None = None) -> int | None:
         """Write one spooled batch in ``session``; the caller removes the file once that
         commits. Returns the rows inserted, None if another process took the file."""
         try:
             batch = read_batch(path)
         except FileNotFoundError:
             return None
-        return insert_once(session, *batch)
+        return insert_once(session, *batch, outbox=outbox)
 
 
 def read_batch(path: Path) -> Batch:
@@ -88,9 +91,13 @@ def read_batch(path: Path) -> Batch:
 
 
 def insert_once(
-    session: Session, rows: list[dict[str, Any]], captured: list[dict[str, Any]]
+    session: Session,
+    rows: list[dict[str, Any]],
+    captured: list[dict[str, Any]],
+    outbox: OutboxHook | None = None,
 ) -> int:
-    """Insert the prediction rows not in the log yet, and the captured rows of those."""
+    """Insert the prediction rows not in the log yet, and the captured rows of those (and,
+    with ``outbox``, the stream sinks' messages of those)."""
     if not rows:
         return 0
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
@@ -99,4 +106,6 @@ def insert_once(
     new_captured = [row for row in captured if row["prediction_id"] in inserted]
     if new_captured:
         session.execute(insert(CAPTURED_ROWS), new_captured)
+    if outbox is not None and inserted:
+        outbox(session, [row for row in rows if row["id"] in inserted])
     return len(inserted)

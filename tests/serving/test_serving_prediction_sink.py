@@ -1,0 +1,73 @@
+"""Feature capture to a stream: a predictions sink of the heart endpoint (added through the API)
+gets exactly one message per answered prediction, with the request's features and the answer,
+keyed by the prediction id; it goes through the prediction log's own commit and the outbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from conveyor.streams.brokers import open_consumer, open_producer
+from conveyor.streams.event_sinks import PREDICTIONS
+from conveyor.streams.relay import OutboxRelay
+from conveyor.streams.sinks import key_header
+
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+
+
+@pytest.fixture
+def stream_url() -> Iterator[str]:
+    client = redis.Redis(REDIS_HOST, REDIS_PORT, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis is not reachable on {REDIS_HOST}:{REDIS_PORT}")
+        pytest.skip("Redis is not reachable on loopback")
+    key = f"conveyor-test:{uuid.uuid4().hex[:12]}"
+    yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{key}"
+    client.delete(key)
+    client.close()
+
+
+def test_each_prediction_is_published_once_with_its_features(
+    serving: Any, heart_record: dict[str, Any], stream_url: str
+) -> None:
+    sink = {"name": "heart-capture", "url": stream_url, "kind": PREDICTIONS, "pipeline": "heart"}
+    added = serving.client.post("/api/v1/streams/sinks", json=sink)
+    assert added.status_code == 201, added.text
+    assert added.json()["kind"] == PREDICTIONS
+    ids: list[str] = []
+    for body in (heart_record, [heart_record, heart_record]):
+        answer = serving.predict(body)
+        assert answer.status_code == 200, answer.text
+        ids += [prediction["id"] for prediction in answer.json()["predictions"]]
+    serving.service.log.flush()
+
+    producer = open_producer(stream_url, {})
+    try:
+        relay = OutboxRelay(serving.installation)
+        assert relay.publish_batch("heart-capture", producer, key_header([PREDICTIONS])) == 3
+    finally:
+        producer.close()
+    consumer = open_consumer(stream_url, "test-reader", "reader", {})
+    try:
+        messages = consumer.fetch(100, 1.0)
+    finally:
+        consumer.close()
+    bodies = [json.loads(message.payload) for message in messages]
+    assert sorted(body["prediction_id"] for body in bodies) == sorted(ids)
+    assert [message.key.decode() for message in messages if message.key] == [
+        body["prediction_id"] for body in bodies
+    ]
+    for body in bodies:
+        assert body["endpoint"] == "heart" and body["model"] == "heart"
+        assert body["version"] == 1 and body["arm"] == "champion"
+        assert body["features"] == heart_record
+        assert body["output"]["label"] in (0, 1) and body["error"] is None
