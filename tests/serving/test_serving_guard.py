@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import select
 
 from conveyor.serving.guard import ROLLED_BACK_EVENT, breach, guarded_arms, new_window
 from conveyor.serving.routing import parse_config
 from conveyor.store.models import ModelEvent
+from conveyor.streams.event_sinks import MODEL_EVENTS
+from conveyor.streams.sinks import SinkConfig, add_sink
+from conveyor.streams.tables import StreamOutboxRow
 
 CANARY = {
     "model": "heart",
@@ -35,6 +40,8 @@ def test_breaches_follow_the_alert_thresholds() -> None:
 
 def test_a_breaching_canary_loses_its_traffic(sqlite_serving, heart_record) -> None:
     serving = sqlite_serving
+    with serving.installation.sessions.begin() as session:  # the rollback goes to a stream too
+        add_sink(session, SinkConfig("events", "redis://127.0.0.1/e", "heart", {}, [MODEL_EVENTS]))
     assert serving.client.put("/api/v1/endpoints/heart/routing", json=CANARY).status_code == 200
     serving.service.reloader.refresh()
     arms = {serving.predict(heart_record, params={"key": f"u{n}"}).json()["arm"] for n in range(60)}
@@ -53,4 +60,12 @@ def test_a_breaching_canary_loses_its_traffic(sqlite_serving, heart_record) -> N
     with serving.installation.sessions() as session:
         [event] = session.scalars(select(ModelEvent).where(ModelEvent.type == ROLLED_BACK_EVENT))
     assert event.payload["arm"] == "canary" and event.payload["version"] == 2
+    with serving.installation.sessions() as session:
+        [message] = [json.loads(row.payload) for row in session.scalars(select(StreamOutboxRow))]
+    assert (message["event"], message["endpoint"], message["arm"]) == (
+        "canary_rollback",
+        "heart",
+        "canary",
+    )
+    assert message["version"] == 2 and message["actor"] == "auto-rollback"
     assert serving.service.check_canaries() == []  # once only

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from conveyor.serving.endpoints import read_endpoint, save_routing
 from conveyor.serving.routing import CHAMPION, RoutingConfig
 from conveyor.store.models import ModelEvent
+from conveyor.streams.event_sinks import CANARY_ROLLBACK, write_model_event
 
 WINDOW = 500  # most recent requests per arm
 MIN_REQUESTS = 50
@@ -73,4 +74,6 @@ def roll_back_arm(
                 source=ACTOR,
             )
         )
+        event = {"event": CANARY_ROLLBACK, "endpoint": endpoint, "arm": arm, "version": version}
+        write_model_event(session, current.model, {**event, "actor": ACTOR, "reason": reason})
     return True

@@ -1,8 +1,8 @@
 """Outbox rows of the sinks that publish something other than items' results: model events
-(a new version, a promotion, a challenger, a rollback) and prediction-log rows (feature
-capture). Each writer runs in the caller's transaction, the one that records the event or
-commits the prediction log, so a message exists exactly when what it reports does; the relay
-(:mod:`conveyor.streams.relay`) publishes them like items' results.
+(a new version, a promotion, a challenger, a rollback, a canary's automatic rollback) and
+prediction-log rows (feature capture). Each writer runs in the caller's transaction, the one
+that records the event or commits the prediction log, so a message exists exactly when what it
+reports does; the relay (:mod:`conveyor.streams.relay`) publishes them like items' results.
 
 A sink says what it publishes in ``stream_sinks.statuses`` (``["model_events"]`` or
 ``["predictions"]``, beside the item statuses of a result sink) and names its model (``*``:
@@ -26,6 +26,7 @@ MODEL_EVENTS = "model_events"
 PREDICTIONS = "predictions"
 EVERY_MODEL = "*"
 NEW_VERSION = "new_version"  # beside the alias actions: promote, challenge, rollback
+CANARY_ROLLBACK = "canary_rollback"  # serving's guard took a canary arm's traffic away
 
 
 def _sinks(session: Session, kind: str, subjects: Iterable[str]) -> list[tuple[str, str]]:
