@@ -76,3 +76,17 @@ def test_mistakes_are_refused_with_a_reason(conveyor, tmp_path: Path) -> None:  
     for args, expected in mistakes.items():
         code, output = conveyor(*args)
         assert code == 2 and expected in output, (args, output)
+
+
+def test_sinks_of_model_events_and_predictions(conveyor) -> None:  # type: ignore[no-untyped-def]
+    code, output = conveyor("streams", "add-sink", "ev", "--url", URL, "--model-events", "*")
+    assert code == 0 and "model_events of *" in output, output
+    code, output = conveyor("streams", "add-sink", "cap", "--url", URL, "--predictions", "heart")
+    assert code == 0 and "predictions of heart" in output, output
+    code, output = conveyor("streams", "sinks", "--json")
+    kinds = {sink["name"]: (sink["kind"], sink["pipeline"]) for sink in json.loads(output)}
+    assert kinds == {"ev": ("model_events", "*"), "cap": ("predictions", "heart")}
+    code, output = conveyor(
+        "streams", "add-sink", "both", "--url", URL, "-p", "single", "--predictions", "heart"
+    )
+    assert code != 0 and "one of --pipeline, --model-events or --predictions" in output
