@@ -5,15 +5,17 @@ each on a Redis sink of the model, with the event id as key; another model's sin
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 from conveyor.installation import Installation
 from conveyor.models import history
 from conveyor.models.promotion import CHAMPION, PROMOTE, ROLLBACK, AliasChange
-from conveyor.streams.brokers import open_consumer, open_producer
+from conveyor.streams.brokers import open_consumer
 from conveyor.streams.event_sinks import MODEL_EVENTS
 from conveyor.streams.relay import OutboxRelay
-from conveyor.streams.sinks import SinkConfig, add_sink, key_header
-from support.sinks import finish_items
+from conveyor.streams.sinks import SinkConfig, add_sink
+from support.sinks import finish_items, outbox
 
 
 def test_model_events_are_published_once_each(
@@ -35,14 +37,17 @@ def test_model_events_are_published_once_each(
         rollback = AliasChange(CHAMPION, 2, 1, ROLLBACK)
         history.record_change(session, "heart", rollback, "alice", "v2 worse")
 
-    header = key_header([MODEL_EVENTS])
-    producer = open_producer(redis_stream, {})
+    stop = threading.Event()
+    relay = OutboxRelay(stream_installation, refresh_seconds=0.2)
+    thread = relay.start(stop)  # as `conveyor up` runs it: the relay names the key's header
     try:
-        relay = OutboxRelay(stream_installation)
-        assert relay.publish_batch("heart-events", producer, header) == 3
-        assert relay.publish_batch("other-events", producer, header) == 0
+        deadline = time.monotonic() + 30
+        while outbox(stream_installation) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert outbox(stream_installation) == 0
     finally:
-        producer.close()
+        stop.set()
+        thread.join(30)
 
     consumer = open_consumer(redis_stream, "test-reader", "reader", {})
     try:
@@ -60,4 +65,4 @@ def test_model_events_are_published_once_each(
     assert (bodies[2]["actor"], bodies[2]["reason"]) == ("alice", "v2 worse")
     keys = [message.key.decode() for message in messages if message.key]
     assert keys == [body["event_id"] for body in bodies] and len(set(keys)) == 3
-    assert [message.headers[header] for message in messages] == keys
+    assert [message.headers["conveyor-event-id"] for message in messages] == keys
