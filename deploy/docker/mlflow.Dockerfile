@@ -8,15 +8,23 @@ LABEL org.opencontainers.image.title="conveyor-mlflow" \
       org.opencontainers.image.description="MLflow tracking server for a Conveyor cluster" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="Apache-2.0"
+# build.sh serves its wheels on loopback (WHEELS_URL/mlflow/, all of them when WHEELS_COMPLETE=1)
+ARG WHEELS_URL=
+ARG WHEELS_COMPLETE=
+ARG UV_REQUIREMENT=uv==0.13.9
 COPY deploy/docker/certs/ /tmp/certs/
 COPY deploy/docker/mlflow-requirements.txt /tmp/
 RUN set -eu; \
-    if [ -s /tmp/certs/ca-bundle.pem ]; then export PIP_CERT=/tmp/certs/ca-bundle.pem; fi; \
-    python3 -m venv /opt/mlflow; \
-    /opt/mlflow/bin/pip install --quiet --no-cache-dir --disable-pip-version-check \
-        -r /tmp/mlflow-requirements.txt; \
-    /opt/mlflow/bin/pip check; \
-    rm -rf /tmp/certs; \
+    if [ -s /tmp/certs/ca-bundle.pem ]; then \
+        export PIP_CERT=/tmp/certs/ca-bundle.pem SSL_CERT_FILE=/tmp/certs/ca-bundle.pem; fi; \
+    source="${WHEELS_URL:+--find-links $WHEELS_URL --find-links $WHEELS_URL/mlflow/}"; \
+    if [ "$WHEELS_COMPLETE" = 1 ]; then source="--no-index $source"; fi; \
+    python3 -m venv /opt/mlflow /tmp/uv; \
+    /tmp/uv/bin/pip install --quiet --disable-pip-version-check $source "$UV_REQUIREMENT"; \
+    /tmp/uv/bin/uv pip install --quiet --python /opt/mlflow/bin/python --compile-bytecode \
+        --no-cache $source -r /tmp/mlflow-requirements.txt; \
+    /opt/mlflow/bin/pip check --disable-pip-version-check; \
+    rm -rf /tmp/certs /tmp/uv; \
     useradd --create-home --uid 10001 --user-group conveyor; \
     mkdir -p /data/mlflow-artifacts && chown -R conveyor:conveyor /data
 USER conveyor

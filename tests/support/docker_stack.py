@@ -13,6 +13,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -84,7 +85,8 @@ def ensure_conveyor_images(log: Path) -> tuple[str, str]:
 
     Reused while their inputs are unchanged (the tag is a hash of them).
     """
-    environment = {**os.environ, "BASE": ensure_base_image()}
+    # PYTHON: the pip that fetches the locked wheels build.sh serves to the image build
+    environment = {**os.environ, "BASE": ensure_base_image(), "PYTHON": sys.executable}
     build = str(ROOT / "deploy" / "docker" / "build.sh")
     tag = run([build, "--print-tag"], env=environment).strip()
     mlflow_tag = tag.replace(":", "-mlflow:", 1)
