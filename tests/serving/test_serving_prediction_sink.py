@@ -1,6 +1,7 @@
 """Feature capture to a stream: a predictions sink of the heart endpoint (added through the API)
 gets exactly one message per answered prediction, with the request's features and the answer,
-keyed by the prediction id; it goes through the prediction log's own commit and the outbox."""
+keyed by the prediction id, and one per label sent later; each goes through the commit of the
+prediction log or of the feedback, and the outbox."""
 
 from __future__ import annotations
 
@@ -48,12 +49,14 @@ def test_each_prediction_is_published_once_with_its_features(
         answer = serving.predict(body)
         assert answer.status_code == 200, answer.text
         ids += [prediction["id"] for prediction in answer.json()["predictions"]]
+    labelled = serving.client.post(f"/api/v1/predictions/{ids[0]}/feedback", json={"label": 1})
+    assert labelled.status_code == 201, labelled.text
     serving.service.log.flush()
 
     producer = open_producer(stream_url, {})
     try:
         relay = OutboxRelay(serving.installation)
-        assert relay.publish_batch("heart-capture", producer, key_header([PREDICTIONS])) == 3
+        assert relay.publish_batch("heart-capture", producer, key_header([PREDICTIONS])) == 4
     finally:
         producer.close()
     consumer = open_consumer(stream_url, "test-reader", "reader", {})
@@ -62,11 +65,17 @@ def test_each_prediction_is_published_once_with_its_features(
     finally:
         consumer.close()
     bodies = [json.loads(message.payload) for message in messages]
-    assert sorted(body["prediction_id"] for body in bodies) == sorted(ids)
-    assert [message.key.decode() for message in messages if message.key] == [
-        body["prediction_id"] for body in bodies
+    keys = [message.key.decode() for message in messages if message.key]
+    assert [message.headers["conveyor-message-id"] for message in messages] == keys
+    [label] = [body for body in bodies if body["type"] == "feedback"]
+    assert (label["prediction_id"], label["kind"], label["value"]) == (ids[0], "label", 1)
+    assert keys[bodies.index(label)] == label["feedback_id"]
+    predictions = [body for body in bodies if body["type"] == "prediction"]
+    assert sorted(body["prediction_id"] for body in predictions) == sorted(ids)
+    assert [key for key in keys if key != label["feedback_id"]] == [
+        body["prediction_id"] for body in predictions
     ]
-    for body in bodies:
+    for body in predictions:
         assert body["endpoint"] == "heart" and body["model"] == "heart"
         assert body["version"] == 1 and body["arm"] == "champion"
         assert body["features"] == heart_record

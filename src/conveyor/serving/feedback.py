@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from conveyor.errors import InputRejectedError, ItemNotFoundError
 from conveyor.serving.tables import Prediction, PredictionFeedback
 from conveyor.store.models import utcnow
+from conveyor.streams.event_sinks import write_feedback
 
 LABEL = "label"
 EVENT_KINDS = ("watch", "click")
@@ -55,6 +56,7 @@ def record_feedback(
         "ts": utcnow(),
     }
     session.execute(insert(PredictionFeedback), [row])
+    write_feedback(session, [row])  # the endpoint's prediction sinks, in this transaction
     return row
 
 
@@ -74,4 +76,5 @@ def record_events(session: Session, endpoint: str, events: list[tuple[str, int, 
     ]
     if rows:
         session.execute(insert(PredictionFeedback), rows)
+        write_feedback(session, rows)
     return len(rows)

@@ -1,8 +1,9 @@
 """Outbox rows of the sinks that publish something other than items' results: model events
-(a new version, a promotion, a challenger, a rollback, a canary's automatic rollback) and
-prediction-log rows (feature capture). Each writer runs in the caller's transaction, the one
-that records the event or commits the prediction log, so a message exists exactly when what it
-reports does; the relay (:mod:`conveyor.streams.relay`) publishes them like items' results.
+(a new version, a promotion, a challenger, a rollback, a canary's automatic rollback), and
+prediction-log rows with their feedback (feature capture, labels). Each writer runs in the
+caller's transaction, the one that records the event, commits the prediction log or stores the
+feedback, so a message exists exactly when what it reports does; the relay
+(:mod:`conveyor.streams.relay`) publishes them like items' results.
 
 A sink says what it publishes in ``stream_sinks.statuses`` (``["model_events"]`` or
 ``["predictions"]``, beside the item statuses of a result sink) and names its model (``*``:
@@ -76,9 +77,44 @@ def write_predictions(session: Session, predictions: Sequence[Mapping[str, Any]]
     session.execute(insert(StreamOutboxRow), rows)
 
 
+def write_feedback(session: Session, feedback: Sequence[Mapping[str, Any]]) -> None:
+    """One outbox row per feedback row (a label, a watch or click event) and prediction sink
+    of its endpoint, keyed by a fresh feedback id."""
+    sinks = _sinks(session, PREDICTIONS, {row["endpoint"] for row in feedback})
+    if not sinks:
+        return
+    now = utcnow()
+    rows = []
+    for row in feedback:
+        feedback_id = uuid.uuid4().hex
+        payload = feedback_message(feedback_id, row)
+        rows += [
+            {"sink": sink, "item_id": feedback_id, "payload": payload, "created_at": now}
+            for sink, endpoint in sinks
+            if row["endpoint"] == endpoint
+        ]
+    session.execute(insert(StreamOutboxRow), rows)
+
+
+def feedback_message(feedback_id: str, row: Mapping[str, Any]) -> bytes:
+    ts: datetime = row["ts"]
+    body = {
+        "type": "feedback",
+        "feedback_id": feedback_id,
+        "endpoint": row["endpoint"],
+        "prediction_id": row.get("prediction_id"),
+        "kind": row["kind"],
+        "value": row.get("value"),
+        "request_key": row.get("request_key"),
+        "ts": ts.isoformat() + "Z",
+    }
+    return json.dumps(body, default=str).encode()
+
+
 def prediction_message(row: Mapping[str, Any]) -> bytes:
     ts: datetime = row["ts"]
     body = {
+        "type": "prediction",
         "prediction_id": row["id"],
         "endpoint": row["endpoint"],
         "model": row["model"],

@@ -23,7 +23,7 @@ SINK_KINDS = (ITEMS, MODEL_EVENTS, PREDICTIONS)
 KEY_HEADERS = {
     ITEMS: ITEM_HEADER,
     MODEL_EVENTS: "conveyor-event-id",
-    PREDICTIONS: "conveyor-prediction-id",
+    PREDICTIONS: "conveyor-message-id",  # a prediction's id, or a feedback's
 }
 
 
