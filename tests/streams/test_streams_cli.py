@@ -89,4 +89,4 @@ def test_sinks_of_model_events_and_predictions(conveyor) -> None:  # type: ignor
     code, output = conveyor(
         "streams", "add-sink", "both", "--url", URL, "-p", "single", "--predictions", "heart"
     )
-    assert code != 0 and "one of --pipeline, --model-events or --predictions" in output
+    assert code != 0 and "one of --pipeline, --model-events, --predictions or --alerts" in output

@@ -205,6 +205,9 @@ def add_sink_command(
     predictions: str | None = typer.Option(
         None, "--predictions", help="Serving endpoint whose prediction log (features) goes out."
     ),
+    alerts: str | None = typer.Option(
+        None, "--alerts", help="Alert name (or '*') whose firing and resolving go out."
+    ),
     statuses: list[str] = typer.Option(
         None, "--status", help="Publish items that end so (succeeded, failed); repeatable."
     ),
@@ -213,14 +216,17 @@ def add_sink_command(
     ),
 ) -> None:
     """Add a sink: the pipeline's items that end from now on (or a model's events, or an
-    endpoint's predictions) are published to the URL."""
-    from conveyor.streams.event_sinks import MODEL_EVENTS, PREDICTIONS
+    endpoint's predictions, or alerts) are published to the URL."""
+    from conveyor.streams.event_sinks import ALERTS, MODEL_EVENTS, PREDICTIONS
     from conveyor.streams.sinks import PUBLISHED_STATUSES, SinkConfig, add_sink
 
     state: CliState = context.obj
-    chosen = [(s, k) for s, k in ((model_events, MODEL_EVENTS), (predictions, PREDICTIONS)) if s]
+    kinds = ((model_events, MODEL_EVENTS), (predictions, PREDICTIONS), (alerts, ALERTS))
+    chosen = [(subject, kind) for subject, kind in kinds if subject]
     if len(chosen) + (pipeline is not None) != 1:
-        raise typer.BadParameter("give one of --pipeline, --model-events or --predictions")
+        raise typer.BadParameter(
+            "give one of --pipeline, --model-events, --predictions or --alerts"
+        )
     if pipeline is not None:
         state.installation.registry.get(pipeline)  # an unknown pipeline is an error now
         subject, published = pipeline, list(statuses or PUBLISHED_STATUSES)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from conveyor.monitoring.tables import Alert, AlertEvent
 from conveyor.store.models import utcnow
+from conveyor.streams.event_sinks import write_alert_change
 
 FIRING, RESOLVED = "firing", "resolved"
 # Alertmanager's "zero" endsAt of a firing alert.
@@ -95,8 +96,25 @@ def record_notification(
                 received_at=now,
             )
         )
+        write_alert_change(session, row.name, _change(notice, status, now))  # stream sinks
         changes.append((notice.fingerprint, status))
     return changes
+
+
+def _change(notice: Notice, status: str, received_at: datetime) -> dict[str, Any]:
+    return {
+        "fingerprint": notice.fingerprint,
+        "name": notice.labels.get("alertname", "unnamed"),
+        "status": status,
+        "severity": notice.labels.get("severity"),
+        "component": notice.labels.get("component"),
+        "labels": notice.labels,
+        "annotations": notice.annotations,
+        "starts_at": notice.starts_at,
+        "ends_at": notice.ends_at if status == RESOLVED else None,
+        "generator_url": notice.generator_url,
+        "received_at": received_at,
+    }
 
 
 def _update(row: Alert, notice: Notice, status: str, receiver: str | None) -> None:

@@ -1,13 +1,14 @@
 """Outbox rows of the sinks that publish something other than items' results: model events
-(a new version, a promotion, a challenger, a rollback, a canary's automatic rollback), and
-prediction-log rows with their feedback (feature capture, labels). Each writer runs in the
+(a new version, a promotion, a challenger, a rollback, a canary's automatic rollback),
+prediction-log rows with their feedback (feature capture, labels), and alerts that fire or
+resolve. Each writer runs in the
 caller's transaction, the one that records the event, commits the prediction log or stores the
 feedback, so a message exists exactly when what it reports does; the relay
 (:mod:`conveyor.streams.relay`) publishes them like items' results.
 
-A sink says what it publishes in ``stream_sinks.statuses`` (``["model_events"]`` or
-``["predictions"]``, beside the item statuses of a result sink) and names its model (``*``:
-every model) or endpoint in ``stream_sinks.pipeline``."""
+A sink says what it publishes in ``stream_sinks.statuses`` (``["model_events"]``,
+``["predictions"]`` or ``["alerts"]``, beside the item statuses of a result sink) and names its
+model, endpoint or alert (``*``: every model or alert) in ``stream_sinks.pipeline``."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ from conveyor.streams.tables import StreamOutboxRow, StreamSink
 
 MODEL_EVENTS = "model_events"
 PREDICTIONS = "predictions"
-EVERY_MODEL = "*"
+ALERTS = "alerts"
+EVERY_SUBJECT = "*"  # a model-event sink of every model, an alert sink of every alert
 NEW_VERSION = "new_version"  # beside the alias actions: promote, challenge, rollback
 CANARY_ROLLBACK = "canary_rollback"  # serving's guard took a canary arm's traffic away
 
@@ -41,13 +43,25 @@ def _sinks(session: Session, kind: str, subjects: Iterable[str]) -> list[tuple[s
 def write_model_event(session: Session, model: str, event: Mapping[str, Any]) -> None:
     """One outbox row per model-event sink of ``model`` (or of every model). ``event`` holds
     ``event`` (its type) and what it reports; the message adds an ``event_id``, its key."""
-    sinks = _sinks(session, MODEL_EVENTS, (model, EVERY_MODEL))
+    _write_event(session, MODEL_EVENTS, model, "event_id", {"model": model, **event})
+
+
+def write_alert_change(session: Session, name: str, change: Mapping[str, Any]) -> None:
+    """One outbox row per alert sink of the alert ``name`` (or of every alert) for a change
+    of its state (it started firing, or resolved); the key is a fresh ``alert_event_id``."""
+    _write_event(session, ALERTS, name, "alert_event_id", {"type": "alert", **change})
+
+
+def _write_event(
+    session: Session, kind: str, subject: str, id_field: str, fields: Mapping[str, Any]
+) -> None:
+    sinks = _sinks(session, kind, (subject, EVERY_SUBJECT))
     if not sinks:
         return
     now = utcnow()
     event_id = uuid.uuid4().hex
-    body = {"event_id": event_id, "model": model, **event, "at": now.isoformat() + "Z"}
-    payload = json.dumps(body, default=str).encode()
+    body = {id_field: event_id, **fields, "at": now.isoformat() + "Z"}
+    payload = json.dumps(body, default=_plain).encode()
     rows = [
         {"sink": sink, "item_id": event_id, "payload": payload, "created_at": now}
         for sink, _ in sinks
@@ -108,7 +122,7 @@ def feedback_message(feedback_id: str, row: Mapping[str, Any]) -> bytes:
         "request_key": row.get("request_key"),
         "ts": ts.isoformat() + "Z",
     }
-    return json.dumps(body, default=str).encode()
+    return json.dumps(body, default=_plain).encode()
 
 
 def prediction_message(row: Mapping[str, Any]) -> bytes:
@@ -128,4 +142,11 @@ def prediction_message(row: Mapping[str, Any]) -> bytes:
         "latency_ms": row.get("latency_ms"),
         "dataset_sha256": row.get("dataset_sha256"),
     }
-    return json.dumps(body, default=str).encode()
+    return json.dumps(body, default=_plain).encode()
+
+
+def _plain(value: Any) -> str:
+    """Times as ISO 8601 UTC (the store's are naive UTC), anything else as its text."""
+    if isinstance(value, datetime):
+        return value.isoformat() + ("Z" if value.tzinfo is None else "")
+    return str(value)

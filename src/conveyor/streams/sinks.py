@@ -12,18 +12,19 @@ from sqlalchemy.orm import Session
 from conveyor.core.lifecycle import ItemStatus
 from conveyor.errors import ConveyorError, InputRejectedError, InvalidStateError
 from conveyor.streams.brokers import check_url, redact
-from conveyor.streams.event_sinks import MODEL_EVENTS, PREDICTIONS
+from conveyor.streams.event_sinks import ALERTS, MODEL_EVENTS, PREDICTIONS
 from conveyor.streams.outbox import ITEM_HEADER
 from conveyor.streams.sources import NAME_PATTERN
 from conveyor.streams.tables import StreamOutboxRow, StreamSink
 
 PUBLISHED_STATUSES = (ItemStatus.SUCCEEDED.value, ItemStatus.FAILED.value)
 ITEMS = "items"
-SINK_KINDS = (ITEMS, MODEL_EVENTS, PREDICTIONS)
+SINK_KINDS = (ITEMS, MODEL_EVENTS, PREDICTIONS, ALERTS)
 KEY_HEADERS = {
     ITEMS: ITEM_HEADER,
     MODEL_EVENTS: "conveyor-event-id",
     PREDICTIONS: "conveyor-message-id",  # a prediction's id, or a feedback's
+    ALERTS: "conveyor-alert-event-id",
 }
 
 
@@ -51,7 +52,7 @@ def add_sink(session: Session, config: SinkConfig) -> None:
             f"sink name {config.name!r}: use letters, digits, '.', '_' and '-' (up to 100)"
         )
     unknown = sorted(set(config.statuses) - set(PUBLISHED_STATUSES))
-    event_sink = list(config.statuses) in ([MODEL_EVENTS], [PREDICTIONS])
+    event_sink = len(config.statuses) == 1 and config.statuses[0] in SINK_KINDS[1:]
     if not event_sink and (unknown or not config.statuses):
         raise InputRejectedError(
             f"sink statuses {unknown or '(none)'}: choose from {', '.join(PUBLISHED_STATUSES)}"
@@ -101,8 +102,8 @@ def outbox_depth(session: Session, name: str) -> int:
 
 
 def sink_kind(statuses: Sequence[str]) -> str:
-    """What a sink publishes: items' results, model events or prediction-log rows."""
-    return next((kind for kind in (MODEL_EVENTS, PREDICTIONS) if kind in statuses), ITEMS)
+    """What a sink publishes: items' results, model events, prediction-log rows or alerts."""
+    return next((kind for kind in SINK_KINDS[1:] if kind in statuses), ITEMS)
 
 
 def key_header(statuses: Sequence[str]) -> str:

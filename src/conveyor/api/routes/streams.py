@@ -79,8 +79,8 @@ class DeadLetterList(BaseModel):
 class SinkOut(BaseModel):
     name: str
     url: str = Field(description="the broker URL without its password")
-    kind: str = Field(description="what is published: items, model_events or predictions")
-    pipeline: str = Field(description="the pipeline, or the model ('*': all) or endpoint")
+    kind: str = Field(description="what is published: items, model_events, predictions, alerts")
+    pipeline: str = Field(description="the pipeline, or the model, endpoint or alert ('*': all)")
     statuses: list[str] = Field(description="final statuses whose items are published")
     options: list[str] = Field(description="names of the broker options set (values hidden)")
     created_at: datetime
@@ -100,7 +100,7 @@ class NewSink(BaseModel):
 
     name: str = Field(min_length=1, max_length=100)
     url: str = Field(min_length=1, max_length=2000)
-    kind: Literal["items", "model_events", "predictions"] = "items"
+    kind: Literal["items", "model_events", "predictions", "alerts"] = "items"
     pipeline: str = Field(
         min_length=1, max_length=100, description="the pipeline, or the model or endpoint"
     )
