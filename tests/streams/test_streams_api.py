@@ -87,3 +87,6 @@ def test_sinks_through_the_api(stream_installation: Installation) -> None:
     assert client.delete("/api/v1/streams/sinks/results").status_code == 204
     assert client.delete("/api/v1/streams/sinks/results").status_code == 404
     assert client.get("/api/v1/streams/sinks").json()["sinks"] == []
+    events = {**body, "name": "events", "kind": "model_events", "pipeline": "*"}
+    assert client.post("/api/v1/streams/sinks", json=events).json()["kind"] == "model_events"
+    assert "model events" in client.get("/streams").text
