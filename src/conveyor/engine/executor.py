@@ -27,6 +27,9 @@ from conveyor.pipeline.spec import Step
 
 logger = logging.getLogger(__name__)
 GATHER_SECONDS = 0.005
+# A head that refuses connections or answers for another cluster is gone at once; one that
+# only answers late is gone after this many probes in a row (2 s apart in the controller).
+UNANSWERED_PROBES_FOR_LOSS = 3
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,7 @@ class RayExecutor:
     def _connect(self) -> None:
         ensure_ray(self._address, self._num_cpus)
         self._cluster = RayCluster.joined()
+        self._unanswered = 0  # probes in a row the head did not answer in time
         self._remote = ray.remote(_run_step_on_worker)
         self._options: dict[Hashable, Any] = {}
 
@@ -183,9 +187,17 @@ class RayExecutor:
         return float(ray.cluster_resources().get("CPU", 1.0))
 
     def check(self) -> None:
-        reason = self._cluster.gone_reason()
-        if reason is not None:
-            raise ExecutorLost(reason)
+        probe = self._cluster.probe()
+        if probe.reason is None:
+            self._unanswered = 0
+            return
+        if not probe.certain:
+            self._unanswered += 1
+            if self._unanswered < UNANSWERED_PROBES_FOR_LOSS:
+                logger.info("%s (%d in a row)", probe.reason, self._unanswered)
+                return
+        self._unanswered = 0
+        raise ExecutorLost(probe.reason)
 
     def reconnect(self) -> bool:
         """Leave the lost cluster, then join it again once its head listens (the embedded
