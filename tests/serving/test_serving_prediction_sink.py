@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +21,7 @@ from conveyor.streams.brokers import open_consumer, open_producer
 from conveyor.streams.event_sinks import PREDICTIONS
 from conveyor.streams.relay import OutboxRelay
 from conveyor.streams.sinks import key_header
+from support.brokers import OwnRedis
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 
@@ -80,3 +84,45 @@ def test_each_prediction_is_published_once_with_its_features(
         assert body["version"] == 1 and body["arm"] == "champion"
         assert body["features"] == heart_record
         assert body["output"]["label"] in (0, 1) and body["error"] is None
+
+
+def test_predictions_wait_out_a_broker_outage(
+    serving: Any, heart_record: dict[str, Any], tmp_path: Path
+) -> None:
+    broker = OwnRedis(tmp_path / "redis")  # a port of its own, not listening yet: the outage
+    url = f"redis://127.0.0.1:{broker.port}/captured"
+    sink = {"name": "capture", "url": url, "kind": PREDICTIONS, "pipeline": "heart"}
+    assert serving.client.post("/api/v1/streams/sinks", json=sink).status_code == 201
+    ids = [serving.predict(heart_record).json()["predictions"][0]["id"] for _ in range(5)]
+    serving.service.log.flush()
+    stop = threading.Event()
+    thread = OutboxRelay(serving.installation, refresh_seconds=0.2).start(stop)
+    try:
+        wait_until(lambda: _sink(serving)["last_error"], "the relay to fail")
+        assert _sink(serving)["outbox"] == 5
+        broker.start()
+        wait_until(lambda: _sink(serving)["outbox"] == 0, "the outbox to empty")
+    finally:
+        stop.set()
+        thread.join(30)
+    try:
+        consumer = open_consumer(url, "test-reader", "reader", {})
+        messages = consumer.fetch(100, 1.0)
+        consumer.close()
+    finally:
+        broker.stop()
+    bodies = [json.loads(message.payload) for message in messages]
+    assert sorted(body["prediction_id"] for body in bodies) == sorted(ids)
+    assert _sink(serving)["published"] == 5 and _sink(serving)["last_error"] is None
+
+
+def _sink(serving: Any) -> dict[str, Any]:
+    [found] = serving.client.get("/api/v1/streams/sinks").json()["sinks"]
+    return dict(found)
+
+
+def wait_until(condition: Any, what: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {seconds} s for {what}"
+        time.sleep(0.1)
