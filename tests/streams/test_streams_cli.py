@@ -86,6 +86,8 @@ def test_sinks_of_model_events_and_predictions(conveyor) -> None:  # type: ignor
     code, output = conveyor("streams", "sinks", "--json")
     kinds = {sink["name"]: (sink["kind"], sink["pipeline"]) for sink in json.loads(output)}
     assert kinds == {"ev": ("model_events", "*"), "cap": ("predictions", "heart")}
+    code, output = conveyor("streams", "sinks")
+    assert "model_events" in output and "predictions" in output, output
     code, output = conveyor(
         "streams", "add-sink", "both", "--url", URL, "-p", "single", "--predictions", "heart"
     )

@@ -257,14 +257,14 @@ def sinks_command(
         print(json.dumps(rows, default=str))
         return
     table = Table(title="Stream sinks")
-    for column in ("name", "url", "pipeline", "statuses", "published", "waiting", "error"):
+    for column in ("name", "url", "of", "publishes", "published", "waiting", "error"):
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(
             row["name"],
             row["url"],
             row["pipeline"],
-            ", ".join(row["statuses"]),
+            ", ".join(row["statuses"]) + " items" if row["kind"] == "items" else row["kind"],
             str(row["published"]),
             str(row["outbox"]),
             row["last_error"] or "",
