@@ -11,16 +11,23 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+from sqlalchemy import select
 
+from conveyor.installation import Installation
+from conveyor.serving.predlog import PredictionLog
+from conveyor.serving.spool import PredictionSpool
+from conveyor.settings import load_settings
 from conveyor.streams.brokers import open_consumer, open_producer
-from conveyor.streams.event_sinks import PREDICTIONS
+from conveyor.streams.event_sinks import PREDICTIONS, write_predictions
 from conveyor.streams.relay import OutboxRelay
-from conveyor.streams.sinks import key_header
+from conveyor.streams.sinks import SinkConfig, add_sink, key_header
+from conveyor.streams.tables import StreamOutboxRow
 from support.brokers import OwnRedis
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
@@ -126,3 +133,31 @@ def wait_until(condition: Any, what: str, seconds: float = 30) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"waited {seconds} s for {what}"
         time.sleep(0.1)
+
+
+def test_a_spooled_batch_is_captured_once_when_written_back(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    installation = Installation(load_settings(tmp_path / "home", database_url=sqlite_url))
+    with installation.sessions.begin() as session:
+        add_sink(session, SinkConfig("capture", "redis://127.0.0.1/c", "heart", {}, [PREDICTIONS]))
+    spool = PredictionSpool(tmp_path / "spool")
+    log = PredictionLog(installation.sessions, spool=spool, outbox=write_predictions)
+    rows = [_logged(n) for n in range(3)]
+    log.add(dict(rows[0]))  # committed before the connection dropped, and spooled too
+    log.flush()
+    assert spool.keep(rows, [])
+    assert log.replay() == 2
+    with installation.sessions() as session:
+        keys = list(session.scalars(select(StreamOutboxRow.item_id)))
+    installation.close()
+    assert sorted(keys) == sorted(row["id"] for row in rows)
+
+
+def _logged(n: int) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4().hex, "ts": datetime(2026, 11, 29, 9, 0, n), "endpoint": "heart",
+        "model": "heart", "version": 1, "dataset_sha256": None, "features": {"age": 60 + n},
+        "output": {"label": 1}, "latency_ms": 1.0, "request_key": None, "arm": "champion",
+        "error": None,
+    }  # fmt: skip
