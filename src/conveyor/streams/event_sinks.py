@@ -1,10 +1,9 @@
 """Outbox rows of the sinks that publish something other than items' results: model events
 (a new version, a promotion, a challenger, a rollback, a canary's automatic rollback),
 prediction-log rows with their feedback (feature capture, labels), and alerts that fire or
-resolve. Each writer runs in the
-caller's transaction, the one that records the event, commits the prediction log or stores the
-feedback, so a message exists exactly when what it reports does; the relay
-(:mod:`conveyor.streams.relay`) publishes them like items' results.
+resolve. Each writer runs in the caller's transaction, the one that records the event, commits
+the prediction log or stores the feedback, so a message exists exactly when what it reports
+does; the relay (:mod:`conveyor.streams.relay`) publishes them like items' results.
 
 A sink says what it publishes in ``stream_sinks.statuses`` (``["model_events"]``,
 ``["predictions"]`` or ``["alerts"]``, beside the item statuses of a result sink) and names its
