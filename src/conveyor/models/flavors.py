@@ -7,6 +7,7 @@ files the training steps wrote to the item's work folder.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -37,6 +38,37 @@ class ModelFlavor(Protocol):
         """Metrics of registered ``version`` on this run's held-out data (names as in
         ``outcome.heldout``)."""
         ...
+
+
+class DeferredFlavor:
+    """The flavor ``module:Class``, imported only when the control side logs or scores a
+    model: the module that names it (a pipeline's steps) loads on workers without MLflow."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def _flavor(self) -> ModelFlavor:
+        module, _, name = self.target.partition(":")
+        flavor: ModelFlavor = getattr(importlib.import_module(module), name)()
+        return flavor
+
+    def log(
+        self,
+        tracking: ModelRegistry,
+        run_id: str,
+        files: Mapping[str, Path],
+        outcome: TrainingOutcome,
+    ) -> str:
+        return self._flavor().log(tracking, run_id, files, outcome)
+
+    def score(
+        self,
+        tracking: ModelRegistry,
+        version: int,
+        files: Mapping[str, Path],
+        outcome: TrainingOutcome,
+    ) -> dict[str, float]:
+        return self._flavor().score(tracking, version, files, outcome)
 
 
 class SklearnClassifier:

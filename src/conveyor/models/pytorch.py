@@ -17,20 +17,19 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from conveyor.models.flavors import DeferredFlavor
 from conveyor.models.onnx import INPUT_NAME
 
 if TYPE_CHECKING:
     import pandas as pd
     import torch
 
-    from conveyor.models.registry import ModelRegistry
-    from conveyor.models.training import TrainingOutcome
 
 ONNX_OUTPUTS = ("label", "probabilities")
 
@@ -109,28 +108,6 @@ def to_onnx_bytes(network: torch.nn.Module, feature_count: int) -> bytes:
     return buffer.getvalue()
 
 
-class TorchClassifierFlavor:
-    """The ``flavor`` of a ``TrainingPipeline`` whose model is a network saved by
-    :func:`save_program`: imports MLflow only when the control side logs or scores it."""
-
-    def log(
-        self,
-        tracking: ModelRegistry,
-        run_id: str,
-        files: Mapping[str, Path],
-        outcome: TrainingOutcome,
-    ) -> str:
-        from conveyor.models.pytorch_flavor import TorchClassifier
-
-        return TorchClassifier().log(tracking, run_id, files, outcome)
-
-    def score(
-        self,
-        tracking: ModelRegistry,
-        version: int,
-        files: Mapping[str, Path],
-        outcome: TrainingOutcome,
-    ) -> dict[str, float]:
-        from conveyor.models.pytorch_flavor import TorchClassifier
-
-        return TorchClassifier().score(tracking, version, files, outcome)
+# The ``flavor`` of a ``TrainingPipeline`` whose model is a network saved by
+# :func:`save_program`: MLflow is imported only when the control side logs or scores it.
+TorchClassifierFlavor = partial(DeferredFlavor, "conveyor.models.pytorch_flavor:TorchClassifier")

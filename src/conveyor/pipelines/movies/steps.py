@@ -7,19 +7,17 @@ this pipeline stays cheap.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conveyor.errors import InputRejectedError
+from conveyor.models.flavors import DeferredFlavor
 from conveyor.models.training import TrainingPipeline
 from conveyor.models.training_steps import training_steps
 from conveyor.pipeline import PipelineHooks, ServingDefaults, StepContext, step
 from conveyor.pipelines.movies.data import MOVIELENS_SOURCE, RATINGS_SCHEMA, movielens_csv
 
 if TYPE_CHECKING:
-    from conveyor.models.registry import ModelRegistry
-    from conveyor.models.training import TrainingOutcome
+    pass
 
 TRAINING_STEP_TIMEOUT_SECONDS = 1800.0  # a training step running longer than this is stuck
 
@@ -57,32 +55,6 @@ def check_params(params: dict[str, Any]) -> dict[str, Any]:
     return checked
 
 
-class _Flavor:
-    """Defers the MLflow import to the control side that logs and scores the model."""
-
-    def log(
-        self,
-        tracking: ModelRegistry,
-        run_id: str,
-        files: Mapping[str, Path],
-        outcome: TrainingOutcome,
-    ) -> str:
-        from conveyor.pipelines.movies.serving import RecommenderFlavor
-
-        return RecommenderFlavor().log(tracking, run_id, files, outcome)
-
-    def score(
-        self,
-        tracking: ModelRegistry,
-        version: int,
-        files: Mapping[str, Path],
-        outcome: TrainingOutcome,
-    ) -> dict[str, float]:
-        from conveyor.pipelines.movies.serving import RecommenderFlavor
-
-        return RecommenderFlavor().score(tracking, version, files, outcome)
-
-
 prepare, compare, fit = training_steps(
     "conveyor.pipelines.movies.training", lambda: movies, TRAINING_STEP_TIMEOUT_SECONDS
 )
@@ -107,7 +79,7 @@ movies = TrainingPipeline(
     description="Movie recommender: truncated SVD vs a popularity baseline, precision/recall@20.",
     check_params=check_params,
     schema=RATINGS_SCHEMA,
-    flavor=_Flavor(),
+    flavor=DeferredFlavor("conveyor.pipelines.movies.serving:RecommenderFlavor"),
     promotion_metric="precision_at_20",
     hooks=PipelineHooks(
         api_routes="conveyor.pipelines.movies.api:router",
