@@ -140,7 +140,7 @@ def test_a_spooled_batch_is_captured_once_when_written_back(
 ) -> None:
     installation = Installation(load_settings(tmp_path / "home", database_url=sqlite_url))
     with installation.sessions.begin() as session:
-        add_sink(session, SinkConfig("capture", "redis://127.0.0.1/c", "heart", {}, [PREDICTIONS]))
+        add_sink(session, SinkConfig("capture", "redis://127.0.0.1/c", "*", {}, [PREDICTIONS]))
     spool = PredictionSpool(tmp_path / "spool")
     log = PredictionLog(installation.sessions, spool=spool, outbox=write_predictions)
     rows = [_logged(n) for n in range(3)]

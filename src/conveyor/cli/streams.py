@@ -203,7 +203,7 @@ def add_sink_command(
         None, "--model-events", help="Model (or '*') whose versions, promotions, rollbacks go out."
     ),
     predictions: str | None = typer.Option(
-        None, "--predictions", help="Serving endpoint whose prediction log (features) goes out."
+        None, "--predictions", help="Endpoint (or '*') whose predictions and feedback go out."
     ),
     alerts: str | None = typer.Option(
         None, "--alerts", help="Alert name (or '*') whose firing and resolving go out."

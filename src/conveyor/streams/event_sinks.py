@@ -7,7 +7,7 @@ does; the relay (:mod:`conveyor.streams.relay`) publishes them like items' resul
 
 A sink says what it publishes in ``stream_sinks.statuses`` (``["model_events"]``,
 ``["predictions"]`` or ``["alerts"]``, beside the item statuses of a result sink) and names its
-model, endpoint or alert (``*``: every model or alert) in ``stream_sinks.pipeline``."""
+model, endpoint or alert (``*``: every one) in ``stream_sinks.pipeline``."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from conveyor.streams.tables import StreamOutboxRow, StreamSink
 MODEL_EVENTS = "model_events"
 PREDICTIONS = "predictions"
 ALERTS = "alerts"
-EVERY_SUBJECT = "*"  # a model-event sink of every model, an alert sink of every alert
+EVERY_SUBJECT = "*"  # a sink of every model, endpoint or alert
 NEW_VERSION = "new_version"  # beside the alias actions: promote, challenge, rollback
 CANARY_ROLLBACK = "canary_rollback"  # serving's guard took a canary arm's traffic away
 
@@ -71,8 +71,7 @@ def _write_event(
 def write_predictions(session: Session, predictions: Sequence[Mapping[str, Any]]) -> None:
     """One outbox row per prediction-log row and prediction sink of its endpoint: the
     request's features and answer, keyed by the prediction id."""
-    endpoints = {row["endpoint"] for row in predictions}
-    sinks = _sinks(session, PREDICTIONS, endpoints)
+    sinks = _sinks(session, PREDICTIONS, {row["endpoint"] for row in predictions} | {EVERY_SUBJECT})
     if not sinks:
         return
     now = utcnow()
@@ -85,7 +84,7 @@ def write_predictions(session: Session, predictions: Sequence[Mapping[str, Any]]
         }
         for row in predictions
         for sink, endpoint in sinks
-        if row["endpoint"] == endpoint
+        if endpoint in (row["endpoint"], EVERY_SUBJECT)
     ]
     session.execute(insert(StreamOutboxRow), rows)
 
@@ -93,7 +92,7 @@ def write_predictions(session: Session, predictions: Sequence[Mapping[str, Any]]
 def write_feedback(session: Session, feedback: Sequence[Mapping[str, Any]]) -> None:
     """One outbox row per feedback row (a label, a watch or click event) and prediction sink
     of its endpoint, keyed by a fresh feedback id."""
-    sinks = _sinks(session, PREDICTIONS, {row["endpoint"] for row in feedback})
+    sinks = _sinks(session, PREDICTIONS, {row["endpoint"] for row in feedback} | {EVERY_SUBJECT})
     if not sinks:
         return
     now = utcnow()
@@ -104,7 +103,7 @@ def write_feedback(session: Session, feedback: Sequence[Mapping[str, Any]]) -> N
         rows += [
             {"sink": sink, "item_id": feedback_id, "payload": payload, "created_at": now}
             for sink, endpoint in sinks
-            if row["endpoint"] == endpoint
+            if endpoint in (row["endpoint"], EVERY_SUBJECT)
         ]
     session.execute(insert(StreamOutboxRow), rows)
 

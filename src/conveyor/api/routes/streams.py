@@ -102,7 +102,9 @@ class NewSink(BaseModel):
     url: str = Field(min_length=1, max_length=2000)
     kind: Literal["items", "model_events", "predictions", "alerts"] = "items"
     pipeline: str = Field(
-        min_length=1, max_length=100, description="the pipeline, or the model or endpoint"
+        min_length=1,
+        max_length=100,
+        description="the pipeline, or the model, endpoint or alert ('*': all)",
     )
     statuses: list[str] = Field(
         default_factory=lambda: list(sink_logic.PUBLISHED_STATUSES), min_length=1, max_length=2
