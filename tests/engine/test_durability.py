@@ -7,7 +7,6 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +17,8 @@ from conveyor.engine.controller import Controller
 from conveyor.store import actions, queries
 from conveyor.store.database import connect, session_factory
 from conveyor.store.models import Item, Result, StepRun, utcnow
+from support.polling import count as count_rows
+from support.polling import wait_for
 
 
 class Crashed(BaseException):
@@ -59,20 +60,6 @@ def _runs_of_step(installation, item: Item, step: str) -> int:  # type: ignore[n
 
 
 _SUCCEEDED = select(func.count()).select_from(Item).where(Item.status == "succeeded")
-
-
-def _count(installation, query) -> int:  # type: ignore[no-untyped-def]
-    with installation.sessions() as session:
-        return int(session.scalar(query) or 0)
-
-
-def _wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def _wait_for_lease_expiry(installation, item_id: str, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
@@ -205,7 +192,7 @@ def test_two_controllers_share_one_postgresql_store_under_load(
     for thread in threads:
         thread.start()
     try:
-        _wait_until(lambda: _count(installation, _SUCCEEDED) == count, 240, "every item")
+        wait_for(lambda: count_rows(installation, _SUCCEEDED) == count, 240, "every item")
     finally:
         stop.set()
         for thread in threads:
@@ -239,13 +226,13 @@ def test_in_flight_items_stay_within_the_bound_with_10000_queued(
     )
     running_steps = select(func.count()).select_from(StepRun).where(StepRun.status == "running")
     seen: list[int] = []
-    while seen.count(bound) < 3 or _count(installation, _SUCCEEDED) < 2 * bound:
+    while seen.count(bound) < 3 or count_rows(installation, _SUCCEEDED) < 2 * bound:
         controller.step_once()
-        seen.append(_count(installation, in_flight))
+        seen.append(count_rows(installation, in_flight))
         assert seen[-1] <= bound, seen
-        assert _count(installation, running_steps) <= 2 * bound  # b and c run side by side
+        assert count_rows(installation, running_steps) <= 2 * bound  # b and c run side by side
     controller.shutdown()
-    assert _count(installation, _SUCCEEDED) <= 3 * bound
+    assert count_rows(installation, _SUCCEEDED) <= 3 * bound
 
 
 def _queue_rows(installation, records: list[dict[str, Any]]) -> None:  # type: ignore[no-untyped-def]

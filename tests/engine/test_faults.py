@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -15,23 +14,10 @@ from sqlalchemy import func, select
 
 from conveyor.store import queries
 from conveyor.store.models import Item, Result, StepRun
+from support.polling import count, wait_for
 from support.up import free_port
 
 TESTS = Path(__file__).parents[1]
-
-
-def _wait_for(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def _count(installation, query) -> int:  # type: ignore[no-untyped-def]
-    with installation.sessions() as session:
-        return int(session.scalar(query) or 0)
 
 
 def test_sigkill_of_a_worker_mid_step_is_retried(installation) -> None:
@@ -47,7 +33,7 @@ def test_sigkill_of_a_worker_mid_step_is_retried(installation) -> None:
     runner = threading.Thread(target=controller.run, args=(stop,))
     runner.start()
     try:
-        _wait_for(lambda: pid_file.exists() and pid_file.read_text().isdigit(), 60, "the step")
+        wait_for(lambda: pid_file.exists() and pid_file.read_text().isdigit(), 60, "the step")
         os.kill(int(pid_file.read_text()), signal.SIGKILL)
         ids = [target.item_id, *(s.item_id for s in others)]
         succeeded = (
@@ -55,7 +41,7 @@ def test_sigkill_of_a_worker_mid_step_is_retried(installation) -> None:
             .select_from(Item)
             .where(Item.id.in_(ids), Item.status == "succeeded")
         )
-        _wait_for(lambda: _count(installation, succeeded) == len(ids), 90, "all items")
+        wait_for(lambda: count(installation, succeeded) == len(ids), 90, "all items")
     finally:
         stop.set()
         runner.join()
@@ -102,22 +88,22 @@ def test_sigkill_of_the_controller_loses_and_duplicates_nothing(
     )
     succeeded = select(func.count()).select_from(Item).where(Item.status == "succeeded")
     try:
-        _wait_for(lambda: _count(installation, succeeded) >= 5, 120, "the first results")
+        wait_for(lambda: count(installation, succeeded) >= 5, 120, "the first results")
     finally:
         process.kill()
         output = process.communicate()[0].decode(errors="replace")
         print(output)
         with installation.sessions() as session:
             print(queries.counts_by_status(session))
-    done_before = _count(installation, succeeded)
+    done_before = count(installation, succeeded)
     assert done_before < len(records), output
 
     installation.controller().run_until_idle(timeout=180)
 
-    assert _count(installation, succeeded) == len(records)
-    assert _count(installation, select(func.count()).select_from(Result)) == len(records)
+    assert count(installation, succeeded) == len(records)
+    assert count(installation, select(func.count()).select_from(Result)) == len(records)
     successes = select(func.count()).select_from(StepRun).where(StepRun.status == "succeeded")
-    assert _count(installation, successes) == 4 * len(records)
+    assert count(installation, successes) == 4 * len(records)
     with installation.sessions() as session:
         values = sorted(r.result["n"] for r in session.scalars(select(Result)))
     assert values == list(range(len(records)))
@@ -134,11 +120,11 @@ def test_cancelling_a_running_item_stops_its_step(installation) -> None:
     try:
         with installation.sessions() as session:
             work_dir = queries.get_item(session, item.item_id).work_dir
-        _wait_for(installation.storage.local_path(work_dir, "pid-1.txt").exists, 60, "start")
+        wait_for(installation.storage.local_path(work_dir, "pid-1.txt").exists, 60, "start")
         with installation.sessions.begin() as session:
             actions.cancel_item(session, item.item_id)
         cancelled = select(func.count()).select_from(Item).where(Item.status == "cancelled")
-        _wait_for(lambda: _count(installation, cancelled) == 1, 30, "the cancel")
+        wait_for(lambda: count(installation, cancelled) == 1, 30, "the cancel")
     finally:
         stop.set()
         runner.join()
@@ -174,8 +160,8 @@ def test_sigterm_hands_held_items_back_at_once(installation, ray_cluster: str) -
     }
     up = ConveyorUp(installation.settings.home, env, "--no-inbox", "--ray-address", ray_cluster)
     try:
-        _wait_for(lambda: all(p.exists() for p in pid_files), 120, f"the steps: {up.output()}")
-        _wait_for(lambda: all(p.read_text() for p in pid_files), 10, "the pids")
+        wait_for(lambda: all(p.exists() for p in pid_files), 120, f"the steps: {up.output()}")
+        wait_for(lambda: all(p.read_text() for p in pid_files), 10, "the pids")
         workers = [int(p.read_text()) for p in pid_files]
         with installation.sessions() as session:
             owners = {queries.get_item(session, s.item_id).lease_owner for s in held}
@@ -191,4 +177,4 @@ def test_sigterm_hands_held_items_back_at_once(installation, ray_cluster: str) -
     with installation.sessions() as session:
         runs = [r.status for s in held for r in queries.step_runs(session, s.item_id)]
     assert runs == ["cancelled"] * 3
-    _wait_for(lambda: not any(_alive(pid) for pid in workers), 30, "the steps to be stopped")
+    wait_for(lambda: not any(_alive(pid) for pid in workers), 30, "the steps to be stopped")

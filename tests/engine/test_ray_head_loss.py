@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import datetime
 
 import httpx
@@ -13,26 +12,13 @@ import pytest
 from sqlalchemy import func, select
 
 from conveyor.store.models import Item, Result, StepRun, utcnow
+from support.polling import count, wait_for
 from support.ray_head import RayHead
 from support.up import ConveyorUp
 
 ITEMS = 8
 STEPS = ("a", "b", "c", "d")  # the noop pipeline's diamond
 LATENCIES: list[float] = []  # of /healthz while the head is away
-
-
-def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def _count(installation, query) -> int:  # type: ignore[no-untyped-def]
-    with installation.sessions() as session:
-        return int(session.scalar(query) or 0)
 
 
 def _runs(installation) -> list[StepRun]:  # type: ignore[no-untyped-def]
@@ -85,9 +71,9 @@ def test_a_ray_head_restart_reruns_the_steps_in_flight_exactly_once(installation
         home = installation.settings.home
         options = ("--no-inbox", "--no-auth")
         up = ConveyorUp(home, env, *options, "--ray-address", head.address)
-        _wait_for(
+        wait_for(
             lambda: (
-                _count(installation, _SUCCEEDED) >= 1 and _count(installation, _RUNNING_STEPS) >= 1
+                count(installation, _SUCCEEDED) >= 1 and count(installation, _RUNNING_STEPS) >= 1
             ),
             120,
             f"the first results with steps in flight: {up.output()}",
@@ -97,8 +83,8 @@ def test_a_ray_head_restart_reruns_the_steps_in_flight_exactly_once(installation
         head.start()  # as its service manager would, on the same port
         head_back_at = utcnow()
         answers: Counter[str] = Counter()
-        _wait_for(
-            lambda: _probe(up.url, answers) or _count(installation, _SUCCEEDED) == ITEMS,
+        wait_for(
+            lambda: _probe(up.url, answers) or count(installation, _SUCCEEDED) == ITEMS,
             120,
             f"every item: {up.output()}",
         )
@@ -122,7 +108,7 @@ def test_a_ray_head_restart_reruns_the_steps_in_flight_exactly_once(installation
     runs = _runs(installation)
     successes = Counter((run.item_id, run.step) for run in runs if run.status == "succeeded")
     assert len(successes) == ITEMS * len(STEPS) and set(successes.values()) == {1}, successes
-    assert _count(installation, select(func.count()).select_from(Result)) == ITEMS
+    assert count(installation, select(func.count()).select_from(Result)) == ITEMS
     with installation.sessions() as session:
         values = sorted(result.result["n"] for result in session.scalars(select(Result)))
     assert values == list(range(ITEMS))

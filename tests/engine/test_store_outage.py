@@ -16,12 +16,8 @@ from sqlalchemy import func, select
 from conveyor.installation import Installation
 from conveyor.settings import load_settings
 from conveyor.store.models import Item, Result, StepRun, utcnow
-from support.throwaway_postgres import (
-    ThrowawayPostgres,
-    new_database,
-    throwaway_postgres,
-    wait_for,
-)
+from support.polling import count, wait_for
+from support.throwaway_postgres import ThrowawayPostgres, new_database, throwaway_postgres
 
 TEST_PIPELINES = "support.pipelines"
 OUTAGE_SECONDS = 6.0  # longer than the 5 s leases: they expire while the store is away
@@ -32,11 +28,6 @@ ITEMS = 16
 def cluster() -> Iterator[ThrowawayPostgres]:
     with throwaway_postgres() as started:
         yield started
-
-
-def _count(installation: Installation, query) -> int:  # type: ignore[no-untyped-def]
-    with installation.sessions() as session:
-        return int(session.scalar(query) or 0)
 
 
 def test_a_store_outage_mid_run_loses_and_repeats_nothing(
@@ -60,23 +51,23 @@ def test_a_store_outage_mid_run_loses_and_repeats_nothing(
     for runner in runners:
         runner.start()
     try:
-        wait_for(lambda: _count(installation, succeeded) >= 1, 90, "the first item")
+        wait_for(lambda: count(installation, succeeded) >= 1, 90, "the first item")
         outage_started = utcnow()
         cluster.stop()
         time.sleep(OUTAGE_SECONDS)  # the outage under test, not a wait for something
         cluster.start()
         outage_ended = utcnow()
-        wait_for(lambda: _count(installation, succeeded) == ITEMS, 120, "every item")
+        wait_for(lambda: count(installation, succeeded) == ITEMS, 120, "every item")
     finally:
         stop.set()
         for runner in runners:
             runner.join(timeout=60)
         installation.close()
     installation = Installation(settings)
-    assert _count(installation, select(func.count()).select_from(Item)) == ITEMS
+    assert count(installation, select(func.count()).select_from(Item)) == ITEMS
     results = select(func.count(func.distinct(Result.item_id))).where(Result.item_id.in_(ids))
-    assert _count(installation, results) == ITEMS
-    assert _count(installation, select(func.count()).select_from(Result)) == ITEMS
+    assert count(installation, results) == ITEMS
+    assert count(installation, select(func.count()).select_from(Result)) == ITEMS
     runs = select(StepRun.status, func.count()).group_by(StepRun.status)
     with installation.sessions() as session:
         by_status = dict(session.execute(runs).all())
@@ -87,5 +78,5 @@ def test_a_store_outage_mid_run_loses_and_repeats_nothing(
         .select_from(StepRun)
         .where(StepRun.finished_at > outage_started, StepRun.finished_at < outage_ended)
     )
-    assert _count(installation, during) >= 1, "no step finished while the store was away"
+    assert count(installation, during) >= 1, "no step finished while the store was away"
     installation.close()

@@ -24,12 +24,8 @@ from conveyor.serving.tables import CapturedRow, Prediction
 from conveyor.serving.tokens import TokenCache
 from conveyor.settings import load_settings
 from conveyor.store.database import connect, migrate, session_factory
-from support.throwaway_postgres import (
-    ThrowawayPostgres,
-    new_database,
-    throwaway_postgres,
-    wait_for,
-)
+from support.polling import wait_for
+from support.throwaway_postgres import ThrowawayPostgres, new_database, throwaway_postgres
 
 URL = "/api/v1/endpoints/heart/predict"
 
