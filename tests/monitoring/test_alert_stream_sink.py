@@ -5,13 +5,10 @@ repeated notification adds none), through the webhook's own commit and the outbo
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from fastapi.testclient import TestClient
 from test_alert_receiver import webhook_payload
 
@@ -19,28 +16,19 @@ from conveyor.api.app import create_app
 from conveyor.installation import Installation
 from conveyor.monitoring.alerts import FIRING, RESOLVED
 from conveyor.settings import load_settings
-from conveyor.streams.brokers import open_consumer, open_producer
+from conveyor.streams.brokers import open_producer
 from conveyor.streams.event_sinks import ALERTS
 from conveyor.streams.relay import OutboxRelay
 from conveyor.streams.sinks import key_header
+from support.redis_streams import fresh_stream, read_messages
 
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 NAME = "ConveyorServingLatencyP99High"
 
 
 @pytest.fixture
 def alert_stream() -> Iterator[str]:
-    client = redis.Redis(REDIS_HOST, REDIS_PORT, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis is not reachable on {REDIS_HOST}:{REDIS_PORT}")
-        pytest.skip("Redis is not reachable on loopback")
-    key = f"conveyor-test:{uuid.uuid4().hex[:12]}"
-    yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{key}"
-    client.delete(key)
-    client.close()
+    with fresh_stream() as url:
+        yield url
 
 
 def test_each_alert_change_is_published_once(
@@ -66,11 +54,7 @@ def test_each_alert_change_is_published_once(
             producer.close()
     finally:
         installation.close()
-    consumer = open_consumer(alert_stream, "test-reader", "reader", {})
-    try:
-        messages = consumer.fetch(100, 1.0)
-    finally:
-        consumer.close()
+    messages = read_messages(alert_stream)
     bodies = [json.loads(message.payload) for message in messages]
     assert [(body["name"], body["status"]) for body in bodies] == [(NAME, FIRING), (NAME, RESOLVED)]
     assert all(body["fingerprint"] == "0a1b2c3d4e5f6a7b" for body in bodies)

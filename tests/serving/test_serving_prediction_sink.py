@@ -6,7 +6,6 @@ prediction log or of the feedback, and the outbox."""
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 import uuid
@@ -16,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from sqlalchemy import select
 
 from conveyor.installation import Installation
@@ -29,23 +27,13 @@ from conveyor.streams.relay import OutboxRelay
 from conveyor.streams.sinks import SinkConfig, add_sink, key_header
 from conveyor.streams.tables import StreamOutboxRow
 from support.brokers import OwnRedis
-
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+from support.redis_streams import fresh_stream, read_messages
 
 
 @pytest.fixture
 def stream_url() -> Iterator[str]:
-    client = redis.Redis(REDIS_HOST, REDIS_PORT, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis is not reachable on {REDIS_HOST}:{REDIS_PORT}")
-        pytest.skip("Redis is not reachable on loopback")
-    key = f"conveyor-test:{uuid.uuid4().hex[:12]}"
-    yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{key}"
-    client.delete(key)
-    client.close()
+    with fresh_stream() as url:
+        yield url
 
 
 def test_each_prediction_is_published_once_with_its_features(
@@ -70,11 +58,7 @@ def test_each_prediction_is_published_once_with_its_features(
         assert relay.publish_batch("heart-capture", producer, key_header([PREDICTIONS])) == 4
     finally:
         producer.close()
-    consumer = open_consumer(stream_url, "test-reader", "reader", {})
-    try:
-        messages = consumer.fetch(100, 1.0)
-    finally:
-        consumer.close()
+    messages = read_messages(stream_url)
     bodies = [json.loads(message.payload) for message in messages]
     keys = [message.key.decode() for message in messages if message.key]
     assert [message.headers["conveyor-message-id"] for message in messages] == keys

@@ -3,8 +3,6 @@ per test on the Redis that runs on loopback."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +11,7 @@ import redis
 
 from conveyor.installation import Installation
 from conveyor.settings import load_settings
-
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+from support.redis_streams import fresh_stream, loopback_redis
 
 
 @pytest.fixture
@@ -29,20 +26,12 @@ def stream_installation(tmp_path: Path, database_url: str) -> Iterator[Installat
 
 @pytest.fixture
 def redis_client() -> Iterator[redis.Redis]:
-    client = redis.Redis(REDIS_HOST, REDIS_PORT, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis is not reachable on {REDIS_HOST}:{REDIS_PORT}")
-        pytest.skip("Redis is not reachable on loopback")
+    client = loopback_redis()
     yield client
     client.close()
 
 
 @pytest.fixture
 def redis_stream(redis_client: redis.Redis) -> Iterator[str]:
-    """The URL of a stream key no other test uses; the key is deleted afterwards."""
-    key = f"conveyor-test:{uuid.uuid4().hex[:12]}"
-    yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{key}"
-    redis_client.delete(key)
+    with fresh_stream(redis_client) as url:
+        yield url

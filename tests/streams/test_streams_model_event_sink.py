@@ -11,10 +11,10 @@ import time
 from conveyor.installation import Installation
 from conveyor.models import history
 from conveyor.models.promotion import CHAMPION, PROMOTE, ROLLBACK, AliasChange
-from conveyor.streams.brokers import open_consumer
 from conveyor.streams.event_sinks import MODEL_EVENTS
 from conveyor.streams.relay import OutboxRelay
 from conveyor.streams.sinks import SinkConfig, add_sink
+from support.redis_streams import read_messages
 from support.sinks import finish_items, outbox
 
 
@@ -49,11 +49,7 @@ def test_model_events_are_published_once_each(
         stop.set()
         thread.join(30)
 
-    consumer = open_consumer(redis_stream, "test-reader", "reader", {})
-    try:
-        messages = consumer.fetch(100, 1.0)
-    finally:
-        consumer.close()
+    messages = read_messages(redis_stream)
     bodies = [json.loads(message.payload) for message in messages]
     assert [body["event"] for body in bodies] == ["new_version", "promote", "rollback"]
     assert all(body["model"] == "heart" for body in bodies)
