@@ -29,7 +29,7 @@ def parse(context: StepContext) -> dict[str, Any]:
     profile = _profile_input(context)
     context.save_artifact(PROFILE_ARTIFACT, json.dumps(profile).encode())
     header = list(profile["columns"])
-    context.log.info("profiled %d rows x %d columns", profile["rows"], len(header))
+    context.log.info("parsed %d rows x %d columns", profile["rows"], len(header))
     return {"columns": header, "rows": profile["rows"], "delimiter": profile["delimiter"]}
 
 
