@@ -12,8 +12,7 @@ import torch
 
 from conveyor.errors import PermanentStepError
 from conveyor.models import onnx, pytorch, tabular
-from conveyor.models.provenance import code_version
-from conveyor.models.training import TrainingOutcome, TrainingPipeline
+from conveyor.models.training import TrainingPipeline
 from conveyor.pipeline import StepContext
 from conveyor.pipelines.heart.data import HEART_SCHEMA
 from conveyor.pipelines.heart.training import HELDOUT_TABLE, TRAIN_TABLE
@@ -98,21 +97,11 @@ def summarize(
     compared: dict[str, Any],
     fitted: dict[str, Any],
 ) -> dict[str, Any]:
-    request, params = pipeline.request_of(context.record)
-    outcome = TrainingOutcome(
-        model=pipeline.model_name,
-        params=params,
-        dataset={
-            "path": request.dataset,
-            "source": request.dataset_source,
-            "sha256": request.dataset_sha256,
-        }
-        | prepared,
-        code_version=code_version(),
-        candidates=compared["candidates"],
-        chosen=compared["chosen"],
-        selection_metric=compared["selection_metric"],
-        heldout=fitted["heldout"],
+    outcome = pipeline.outcome(
+        context.record,
+        prepared,
+        compared,
+        fitted,
         artifacts={
             "model": PROGRAM_FILE,
             "onnx": ONNX_FILE,

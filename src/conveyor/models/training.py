@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from conveyor.errors import InputRejectedError, PermanentStepError
 from conveyor.models.flavors import default_flavor
+from conveyor.models.provenance import code_version
 from conveyor.pipeline.hooks import PipelineHooks
 from conveyor.pipeline.spec import Pipeline, Step
 
@@ -95,6 +96,35 @@ class TrainingPipeline(Pipeline):
             return request, self.resolve_params(request.params)
         except Exception as error:
             raise PermanentStepError(str(error)) from error
+
+    def outcome(
+        self,
+        record: Any,
+        prepared: Mapping[str, Any],
+        compared: Mapping[str, Any],
+        fitted: Mapping[str, Any],
+        **details: Any,
+    ) -> TrainingOutcome:
+        """What every summarize step records: the request and its parameters, the dataset with
+        its digest, the code version, the comparison of candidates and the held-out metrics;
+        ``details`` add what is the pipeline's own (artifacts, features, target, ...)."""
+        request, params = self.request_of(record)
+        dataset = {
+            "path": request.dataset,
+            "source": request.dataset_source,
+            "sha256": request.dataset_sha256,
+        }
+        return TrainingOutcome(
+            model=self.model_name,
+            params=params,
+            dataset=dataset | dict(prepared),
+            code_version=code_version(),
+            candidates=compared["candidates"],
+            chosen=compared["chosen"],
+            selection_metric=compared["selection_metric"],
+            heldout=fitted["heldout"],
+            **details,
+        )
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ import pandas as pd
 
 from conveyor.errors import PermanentStepError
 from conveyor.models import onnx, tabular
-from conveyor.models.provenance import code_version, sha256_hex
+from conveyor.models.provenance import sha256_hex
 from conveyor.models.schema import DatasetError, parse_table
-from conveyor.models.training import TrainingOutcome, TrainingPipeline
+from conveyor.models.training import TrainingPipeline
 from conveyor.pipeline import StepContext
 from conveyor.pipelines.heart.data import HEART_SCHEMA
 
@@ -130,21 +130,11 @@ def summarize(
     fitted: dict[str, Any],
     exported: dict[str, Any],
 ) -> dict[str, Any]:
-    request, params = pipeline.request_of(context.record)
-    dataset = {
-        "path": request.dataset,
-        "source": request.dataset_source,
-        "sha256": request.dataset_sha256,
-    } | prepared
-    outcome = TrainingOutcome(
-        model=pipeline.model_name,
-        params=params,
-        dataset=dataset,
-        code_version=code_version(),
-        candidates=compared["candidates"],
-        chosen=compared["chosen"],
-        selection_metric=compared["selection_metric"],
-        heldout=fitted["heldout"],
+    outcome = pipeline.outcome(
+        context.record,
+        prepared,
+        compared,
+        fitted,
         artifacts={"model": MODEL_FILE, "train": TRAIN_TABLE, "heldout": HELDOUT_TABLE}
         | ({"onnx": ONNX_FILE} if exported["onnx_exported"] else {}),
         onnx=exported,

@@ -7,9 +7,9 @@ from typing import Any
 import pandas as pd
 
 from conveyor.errors import PermanentStepError
-from conveyor.models.provenance import code_version, sha256_hex
+from conveyor.models.provenance import sha256_hex
 from conveyor.models.schema import DatasetError, parse_table
-from conveyor.models.training import TrainingOutcome, TrainingPipeline
+from conveyor.models.training import TrainingPipeline
 from conveyor.pipeline import StepContext
 from conveyor.pipelines.movies import recommender
 from conveyor.pipelines.movies.data import RATINGS_SCHEMA
@@ -111,21 +111,11 @@ def summarize(
     compared: dict[str, Any],
     fitted: dict[str, Any],
 ) -> dict[str, Any]:
-    request, params = pipeline.request_of(context.record)
-    outcome = TrainingOutcome(
-        model=pipeline.model_name,
-        params=params,
-        dataset={
-            "path": request.dataset,
-            "source": request.dataset_source,
-            "sha256": request.dataset_sha256,
-        }
-        | prepared,
-        code_version=code_version(),
-        candidates=compared["candidates"],
-        chosen=compared["chosen"],
-        selection_metric=compared["selection_metric"],
-        heldout=fitted["heldout"],
+    outcome = pipeline.outcome(
+        context.record,
+        prepared,
+        compared,
+        fitted,
         artifacts={"model": MODEL_FILE, "train": TRAIN, "heldout": HELDOUT},
         features=["userId"],
         target="rating",
