@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,6 +15,7 @@ from conveyor.auth.service import create_token
 from conveyor.installation import Installation
 from conveyor.monitoring.alerts import FIRING, RESOLVED, Known, Notice, link_path, next_state
 from conveyor.settings import load_settings
+from support.alerting import webhook_payload
 
 T0, T1, T2 = datetime(2026, 11, 28, 10), datetime(2026, 11, 28, 11), datetime(2026, 11, 28, 12)
 
@@ -39,39 +39,6 @@ def test_links_name_the_page_an_alert_is_about() -> None:
     assert link_path({"model": "movies"}) == "/models/movies"
     assert link_path({"pipeline": "a b"}) == "/items?pipeline=a%20b"
     assert link_path({"instance": "h:1"}) is None
-
-
-def webhook_payload(status: str, ends_at: str = "0001-01-01T00:00:00Z") -> dict[str, Any]:
-    """What Alertmanager 0.25 posts (webhook payload version 4), with one alert."""
-    labels = {
-        "alertname": "ConveyorServingLatencyP99High",
-        "endpoint": "heart",
-        "model_version": "3",
-        "severity": "warning",
-        "component": "serving",
-    }
-    return {
-        "receiver": "conveyor",
-        "status": status,
-        "alerts": [
-            {
-                "status": status,
-                "labels": labels,
-                "annotations": {"summary": "Serving p99 latency above 400 ms on heart"},
-                "startsAt": "2026-11-28T10:00:00.123+00:00",
-                "endsAt": ends_at,
-                "generatorURL": "http://prometheus:9090/graph?g0.expr=x",
-                "fingerprint": "0a1b2c3d4e5f6a7b",
-            }
-        ],
-        "groupLabels": {"alertname": "ConveyorServingLatencyP99High"},
-        "commonLabels": labels,
-        "commonAnnotations": {},
-        "externalURL": "http://alertmanager:9093",
-        "version": "4",
-        "groupKey": '{}:{alertname="ConveyorServingLatencyP99High"}',
-        "truncatedAlerts": 0,
-    }
 
 
 @pytest.fixture

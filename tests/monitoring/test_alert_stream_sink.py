@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from test_alert_receiver import webhook_payload
 
 from conveyor.api.app import create_app
 from conveyor.installation import Installation
@@ -20,6 +19,7 @@ from conveyor.streams.brokers import open_producer
 from conveyor.streams.event_sinks import ALERTS
 from conveyor.streams.relay import OutboxRelay
 from conveyor.streams.sinks import key_header
+from support.alerting import webhook_payload
 from support.redis_streams import fresh_stream, read_messages
 
 NAME = "ConveyorServingLatencyP99High"

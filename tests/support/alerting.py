@@ -174,3 +174,36 @@ def channels(config_file: Path) -> dict[str, set[str]]:
 def webhook_urls(config_file: Path) -> set[str]:
     config = yaml.safe_load(config_file.read_text())
     return {w["url"] for r in config["receivers"] for w in r.get("webhook_configs", [])}
+
+
+def webhook_payload(status: str, ends_at: str = "0001-01-01T00:00:00Z") -> dict[str, Any]:
+    """What Alertmanager 0.25 posts (webhook payload version 4), with one alert."""
+    labels = {
+        "alertname": "ConveyorServingLatencyP99High",
+        "endpoint": "heart",
+        "model_version": "3",
+        "severity": "warning",
+        "component": "serving",
+    }
+    return {
+        "receiver": "conveyor",
+        "status": status,
+        "alerts": [
+            {
+                "status": status,
+                "labels": labels,
+                "annotations": {"summary": "Serving p99 latency above 400 ms on heart"},
+                "startsAt": "2026-11-28T10:00:00.123+00:00",
+                "endsAt": ends_at,
+                "generatorURL": "http://prometheus:9090/graph?g0.expr=x",
+                "fingerprint": "0a1b2c3d4e5f6a7b",
+            }
+        ],
+        "groupLabels": {"alertname": "ConveyorServingLatencyP99High"},
+        "commonLabels": labels,
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "version": "4",
+        "groupKey": '{}:{alertname="ConveyorServingLatencyP99High"}',
+        "truncatedAlerts": 0,
+    }
