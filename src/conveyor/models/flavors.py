@@ -82,11 +82,9 @@ class SklearnClassifier:
         outcome: TrainingOutcome,
     ) -> str:
         import joblib
-        import pandas as pd
 
         native = joblib.load(files["model"])  # our own step's output, never a user's upload
-        heldout = pd.read_csv(files["heldout"], dtype=float)
-        example = heldout[outcome.features].dropna().head(5)
+        example = heldout_example(files, outcome)
         return tracking.log_sklearn_model(run_id, native, example, _requirements())
 
     def score(
@@ -96,13 +94,27 @@ class SklearnClassifier:
         files: Mapping[str, Path],
         outcome: TrainingOutcome,
     ) -> dict[str, float]:
-        import pandas as pd
+        return heldout_metrics(tracking.load_sklearn(outcome.model, version), files, outcome)
 
-        from conveyor.models.tabular import binary_target, evaluate
 
-        native = tracking.load_sklearn(outcome.model, version)
-        heldout = pd.read_csv(files["heldout"], dtype=float)
-        return evaluate(native, heldout[outcome.features], binary_target(heldout, outcome.target))
+def heldout_example(files: Mapping[str, Path], outcome: TrainingOutcome) -> Any:
+    """Five complete held-out rows of a binary classifier's features: its input example."""
+    import pandas as pd
+
+    heldout = pd.read_csv(files["heldout"], dtype=float)
+    return heldout[outcome.features].dropna().head(5)
+
+
+def heldout_metrics(
+    model: Any, files: Mapping[str, Path], outcome: TrainingOutcome
+) -> dict[str, float]:
+    """A binary classifier's metrics on the run's held-out rows (a CSV table)."""
+    import pandas as pd
+
+    from conveyor.models.tabular import binary_target, evaluate
+
+    heldout = pd.read_csv(files["heldout"], dtype=float)
+    return evaluate(model, heldout[outcome.features], binary_target(heldout, outcome.target))
 
 
 def _requirements() -> list[str]:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
+from conveyor.models.flavors import heldout_example, heldout_metrics
 from conveyor.models.pytorch import NetworkClassifier, load_program
 
 if TYPE_CHECKING:
@@ -54,8 +55,7 @@ class TorchClassifier:
     ) -> str:
         model = NetworkModel()
         model.classifier = NetworkClassifier(load_program(files["model"]))
-        heldout = pd.read_csv(files["heldout"], dtype=float)
-        example = heldout[outcome.features].dropna().head(5)
+        example = heldout_example(files, outcome)
         return tracking.log_python_model(
             run_id,
             NetworkModel(),
@@ -72,8 +72,5 @@ class TorchClassifier:
         files: Mapping[str, Path],
         outcome: TrainingOutcome,
     ) -> dict[str, float]:
-        from conveyor.models.tabular import binary_target, evaluate
-
         champion = tracking.load_python_model(outcome.model, version_number).classifier
-        heldout = pd.read_csv(files["heldout"], dtype=float)
-        return evaluate(champion, heldout[outcome.features], binary_target(heldout, outcome.target))
+        return heldout_metrics(champion, files, outcome)
