@@ -8,7 +8,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+
+from support.up import free_port
 
 
 def postgres_bin() -> Path | None:
@@ -31,12 +32,6 @@ def _version(path: str) -> int:
     return int(Path(path).parent.parent.name)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class ThrowawayPostgres:
     """``start()``/``stop()`` as often as a test likes; ``remove()`` stops and deletes it."""
 
@@ -44,7 +39,7 @@ class ThrowawayPostgres:
         self.bin_dir = bin_dir
         self.folder = Path(tempfile.mkdtemp(prefix="conveyor-pg-"))
         self.data = self.folder / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.as_user: list[str] = []
         if os.geteuid() == 0:
             shutil.chown(self.folder, "postgres", "postgres")
