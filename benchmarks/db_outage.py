@@ -126,7 +126,7 @@ def measure(cluster: Any, installation: Installation, arguments: argparse.Namesp
     cluster.start()
     started = time.monotonic()
     outage.append(utcnow())
-    wait_for(lambda: controller._store_down_since is None, 120, "the first commit")
+    wait_for(lambda: not controller.outage.store_down, 120, "the first commit")
     first_commit = time.monotonic() - started
     wait_for(lambda: not service.log.spool.files(), 120, "the spool written back")
     spool_back = time.monotonic() - started

@@ -26,6 +26,7 @@ from conveyor.core.lifecycle import ItemStatus, StepStatus, decide_after_failure
 from conveyor.engine.contract import StepOutcome, StepTask
 from conveyor.engine.executor import Executor, ExecutorLost, TaskHandle
 from conveyor.engine.metrics import EngineMetrics, NoMetrics, report_commit
+from conveyor.engine.store_outage import StoreOutage
 from conveyor.errors import ConveyorError
 from conveyor.pipeline.registry import PipelineRegistry
 from conveyor.pipeline.spec import Pipeline
@@ -45,7 +46,6 @@ logger = logging.getLogger(__name__)
 IDLE_CLAIM_INTERVAL = 0.25
 EXECUTOR_CHECK_SECONDS = 2.0  # how soon a lost Ray head is noticed when no task reports it
 RECONNECT_INTERVAL = 1.0
-STORE_RETRY_SECONDS = 1.0  # between commit attempts while the store cannot be reached
 
 
 @dataclass
@@ -126,12 +126,7 @@ class Controller:
         self._executor_lost = False
         self._next_executor_check = 0.0
         self._hand_back: tuple[CommitBatch, dict[str, int], datetime] | None = None
-        # While the store is unreachable: the outcomes not committed yet, with the lease
-        # generations of their items (docs/operations.md, "Database outage").
-        self._uncommitted = CommitBatch()
-        self._uncommitted_held: dict[str, int] = {}
-        self._store_down_since: float | None = None
-        self._no_takeover_until = 0.0
+        self.outage = StoreOutage(lease_seconds)
 
     # -- public ------------------------------------------------------------------------------
 
@@ -153,7 +148,8 @@ class Controller:
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"work not finished within {timeout}s")
             claimed = self.step_once(force_claim=True)
-            if not self.active and not claimed and not self._uncommitted and self._all_final():
+            idle = not self.active and not claimed and not self.outage.holds_outcomes()
+            if idle and self._all_final():
                 return
 
     def step_once(self, force_claim: bool = False) -> int:
@@ -168,9 +164,9 @@ class Controller:
     def _iterate(self, finished: list[tuple[TaskHandle, StepOutcome]], force_claim: bool) -> int:
         working = time.monotonic()  # lag: how long finished tasks wait for this iteration
         now = utcnow()
+        batch, kept_generations = self.outage.take()
         # Before outcomes retire items, so their final writes are fenced.
-        held = self._held() | self._uncommitted_held
-        batch, self._uncommitted, self._uncommitted_held = self._uncommitted, CommitBatch(), {}
+        held = self._held() | kept_generations
         for handle, outcome in finished:
             self._apply_outcome(handle, outcome, batch, now)
         claims: list[ClaimedItem] = []
@@ -186,9 +182,10 @@ class Controller:
         except DBAPIError as error:
             if not store_unavailable(error):
                 raise
-            self._keep_uncommitted(batch, held, claims, planned, error)
+            self._undo_rolled_back(batch, claims, planned)
+            self.outage.keep(batch, held, error)
             return 0
-        self._store_back()
+        self.outage.committed()
         report_commit(self.metrics, batch, report)
         self.stats.count(batch, report)
         self.metrics.leases_taken_over(sum(claim.taken_over for claim in claims))
@@ -219,16 +216,14 @@ class Controller:
 
     # -- store outages -----------------------------------------------------------------------
 
-    def _keep_uncommitted(
+    def _undo_rolled_back(
         self,
         batch: CommitBatch,
-        held: dict[str, int],
         claims: list[ClaimedItem],
         planned: list[tuple[ActiveItem, StartedRun]],
-        error: DBAPIError,
     ) -> None:
         """Undo what the rolled-back transaction would have started (its claims and step
-        runs) and keep the outcomes for the next attempt."""
+        runs), leaving in ``batch`` the outcomes to keep for the next attempt."""
         claimed = {claim.id for claim in claims}
         for item_id in claimed:
             self.active.pop(item_id, None)
@@ -237,27 +232,6 @@ class Controller:
         batch.started.clear()
         batch.changes[:] = [c for c in batch.changes if c.item_id not in claimed]
         self._next_renewal = 0.0  # the renewal rolled back too
-        self._uncommitted = batch
-        self._uncommitted_held = {i: held[i] for i in batch.item_ids() if i in held}
-        if self._store_down_since is None:
-            self._store_down_since = time.monotonic()
-            logger.warning(
-                "the store is unreachable (%s); holding %d outcomes, claiming nothing, "
-                "until it returns",
-                type(error.orig).__name__,
-                len(batch.finished),
-            )
-        time.sleep(STORE_RETRY_SECONDS)
-
-    def _store_back(self) -> None:
-        if self._store_down_since is None:
-            return
-        seconds = time.monotonic() - self._store_down_since
-        self._store_down_since = None
-        # Other controllers were cut off too: give them a lease period to renew before
-        # taking over items whose leases expired during the outage.
-        self._no_takeover_until = time.monotonic() + self.holder.lease_seconds
-        logger.warning("the store is back after %.1f s; outcomes held meanwhile committed", seconds)
 
     def _all_final(self) -> bool:
         try:
@@ -294,9 +268,8 @@ class Controller:
         self._executor_lost = True
         now = utcnow()
         # Outcomes held through a store outage are committed with the hand-back.
-        batch, self._uncommitted = self._uncommitted, CommitBatch()
-        held = self._held() | self._uncommitted_held
-        self._uncommitted_held = {}
+        batch, kept_generations = self.outage.take()
+        held = self._held() | kept_generations
         for active in self.active.values():
             for running in active.running.values():
                 batch.finished.append(_lost_run(active, running, reason, now))
@@ -318,7 +291,7 @@ class Controller:
         except DBAPIError as error:
             if not store_unavailable(error):
                 raise
-            time.sleep(STORE_RETRY_SECONDS)
+            self.outage.wait_before_retry()
             return False
         self._hand_back = None
         report_commit(self.metrics, batch, report)
@@ -461,9 +434,7 @@ class Controller:
             return []
         if not force and time.monotonic() < self._next_claim:
             return []
-        # Not in the first commit after a store outage either: it is in no one's grace yet.
-        returning = self._store_down_since is not None
-        take_over = not returning and time.monotonic() >= self._no_takeover_until
+        take_over = self.outage.may_take_over()
         claims = claim_next_items(session, self.holder, room, now, take_over)
         self._next_claim = 0.0 if claims else time.monotonic() + IDLE_CLAIM_INTERVAL
         for claim in claims:
