@@ -10,10 +10,7 @@ CONVEYOR_TEST_REPLICA_UPLOAD_MIB sets another size."""
 
 from __future__ import annotations
 
-import csv
-import io
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -35,18 +32,17 @@ from conveyor.ingest.abandoned import abandoned_work_dirs
 from conveyor.installation import Installation
 from conveyor.settings import load_settings
 from conveyor.store.models import utcnow
+from support.haproxy import HAPROXY, Balancer
 from support.tcp_relay import TcpRelay
 from support.up import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
 ADMIN_URL = os.environ.get(
     "CONVEYOR_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 PASSWORD = "correct horse battery"
 MIB = 1 << 20
 UPLOAD_MIB = int(os.environ.get("CONVEYOR_TEST_REPLICA_UPLOAD_MIB", "48"))
-HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 
 if not Path(HAPROXY).exists() and not os.environ.get("CI"):  # CI installs it
     pytest.skip("haproxy is not installed (scripts/test-services.sh)", allow_module_level=True)
@@ -96,37 +92,6 @@ class Replica:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-
-
-class Balancer:
-    """HAProxy running the shipped configuration, its addresses given by the environment."""
-
-    def __init__(self, folder: Path, replicas: list[Replica]) -> None:
-        self.port, self.stats_port = free_port(), free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {
-            "CONVEYOR_LB_BIND": f"127.0.0.1:{self.port}",
-            "CONVEYOR_LB_STATS": f"127.0.0.1:{self.stats_port}",
-            **{f"CONVEYOR_API_{n}": f"127.0.0.1:{r.port}" for n, r in enumerate(replicas, 1)},
-        }
-        self.log = folder / "haproxy.out"
-        with self.log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [HAPROXY, "-db", "-f", str(CONFIG)],
-                env={**os.environ, **env},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def states(self) -> dict[str, str]:
-        """Each server's state as HAProxy's health checks see it (UP, DOWN, ...)."""
-        answer = httpx.get(f"http://127.0.0.1:{self.stats_port}/;csv", timeout=2).text
-        rows = csv.DictReader(io.StringIO(answer.removeprefix("# ")))
-        return {row["svname"]: row["status"] for row in rows if row["pxname"] == "conveyor_api"}
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
 
 
 class Cluster:
