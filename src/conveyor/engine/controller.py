@@ -21,11 +21,11 @@ from datetime import datetime
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from conveyor.core.commits import CommitBatch, CommitReport, FinishedRun, ItemChange, StartedRun
+from conveyor.core.commits import CommitBatch, FinishedRun, ItemChange, StartedRun
 from conveyor.core.lifecycle import ItemStatus, StepStatus, decide_after_failure
 from conveyor.engine.contract import StepOutcome, StepTask
 from conveyor.engine.executor import Executor, ExecutorLost, TaskHandle
-from conveyor.engine.metrics import EngineMetrics, NoMetrics, report_commit
+from conveyor.engine.metrics import ControllerStats, EngineMetrics, NoMetrics, report_commit
 from conveyor.engine.store_outage import StoreOutage
 from conveyor.errors import ConveyorError
 from conveyor.pipeline.registry import PipelineRegistry
@@ -69,30 +69,6 @@ class ActiveItem:
 
     def is_complete(self) -> bool:
         return len(self.claim.outputs) == len(self.pipeline.steps)
-
-
-@dataclass
-class ControllerStats:
-    succeeded: int = 0
-    failed: int = 0
-    cancelled: int = 0
-    retried_steps: int = 0
-    loop_lag_seconds: float = 0.0
-
-    def count(self, batch: CommitBatch, report: CommitReport) -> None:
-        """Count what the store wrote, not what the controller asked for."""
-        for change in batch.changes:
-            if change.item_id in report.lost:
-                continue
-            status = report.written_status(change)
-            if status == ItemStatus.SUCCEEDED:
-                self.succeeded += 1
-            elif status == ItemStatus.FAILED:
-                self.failed += 1
-            elif status == ItemStatus.CANCELLED:
-                self.cancelled += 1
-            elif status == ItemStatus.RETRYING:
-                self.retried_steps += 1
 
 
 class Controller:

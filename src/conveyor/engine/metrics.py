@@ -8,6 +8,7 @@ controller takes it over.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from conveyor.core.commits import CommitBatch, CommitReport
@@ -75,3 +76,29 @@ def report_commit(metrics: EngineMetrics, batch: CommitBatch, report: CommitRepo
             metrics.item_finished(change.pipeline, status.value)
         elif status == ItemStatus.RETRYING:
             metrics.step_retried(change.pipeline, change.step)
+
+
+@dataclass
+class ControllerStats:
+    """What one controller committed, counted in its process (benchmarks, tests)."""
+
+    succeeded: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    retried_steps: int = 0
+    loop_lag_seconds: float = 0.0
+
+    def count(self, batch: CommitBatch, report: CommitReport) -> None:
+        """Count what the store wrote, not what the controller asked for."""
+        for change in batch.changes:
+            if change.item_id in report.lost:
+                continue
+            status = report.written_status(change)
+            if status == ItemStatus.SUCCEEDED:
+                self.succeeded += 1
+            elif status == ItemStatus.FAILED:
+                self.failed += 1
+            elif status == ItemStatus.CANCELLED:
+                self.cancelled += 1
+            elif status == ItemStatus.RETRYING:
+                self.retried_steps += 1
