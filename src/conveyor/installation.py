@@ -81,7 +81,13 @@ class Installation:
     def submitter(self) -> Submitter:
         from conveyor.ingest.submit import Submitter
 
-        return Submitter(self.sessions, self.storage, self.registry, self.metrics)
+        return Submitter(
+            self.sessions,
+            self.storage,
+            self.registry,
+            self.metrics,
+            reference_roots=self.settings.reference_roots,
+        )
 
     @cached_property
     def inbox(self) -> Inbox:

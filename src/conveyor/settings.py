@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     init_lock_timeout_seconds: float = Field(600.0, gt=0)  # wait for another process's migration
     default_inbox_pipeline: str | None = None
     max_upload_bytes: int = 4 * 1024**3
+    # Folders (shared mounts) and URL prefixes (s3://bucket/data) inputs may be submitted by
+    # reference (docs/batch.md); none by default: references are refused.
+    reference_roots: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_request_body_bytes: int = Field(1024**2, ge=1024)  # every body but streamed uploads
     login_concurrency: int | None = Field(None, ge=1)  # argon2 hashes at once (CPUs, max 4)
     login_wait_seconds: float = 2.0  # a login waits this long for a hashing slot, then 503
@@ -86,7 +89,7 @@ class Settings(BaseSettings):
     models: dict[str, ModelSettings] = Field(default_factory=dict)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
-    @field_validator("pipelines", "forwarded_allow_ips", mode="before")
+    @field_validator("pipelines", "forwarded_allow_ips", "reference_roots", mode="before")
     @classmethod
     def _split_modules(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -36,6 +36,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/auth/password"): SESSION_USER,
     ("POST", "/api/v1/items"): OPERATOR,
     ("POST", "/api/v1/items/records"): OPERATOR,
+    ("POST", "/api/v1/items/references"): OPERATOR,
     ("GET", "/api/v1/items"): VIEWER,
     ("GET", "/api/v1/items/{item_id}"): VIEWER,
     ("GET", "/api/v1/items/{item_id}/result"): VIEWER,

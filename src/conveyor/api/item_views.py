@@ -61,6 +61,7 @@ def item_detail(installation: Installation, item_id: str, principal: Principal) 
 
 def _disclosed(out: OutT, disclose: Disclosure) -> OutT:
     out.error = disclose(out.error)
+    out.input_url = disclose(out.input_url)
     for run in getattr(out, "steps", []):
         run.error, run.logs = disclose(run.error), disclose(run.logs)
     return out

@@ -35,6 +35,17 @@ class ProportionOut(BaseModel):
     high: float | None = Field(description="95% Wilson interval, upper bound")
 
 
+class ReferenceSubmission(BaseModel):
+    """A file processed where it lies (a shared mount path or an fsspec URL), not uploaded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pipeline: str = Field(min_length=1, max_length=100)
+    url: str = Field(min_length=1, max_length=2048, description="s3://... or /shared/path")
+    name: str | None = Field(None, max_length=1024, description="shown name (default: file's)")
+    force: bool = False
+
+
 class RecordSubmission(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -113,6 +124,7 @@ class ItemOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     cancel_requested: bool
+    input_url: str | None = None  # a file submitted by reference: where it is read
 
     @classmethod
     def of(cls, item: Item) -> ItemOut:
@@ -131,6 +143,7 @@ class ItemOut(BaseModel):
             started_at=item.started_at,
             finished_at=item.finished_at,
             cancel_requested=item.cancel_requested,
+            input_url=item.input_url,
         )
 
 

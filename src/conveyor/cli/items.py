@@ -40,6 +40,12 @@ def submit(
     records: Path = typer.Option(
         None, "--records", help="A JSON-lines file of records, streamed in batches."
     ),
+    references: list[str] = typer.Option(
+        None,
+        "--ref",
+        help="A file to process where it lies, not copied: a path on a shared mount or a URL "
+        "(s3://...) inside reference_roots. Repeat for more.",
+    ),
     wait: bool = typer.Option(False, "--wait", help="Wait until every item is final."),
     force: bool = typer.Option(False, "--force", help="Process even if already submitted."),
     as_json: bool = typer.Option(False, "--json", help="Print every submission as JSON."),
@@ -47,7 +53,7 @@ def submit(
         None, "--output", "-o", help="Write the item ids to this file, one a line."
     ),
 ) -> None:
-    """Submit files or records to a pipeline."""
+    """Submit files, files by reference (--ref) or records to a pipeline."""
     from conveyor.cli.progress import wait_for_items
     from conveyor.cli.records import SubmissionSink
     from conveyor.models.training import refuse_training_records
@@ -55,11 +61,11 @@ def submit(
     state: CliState = context.obj
     submitter = state.installation.submitter
     refuse_training_records(submitter.registry.get(pipeline))
-    if not paths and records is None:
-        raise InputRejectedError("give files to submit, or --records FILE.jsonl")
+    if not paths and records is None and not references:
+        raise InputRejectedError("give files to submit, --ref PATH_OR_URL, or --records FILE.jsonl")
     sink = SubmissionSink(as_json, ids_path, keep_ids=wait)
     try:
-        _submit_all(submitter, pipeline, paths or [], records, force, sink)
+        _submit_all(submitter, pipeline, paths or [], records, force, sink, references or [])
     finally:
         sink.close()
     if wait:
@@ -75,10 +81,15 @@ def _submit_all(
     records: Path | None,
     force: bool,
     sink: SubmissionSink,
+    references: list[str],
 ) -> None:
     from conveyor.cli.records import print_record_summary, stopped_message, submit_record_file
 
     files = [submitter.submit_file(pipeline, path, force=force) for path in paths]
+    files += [
+        submitter.submit_reference(pipeline, location, force=force, source="cli")
+        for location in references
+    ]
     sink.add(files)
     if files and not sink.as_json:
         fresh = sum(not s.duplicate for s in files)
@@ -188,6 +199,8 @@ def show(
         f"[{STATUS_STYLE.get(item.status, '')}]{item.status}[/]"
     )
     console.print(f"input: {item.input_name or json.dumps(item.record)}   work: {item.work_dir}")
+    if item.input_url:
+        console.print(f"read from: {item.input_url} (by reference, {item.input_size} bytes)")
     if item.error:
         console.print(f"[red]error:[/] {item.error}")
     table = Table(title="steps")

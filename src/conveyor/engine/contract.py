@@ -46,6 +46,7 @@ class StepTask:
     stored_name: str | None = None  # the input file, for file items
     record: Any = None  # the input record, for record items
     inputs: Mapping[str, Any] = field(default_factory=dict)  # dependency outputs, by step name
+    input_url: str | None = None  # where the input file lies, for items submitted by reference
 
     def to_wire(self) -> dict[str, Any]:
         return dict(vars(self))

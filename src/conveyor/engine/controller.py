@@ -467,6 +467,7 @@ class Controller:
             work_dir=claim.work_dir,
             stored_name=claim.stored_name,
             record=claim.record,
+            input_url=claim.input_url,
             inputs={
                 name: claim.outputs[name] for name in active.pipeline.dependencies[started.step]
             },

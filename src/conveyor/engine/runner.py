@@ -76,6 +76,7 @@ def _run(environment: WorkerEnvironment, task: StepTask) -> Any:
         work_dir=task.work_dir,
         input_name=task.stored_name,
         record=task.record,
+        input_url=task.input_url,
         logger=logging.getLogger(f"conveyor.step.{task.pipeline}.{task.step}"),
     )
     with _time_limit(step.timeout_seconds):

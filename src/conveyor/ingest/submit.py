@@ -7,7 +7,7 @@ fails, the stored copy is removed again and the submitter gets the error.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.errors import InputRejectedError
 from conveyor.ingest.records import BadRecordLine, RecordBatch, RecordSummary
+from conveyor.ingest.references import Reference, resolve_reference
 from conveyor.pipeline.registry import PipelineRegistry
 from conveyor.pipeline.spec import Pipeline
 from conveyor.storage.files import Storage
-from conveyor.storage.names import display_name
+from conveyor.storage.names import display_name, safe_file_name
 from conveyor.store.submissions import (
     NewItem,
     PlannerStatistics,
@@ -47,6 +48,23 @@ def file_item(
     digest, size = digest_and_size
     inputs = {"input_name": original_name, "stored_name": stored_name, "input_size": size}
     return _item(pipeline, "file", digest, work_dir, source, **inputs)
+
+
+def reference_item(
+    pipeline: Pipeline, reference: Reference, work_dir: str, name: str, source: str
+) -> NewItem:
+    """A file item of ``pipeline`` read where ``reference`` points (no copy is stored)."""
+    return _item(
+        pipeline,
+        "file",
+        reference.content_hash(),
+        work_dir,
+        source,
+        input_name=name,
+        stored_name=safe_file_name(reference.name),
+        input_size=reference.size,
+        input_url=reference.url,
+    )
 
 
 def _item(
@@ -107,11 +125,13 @@ class Submitter:
         storage: Storage,
         registry: PipelineRegistry,
         metrics: IngestMetrics | None = None,
+        reference_roots: Sequence[str] = (),
     ) -> None:
         self.sessions = sessions
         self.storage = storage
         self.registry = registry
         self.metrics = metrics or _NoMetrics()
+        self.reference_roots = tuple(reference_roots)
         self.statistics = PlannerStatistics()
 
     def _pipeline(self, name: str, kind: str) -> Pipeline:
@@ -233,6 +253,32 @@ class Submitter:
             copy = Path(folder) / stored_name
             self.storage.download(work_dir, stored_name, copy)
             pipeline.check_input(copy)
+
+    def submit_reference(
+        self,
+        pipeline_name: str,
+        location: str,
+        force: bool = False,
+        source: str = "api",
+        name: str | None = None,
+    ) -> Submission:
+        """A file item for the file at ``location`` (a path on a shared mount, or an fsspec
+        URL), inside ``reference_roots``; its bytes stay there and are read by the workers."""
+        pipeline = self.file_pipeline(pipeline_name)
+        new = self.reference_item(pipeline, location, source, name)
+        return self._commit([new], force)[0]
+
+    def reference_item(
+        self, pipeline: Pipeline, location: str, source: str, name: str | None = None
+    ) -> NewItem:
+        """Check ``location`` (roots, the file, the pipeline's probe of a local file) and
+        describe its item; ``ReferenceRefusedError`` or the probe's error otherwise."""
+        reference = resolve_reference(location, self.reference_roots)
+        if reference.is_local and pipeline.check_input is not None:
+            pipeline.check_input(Path(reference.url))
+        work_dir = self.storage.reserve_work_dir(reference.name)
+        shown = display_name(name or reference.name)
+        return reference_item(pipeline, reference, work_dir, shown, source)
 
     def submit_file(
         self, pipeline_name: str, path: Path, force: bool = False, source: str = "cli"

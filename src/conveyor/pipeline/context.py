@@ -6,7 +6,7 @@ import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 if TYPE_CHECKING:  # fsspec loads in the workers that run steps, not with every pipeline
     from conveyor.storage.files import Storage
@@ -17,7 +17,9 @@ class StepContext:
     """Passed as the first argument of every step.
 
     ``record`` is the submitted JSON record (record items); ``input_name`` is the original
-    file name (file items). Large outputs belong in artifacts inside the work folder.
+    file name (file items). ``input_url`` is set for a file submitted by reference: the file
+    stays where it is (a shared mount, ``s3://``) and :meth:`input_path` or
+    :meth:`open_input` read it there. Large outputs belong in artifacts inside the work folder.
     """
 
     item_id: str
@@ -29,6 +31,7 @@ class StepContext:
     work_dir: str
     input_name: str | None = None
     record: Any = None
+    input_url: str | None = None
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("conveyor.step"))
     _storage: Storage | None = field(default=None, repr=False)
 
@@ -45,10 +48,26 @@ class StepContext:
         return self.logger
 
     def input_path(self) -> Path:
-        """A local path to the input file, copied from remote storage when needed."""
+        """A local path to the input file: the file itself when it is on a local disk or a
+        shared mount, else a copy (streamed through fsspec into a temporary folder)."""
         if self.input_name is None:
             raise ValueError(f"item {self.item_id} is a record item and has no input file")
+        if self.input_url is not None:
+            from conveyor.pipeline.referenced import local_input
+
+            return local_input(self.input_url, self.input_name)
         return self.local_path(self.input_name)
+
+    def open_input(self) -> BinaryIO:
+        """The input file opened for reading through fsspec, wherever it lies (no copy):
+        for steps that read it as a stream."""
+        if self.input_name is None:
+            raise ValueError(f"item {self.item_id} is a record item and has no input file")
+        if self.input_url is not None:
+            from conveyor.pipeline.referenced import open_input
+
+            return open_input(self.input_url)
+        return self.storage.open(self.work_dir, self.input_name)
 
     def local_path(self, relative: str) -> Path:
         """A local path for a file in the work folder (downloaded if storage is remote)."""

@@ -41,6 +41,7 @@ class ClaimedItem:
     record: Any
     cancel_requested: bool
     taken_over: bool = False  # claimed after another controller's lease on it expired
+    input_url: str | None = None  # a file item submitted by reference
     outputs: dict[str, Any] = field(default_factory=dict)
     attempts: Counter[str] = field(default_factory=Counter)  # failures since last queued
     runs: Counter[str] = field(default_factory=Counter)  # every run ever, for numbering
@@ -127,6 +128,7 @@ def _load_claimed(session: Session, ids: list[str], now: datetime) -> list[Claim
             work_dir=item.work_dir,
             stored_name=item.stored_name,
             record=item.record,
+            input_url=item.input_url,
             cancel_requested=item.cancel_requested,
         )
         for item in items

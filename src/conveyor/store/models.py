@@ -41,6 +41,8 @@ class Item(Base):
     input_name: Mapped[str | None] = mapped_column(String(1024))
     stored_name: Mapped[str | None] = mapped_column(String(255))
     input_size: Mapped[int | None] = mapped_column(BigInteger)
+    # A file item submitted by reference: where the workers read it (docs/batch.md)
+    input_url: Mapped[str | None] = mapped_column(String(2048))
     record: Mapped[Any | None] = mapped_column(JSON)
     content_hash: Mapped[str] = mapped_column(String(64))
     work_dir: Mapped[str] = mapped_column(String(512))

@@ -32,6 +32,7 @@ class NewItem:
     stored_name: str | None = None
     input_size: int | None = None
     record: Any = None
+    input_url: str | None = None  # a file submitted by reference: read there, not copied
 
 
 def record_content_hash(record: Any) -> str:
@@ -66,6 +67,7 @@ def insert_items(session: Session, new_items: list[NewItem]) -> list[Item]:
             input_name=new.input_name,
             stored_name=new.stored_name,
             input_size=new.input_size,
+            input_url=new.input_url,
             record=new.record,
             content_hash=new.content_hash,
             work_dir=new.work_dir,
@@ -155,6 +157,7 @@ def _item_row(new: NewItem, now: Any) -> dict[str, Any]:
         "input_name": new.input_name,
         "stored_name": new.stored_name,
         "input_size": new.input_size,
+        "input_url": new.input_url,
         "record": new.record,
         "content_hash": new.content_hash,
         "work_dir": new.work_dir,

@@ -18,12 +18,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.errors import ConveyorError
+from conveyor.ingest.references import ReferenceRefusedError
 from conveyor.ingest.submit import Submitter, file_item, record_item
 from conveyor.pipeline.spec import Pipeline
 from conveyor.store.models import utcnow
 from conveyor.store.submissions import NewItem, insert_item_rows
 from conveyor.streams.brokers.base import Message
-from conveyor.streams.messages import FileInput, Poison, RecordCheck, RecordInput, parse_message
+from conveyor.streams.messages import (
+    FileInput,
+    Poison,
+    RecordCheck,
+    RecordInput,
+    ReferenceInput,
+    parse_message,
+)
 from conveyor.streams.tables import StreamDeadLetter, StreamMessage
 
 ITEM_SOURCE = "stream"  # Item.source of every item a stream made
@@ -85,9 +93,14 @@ class MessageIntake:
         return [m for identity, m in unique.items() if identity not in known]
 
     def _entry(self, pipeline: Pipeline, message: Message, check: RecordCheck | None) -> _Entry:
-        parsed = parse_message(message.payload, pipeline.accepts, self.storage.url, check)
+        references = bool(self.submitter.reference_roots)
+        parsed = parse_message(
+            message.payload, pipeline.accepts, self.storage.url, check, references
+        )
         if isinstance(parsed, Poison):
             return _Entry(message, poison=parsed)
+        if isinstance(parsed, ReferenceInput):
+            return self._reference_entry(pipeline, message, parsed)
         if isinstance(parsed, RecordInput):
             work_dir = self.storage.reserve_work_dir(f"record-{uuid.uuid4().hex[:8]}")
             return _Entry(message, record_item(pipeline, parsed.record, work_dir, ITEM_SOURCE))
@@ -107,6 +120,18 @@ class MessageIntake:
             self.storage.remove_work_dir(work_dir)
             return _Entry(message, poison=Poison("file_rejected", str(error)))
         new = file_item(pipeline, work_dir, stored_name, (digest, size), named.name, ITEM_SOURCE)
+        return _Entry(message, new)
+
+    def _reference_entry(
+        self, pipeline: Pipeline, message: Message, named: ReferenceInput
+    ) -> _Entry:
+        """A file item read where the message says (inside reference_roots), not copied."""
+        try:
+            new = self.submitter.reference_item(pipeline, named.location, ITEM_SOURCE, named.name)
+        except ReferenceRefusedError as error:
+            return _Entry(message, poison=Poison("reference_refused", str(error)))
+        except ConveyorError as error:
+            return _Entry(message, poison=Poison("file_rejected", str(error)))
         return _Entry(message, new)
 
     def _commit(self, source: str, entries: list[_Entry]) -> None:

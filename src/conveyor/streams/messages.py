@@ -2,7 +2,10 @@
 
 A message is one UTF-8 JSON object. ``{"$file": "incoming/cam1/a.mp4"}`` names a file under
 the storage root (a path relative to it, or a URL that starts with the storage URL) and becomes
-a file item of a copy of that file; any other object is a record. Plain functions, no I/O.
+a file item of a copy of that file. Where the installation allows references
+(``reference_roots``), a ``$file`` outside the storage root (``s3://bucket/calls/a.wav``,
+``/mnt/shared/a.wav``) is a reference: a file item read where it lies, never copied. Any other
+object is a record. Plain functions, no I/O.
 """
 
 from __future__ import annotations
@@ -33,17 +36,29 @@ class FileInput:
 
 
 @dataclass(frozen=True)
+class ReferenceInput:
+    location: str  # outside the storage root: checked against reference_roots by the intake
+    name: str | None
+
+
+@dataclass(frozen=True)
 class Poison:
     code: str  # low-cardinality, a metrics label: bad_json, not_an_object, schema, ...
     reason: str
 
 
-Parsed = RecordInput | FileInput | Poison
+Parsed = RecordInput | FileInput | ReferenceInput | Poison
 
 
 def parse_message(
-    payload: bytes, accepts: Sequence[str], storage_url: str, check: RecordCheck | None = None
+    payload: bytes,
+    accepts: Sequence[str],
+    storage_url: str,
+    check: RecordCheck | None = None,
+    references: bool = False,
 ) -> Parsed:
+    """What ``payload`` asks for; ``references``: a ``$file`` outside the storage root is a
+    reference (the installation has ``reference_roots``), else a poison message."""
     try:
         value = json.loads(payload.decode("utf-8"))
     except UnicodeDecodeError as error:
@@ -53,7 +68,7 @@ def parse_message(
     if not isinstance(value, dict):
         return Poison("not_an_object", f"payload is JSON {type(value).__name__}, not an object")
     if FILE_KEY in value:
-        return _file_input(value, accepts, storage_url)
+        return _file_input(value, accepts, storage_url, references)
     if "record" not in accepts:
         return Poison("wrong_kind", f"the pipeline takes {' or '.join(accepts)}s, not records")
     problem = check(value) if check else None
@@ -64,16 +79,24 @@ def parse_message(
     return RecordInput(value)
 
 
-def _file_input(value: dict[str, Any], accepts: Sequence[str], storage_url: str) -> Parsed:
+def _file_input(
+    value: dict[str, Any], accepts: Sequence[str], storage_url: str, references: bool
+) -> Parsed:
     if "file" not in accepts:
         return Poison("wrong_kind", f"the pipeline takes {' or '.join(accepts)}s, not files")
     location = value[FILE_KEY]
     if not isinstance(location, str) or not location.strip():
         return Poison("bad_file", f"{FILE_KEY} must be a storage path or URL (a string)")
     path = storage_path(location, storage_url)
-    if path is None:
-        return Poison("bad_file", f"{location!r} is not inside the storage root {storage_url}")
     name = value.get(NAME_KEY)
+    if path is None and references:
+        return ReferenceInput(location, name if isinstance(name, str) and name else None)
+    if path is None:
+        return Poison(
+            "bad_file",
+            f"{location!r} is not inside the storage root {storage_url} (to take files where "
+            "they lie, list their folder or URL prefix in reference_roots)",
+        )
     if not isinstance(name, str) or not name:
         name = posixpath.basename(path)
     return FileInput(path, name)

@@ -21,6 +21,7 @@ from conveyor.api.schemas import (
     ItemOut,
     ItemPage,
     RecordSubmission,
+    ReferenceSubmission,
     RetryFailed,
     SubmissionOut,
 )
@@ -159,6 +160,35 @@ async def submit_records(
     if summary.error is not None:
         raise ApiError(422, "bad_record_line", str(summary.error), summary.as_dict())
     return summary.as_dict() | ({"item_ids": item_ids} if ids else {})
+
+
+@router.post(
+    "/references",
+    status_code=201,
+    response_model=SubmissionOut,
+    dependencies=[operator],
+    summary="Submit a file by reference: a shared-mount path or an fsspec URL (s3://...)",
+    responses={
+        200: {"model": SubmissionOut, "description": "already submitted: the earlier item"},
+        **error_responses(404, 422),
+    },
+)
+async def submit_reference(request: Request, body: ReferenceSubmission) -> Any:
+    """The file is not copied: the workers read it where it lies, so its size has no limit.
+    Only paths and URLs under the installation's `reference_roots` are accepted (none by
+    default); anything else answers 422 `reference_refused` saying which setting to change."""
+    installation = _installation(request)
+    refuse_training_records(installation.registry.get(body.pipeline))
+    submission = await run_in_threadpool(
+        installation.submitter.submit_reference,
+        body.pipeline,
+        body.url,
+        body.force,
+        "api",
+        body.name,
+    )
+    out = _submission_out(request, submission).model_dump()
+    return JSONResponse(out, status_code=200 if submission.duplicate else 201)
 
 
 @router.get("", response_model=ItemPage)
