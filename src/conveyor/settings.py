@@ -29,7 +29,9 @@ class ModelSettings(BaseModel):
     promotion_metric: str | None = None  # held-out metric the gate compares (default: model's)
     promotion_margin: float = 0.0  # promote unless worse than the champion by more than this
     schedule: str | None = None  # cron expression (UTC): train on a schedule
-    retrain_after_rows: int | None = None  # train when this many new labelled rows arrived
+    retrain_after_rows: int | None = Field(None, ge=1)  # train after this many new rows
+    # ... or once the oldest new row waited this long (rows from a stream, a trickle of data)
+    retrain_after_minutes: float | None = Field(None, gt=0)
     retrain_on_events: list[str] = Field(default_factory=list)  # event types that start a run
 
 

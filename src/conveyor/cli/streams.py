@@ -36,7 +36,10 @@ def add(
     context: typer.Context,
     name: str = typer.Argument(..., help="A name for the source."),
     url: str = typer.Option(..., "--url", help="e.g. redis://host:6379/KEY, kafka://host/TOPIC"),
-    pipeline: str = typer.Option(..., "--pipeline", "-p", help="Pipeline its items go to."),
+    pipeline: str = typer.Option(None, "--pipeline", "-p", help="Pipeline its items go to."),
+    train: str = typer.Option(
+        None, "--train", help="Model whose training rows the messages are (instead of -p)."
+    ),
     group: str = typer.Option(None, "--group", help="Consumer group (default conveyor-NAME)."),
     max_queued: int = typer.Option(
         10_000, "--max-queued", help="Pause consuming while this many of its items wait."
@@ -47,17 +50,18 @@ def add(
     schema: Path = typer.Option(None, "--schema", help="JSON Schema every record must meet."),
     disabled: bool = typer.Option(False, "--disabled", help="Add it without consuming yet."),
 ) -> None:
-    """Add a source: its messages become items of the pipeline once a consumer runs."""
-    from conveyor.models.training import refuse_training_records
-    from conveyor.streams.sources import SourceConfig, add_source
+    """Add a source: its messages become items of the pipeline (or labelled rows of the model
+    with --train) once a consumer runs."""
+    from conveyor.streams.sources import SourceConfig, add_source, source_target
 
     state: CliState = context.obj
     # An unknown or training pipeline is an error now, not at the first message.
-    refuse_training_records(state.installation.registry.get(pipeline))
+    target, model = source_target(state.installation.registry, pipeline, train)
     config = SourceConfig(
         name=name,
         url=url,
-        pipeline=pipeline,
+        pipeline=target,
+        model=model,
         group=group or f"conveyor-{name}",
         options=_options(options or []),
         max_queued=max_queued,
@@ -66,7 +70,20 @@ def add(
     )
     with state.installation.sessions.begin() as session:
         add_source(session, config)
-    console.print(f"added stream source {name} -> pipeline {pipeline} (group {config.group})")
+    what = f"training rows of model {model}" if model else f"pipeline {target}"
+    console.print(f"added stream source {name} -> {what} (group {config.group})")
+    if model:
+        console.print(_training_hint(state, model), markup=False)
+
+
+def _training_hint(state: CliState, model: str) -> str:
+    configured = state.settings.models.get(model)
+    if configured and (configured.retrain_after_rows or configured.retrain_after_minutes):
+        return "`conveyor up` starts training when its data trigger is due (docs/streams.md)"
+    return (
+        f"rows are kept; set models.{model}.retrain_after_rows (or retrain_after_minutes) "
+        "to train on them automatically"
+    )
 
 
 def _options(pairs: list[str]) -> dict[str, str]:
@@ -113,16 +130,16 @@ def list_command(
         print(json.dumps(rows, default=str))
         return
     table = Table(title="Stream sources")
-    columns = ("name", "url", "pipeline", "enabled", "items", "per min", "lag", "dead letters")
+    columns = ("name", "url", "into", "enabled", "taken", "per min", "lag", "dead letters")
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(
             row["name"],
             row["url"],
-            row["pipeline"],
+            f"model {row['model']} (rows)" if row["model"] else row["pipeline"],
             "yes" if row["enabled"] else "no",
-            str(row["items"]),
+            str(row["rows"] if row["model"] else row["items"]),
             str(row["messages_last_minute"]),
             "?" if row["lag"] is None else str(row["lag"]),
             str(row["dead_letters"]),

@@ -81,11 +81,13 @@ def build_training_item(
     extra_rows: Sequence[Sequence[str]] = (),
     dataset: tuple[bytes, str] | None = None,
     delivery: Mapping[str, Any] | None = None,
+    new_rows: Mapping[str, int] | None = None,
 ) -> NewItem:
     """Check parameters, snapshot the dataset (plus ``extra_rows``) and describe the item.
 
     ``dataset`` gives the bytes and their source instead of a file (a delivery reads them from
-    a commit); ``delivery`` is kept in the record for the registrar (docs/cicd.md). Inserting
+    a commit); ``delivery`` is kept in the record for the registrar (docs/cicd.md);
+    ``new_rows`` names the labelled rows a data trigger added (its fire and counts). Inserting
     the item is the caller's: alone, or in one transaction with a trigger's claim."""
     pipeline = training_pipeline(registry, model)
     given = dict(params or {})
@@ -107,6 +109,7 @@ def build_training_item(
         requested_by=requested_by or _user(),
         requested_at=utcnow().isoformat(),
         delivery=dict(delivery or {}),
+        new_rows=dict(new_rows or {}),
     )
     record = request.to_record()
     work_dir = storage.reserve_work_dir(f"train-{pipeline.model_name}-{uuid.uuid4().hex[:8]}")

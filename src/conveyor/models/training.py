@@ -109,11 +109,13 @@ class TrainingPipeline(Pipeline):
         its digest, the code version, the comparison of candidates and the held-out metrics;
         ``details`` add what is the pipeline's own (artifacts, features, target, ...)."""
         request, params = self.request_of(record)
-        dataset = {
+        dataset: dict[str, Any] = {
             "path": request.dataset,
             "source": request.dataset_source,
             "sha256": request.dataset_sha256,
         }
+        if request.new_rows:
+            dataset["new_rows"] = request.new_rows
         return TrainingOutcome(
             model=self.model_name,
             params=params,
@@ -141,6 +143,9 @@ class TrainingRequest:
     requested_at: str = ""
     # A delivery from a model repository (docs/cicd.md): commit, repository, gate; else empty.
     delivery: dict[str, Any] = field(default_factory=dict)
+    # A data trigger's run: {"fire": K, "new": N, "total": M}: it trained on the labelled rows
+    # with fire <= K (M rows, N of them new), appended in id order to the dataset; else empty.
+    new_rows: dict[str, int] = field(default_factory=dict)
 
     def to_record(self) -> dict[str, Any]:
         return asdict(self)

@@ -10,7 +10,9 @@ Schedules are cron expressions in UTC (``[models.heart] schedule = "0 3 * * *"``
 time a schedule is seen, its latest past slot is recorded without firing; after that, a slot
 that passed while nothing ran fires once when a process comes back (missed slots are not
 replayed one by one). A data trigger fires when at least ``retrain_after_rows`` rows arrived
-since its last fire; the run trains on the model's dataset plus every labelled row so far.
+since its last fire, or when the oldest of them waited ``retrain_after_minutes``; the fire marks
+the waiting rows as its own (``labelled_rows.fire``) in the transaction that inserts the run,
+which trains on the model's dataset plus every row with ``fire`` up to its own.
 An event trigger starts one run per published event whose type the model lists in
 ``retrain_on_events``; the event row itself is the claim (``handled_at`` set once).
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,6 +42,42 @@ from conveyor.store.submissions import insert_items
 logger = logging.getLogger(__name__)
 SCHEDULE_ACTOR, ROWS_ACTOR = "schedule", "new rows"
 EVENT_BATCH = 100
+
+
+@dataclass(frozen=True)
+class RowRule:
+    """When a data trigger fires: ``after_rows`` rows waiting, or the oldest waiting row
+    ``after_minutes`` old (whichever comes first); at least one row must wait."""
+
+    after_rows: int | None = None
+    after_minutes: float | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.after_rows or self.after_minutes)
+
+    def due(self, waiting: int, oldest: datetime | None, now: datetime) -> bool:
+        if waiting <= 0:
+            return False
+        if self.after_rows and waiting >= self.after_rows:
+            return True
+        if self.after_minutes and oldest is not None:
+            return now - oldest >= timedelta(minutes=self.after_minutes)
+        return False
+
+
+@dataclass(frozen=True)
+class RowsUsed:
+    """The labelled rows a data-triggered run trained on: every row of the model with
+    ``fire <= fire`` (``new`` of them first used by this run), in id order."""
+
+    fire: int
+    new: int
+    total: int
+    last_row_id: int
+
+    def to_record(self) -> dict[str, int]:
+        return {"fire": self.fire, "new": self.new, "total": self.total}
 
 
 def latest_slot(expression: str, now: datetime) -> datetime:
@@ -146,30 +185,63 @@ class Triggers:
             )
         return len(rows)
 
-    def fire_row_triggers(self) -> list[str]:
+    def fire_row_triggers(self, now: datetime | None = None) -> list[str]:
         fired = []
         for model, configured in self.settings.models.items():
-            if configured.retrain_after_rows:
-                item_id = self._fire_rows(model, configured.retrain_after_rows)
+            rule = RowRule(configured.retrain_after_rows, configured.retrain_after_minutes)
+            if rule.configured:
+                item_id = self._fire_rows(model, rule, now or utcnow())
                 if item_id:
                     fired.append(item_id)
         return fired
 
-    def _fire_rows(self, model: str, threshold: int) -> str | None:
+    def _fire_rows(self, model: str, rule: RowRule, now: datetime) -> str | None:
         name = f"{model}:rows"
         with self.sessions() as session:
-            state = session.get(TrainingTrigger, name)
-            consumed = state.last_row_id if state else 0
-            newest, waiting = session.execute(
-                select(func.max(LabelledRow.id), func.count()).where(
-                    LabelledRow.model == model, LabelledRow.id > consumed
+            waiting, oldest = session.execute(
+                select(func.count(), func.min(LabelledRow.received_at)).where(
+                    LabelledRow.model == model, LabelledRow.fire.is_(None)
                 )
             ).one()
-        if waiting < threshold:
+            state = session.get(TrainingTrigger, name)
+        if not rule.due(waiting, oldest, now):
             return None
         if state is None:
             self._create_state(name, model, last_fired_at=None)
-        new = build_training_item(
+        fires = state.fires if state else 0
+        with self.sessions.begin() as session:
+            claimed = updated_rows(
+                session,
+                update(TrainingTrigger)
+                .where(TrainingTrigger.name == name, TrainingTrigger.fires == fires)
+                .values(fires=fires + 1, last_fired_at=utcnow(), updated_at=utcnow()),
+            )
+            if not claimed:
+                return None  # another process fired first
+            item_id, used = self._claim_rows_and_insert(session, model, fires + 1)
+            session.execute(
+                update(TrainingTrigger)
+                .where(TrainingTrigger.name == name)
+                .values(last_item_id=item_id, last_row_id=used.last_row_id)
+            )
+        logger.info("%d new rows of %s: training item %s", used.new, model, item_id)
+        return item_id
+
+    def _claim_rows_and_insert(
+        self, session: Session, model: str, fire: int
+    ) -> tuple[str, RowsUsed]:
+        """Mark every committed waiting row as used by ``fire`` and insert the run that trains
+        on all rows used so far. Rows committed later (a slower transaction with a smaller id)
+        stay waiting for the next fire, so a run's rows are exactly those with fire <= K."""
+        new = updated_rows(
+            session,
+            update(LabelledRow)
+            .where(LabelledRow.model == model, LabelledRow.fire.is_(None))
+            .values(fire=fire),
+        )
+        ids, rows = self._rows_through(session, model, fire)
+        used = RowsUsed(fire=fire, new=new, total=len(rows), last_row_id=max(ids, default=0))
+        item = build_training_item(
             self.settings,
             self.registry,
             self.storage,
@@ -177,47 +249,29 @@ class Triggers:
             None,
             "new-rows",
             ROWS_ACTOR,
-            extra_rows=self._rows_up_to(model, newest),
+            extra_rows=rows,
+            new_rows=used.to_record(),
         )
-        with self.sessions.begin() as session:
-            claimed = updated_rows(
-                session,
-                update(TrainingTrigger)
-                .where(TrainingTrigger.name == name, TrainingTrigger.last_row_id == consumed)
-                .values(last_row_id=newest, last_fired_at=utcnow(), updated_at=utcnow()),
-            )
-            if not claimed:
-                return None
-            [item] = insert_items(session, [new])
-            session.execute(
-                update(TrainingTrigger)
-                .where(TrainingTrigger.name == name)
-                .values(last_item_id=item.id)
-            )
-        logger.info("%d new rows of %s: training item %s", waiting, model, item.id)
-        return item.id
+        [inserted] = insert_items(session, [item])
+        return inserted.id, used
 
-    def _rows_up_to(self, model: str, newest: int) -> Sequence[Sequence[str]]:
-        with self.sessions() as session:
-            query = (
-                select(LabelledRow.values)
-                .where(LabelledRow.model == model, LabelledRow.id <= newest)
-                .order_by(LabelledRow.id)
-            )
-            return [list(values) for values in session.scalars(query)]
+    @staticmethod
+    def _rows_through(session: Session, model: str, fire: int) -> tuple[list[int], list[list[str]]]:
+        query = (
+            select(LabelledRow.id, LabelledRow.values)
+            .where(LabelledRow.model == model, LabelledRow.fire <= fire)
+            .order_by(LabelledRow.id)
+        )
+        found = session.execute(query).all()
+        return [row_id for row_id, _ in found], [list(values) for _, values in found]
 
     def pending_rows(self, model: str) -> tuple[int, int]:
         """(rows waiting since the last fire, rows kept in total) for ``model``."""
         with self.sessions() as session:
-            state = session.get(TrainingTrigger, f"{model}:rows")
-            consumed = state.last_row_id if state else 0
-            total = session.scalar(
-                select(func.count()).select_from(LabelledRow).where(LabelledRow.model == model)
-            )
+            counted = select(func.count()).select_from(LabelledRow)
+            total = session.scalar(counted.where(LabelledRow.model == model))
             waiting = session.scalar(
-                select(func.count())
-                .select_from(LabelledRow)
-                .where(LabelledRow.model == model, LabelledRow.id > consumed)
+                counted.where(LabelledRow.model == model, LabelledRow.fire.is_(None))
             )
         return int(waiting or 0), int(total or 0)
 

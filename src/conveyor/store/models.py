@@ -217,11 +217,15 @@ class TrainingTrigger(Base):
     last_fired_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_row_id: Mapped[int] = mapped_column(Integer, default=0)
     last_item_id: Mapped[str | None] = mapped_column(String(32))
+    fires: Mapped[int] = mapped_column(Integer, default=0)  # data trigger: fires so far
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class LabelledRow(Base):
-    """A new labelled training row for a model's dataset (counted by its data trigger)."""
+    """A new labelled training row for a model's dataset (counted by its data trigger).
+
+    ``fire`` is the data trigger's fire that first trained on the row (null: still waiting);
+    the run of fire K trained on the model's dataset plus every row with ``fire <= K``."""
 
     __tablename__ = "labelled_rows"
 
@@ -230,8 +234,13 @@ class LabelledRow(Base):
     values: Mapped[Any] = mapped_column(JSON)
     source: Mapped[str] = mapped_column(String(200))
     received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    payload: Mapped[Any | None] = mapped_column(JSON)  # the stream message it came from
+    fire: Mapped[int | None] = mapped_column(Integer)
 
-    __table_args__ = (Index("ix_labelled_rows_model", "model", "id"),)
+    __table_args__ = (
+        Index("ix_labelled_rows_model", "model", "id"),
+        Index("ix_labelled_rows_fire", "model", "fire"),
+    )
 
 
 class ModelEvent(Base):

@@ -9,16 +9,31 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.pipeline.spec import Pipeline
-from conveyor.streams.brokers.base import BrokerConsumer
-from conveyor.streams.intake import BatchOutcome, MessageIntake
-from conveyor.streams.messages import schema_check
+from conveyor.streams.brokers.base import BrokerConsumer, Message
+from conveyor.streams.intake import BatchOutcome
+from conveyor.streams.messages import RecordCheck, schema_check
 from conveyor.streams.metrics import StreamMetrics
 from conveyor.streams.sources import SourceConfig, queued_items, record_lag
+
+
+class Intake(Protocol):
+    """What a batch becomes: items (:class:`~conveyor.streams.intake.MessageIntake`) or a
+    model's labelled rows (:class:`~conveyor.streams.row_intake.RowIntake`)."""
+
+    def take(
+        self,
+        source: str,
+        pipeline: Pipeline,
+        messages: Sequence[Message],
+        check: RecordCheck | None = None,
+    ) -> BatchOutcome: ...
 
 
 @dataclass
@@ -48,7 +63,7 @@ class SourceConsumer:
         config: SourceConfig,
         pipeline: Pipeline,
         broker: BrokerConsumer,
-        intake: MessageIntake,
+        intake: Intake,
         sessions: sessionmaker[Session],
         metrics: StreamMetrics | None = None,
         tuning: ConsumerTuning | None = None,

@@ -16,6 +16,7 @@ from conveyor.streams.brokers import open_consumer, redact
 from conveyor.streams.consumer import ConsumerStatus, ConsumerTuning, SourceConsumer
 from conveyor.streams.intake import MessageIntake
 from conveyor.streams.metrics import StreamMetrics
+from conveyor.streams.row_intake import RowIntake
 from conveyor.streams.sources import SourceConfig, config_of, list_sources
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ class StreamRunner:
         # One runner per process counts into the process's registry; another needs its own.
         self.metrics = metrics or StreamMetrics(installation.metrics.registry)
         self.intake = MessageIntake(installation.sessions, installation.submitter)
+        self.row_intake = RowIntake(installation.sessions)
         self.running: dict[str, _Running] = {}
 
     def statuses(self) -> dict[str, ConsumerStatus]:
@@ -140,7 +142,7 @@ class StreamRunner:
                 config,
                 pipeline,
                 broker,
-                self.intake,
+                self.row_intake if config.model else self.intake,
                 self.installation.sessions,
                 self.metrics,
                 self.tuning,

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from conveyor.core.lifecycle import ItemStatus
 from conveyor.errors import ConveyorError, InputRejectedError, InvalidStateError
+from conveyor.pipeline.registry import PipelineRegistry
 from conveyor.store.models import Item, utcnow
 from conveyor.streams.brokers import check_url, redact
 from conveyor.streams.tables import StreamDeadLetter, StreamMessage, StreamSource
@@ -43,15 +44,39 @@ class SourceConfig:
     max_queued: int = DEFAULT_MAX_QUEUED
     record_schema: dict[str, Any] | None = None
     enabled: bool = True
+    model: str | None = None  # set: messages become labelled rows of this model, not items
 
 
 @dataclass(frozen=True)
 class SourceCounts:
     items: int
+    rows: int  # labelled rows made (a training source)
     dead_letters: int
     messages_last_minute: int
     lag: int | None
     lag_at: datetime | None
+
+
+def source_target(
+    registry: PipelineRegistry, pipeline: str | None, model: str | None
+) -> tuple[str, str | None]:
+    """(pipeline, model) of a new source: items of an ordinary pipeline, or labelled rows of a
+    model that has a dataset schema. A clear error for anything else, before it is stored."""
+    from conveyor.models.submission import training_pipeline
+    from conveyor.models.training import refuse_training_records
+    from conveyor.streams.row_intake import training_schema
+
+    if (pipeline is None) == (model is None):
+        raise InputRejectedError(
+            "give the pipeline whose items the messages become, or the model whose training "
+            "rows they are (--pipeline or --train; API: pipeline or model), not both"
+        )
+    if model is not None:
+        training_schema(training_pipeline(registry, model))
+        return model, model
+    assert pipeline is not None
+    refuse_training_records(registry.get(pipeline))  # an unknown pipeline fails here too
+    return pipeline, None
 
 
 def add_source(session: Session, config: SourceConfig) -> None:
@@ -77,6 +102,7 @@ def add_source(session: Session, config: SourceConfig) -> None:
             record_schema=config.record_schema,
             enabled=config.enabled,
             max_queued=config.max_queued,
+            model=config.model,
         )
     )
 
@@ -120,6 +146,7 @@ def config_of(source: StreamSource) -> SourceConfig:
         max_queued=source.max_queued,
         record_schema=source.record_schema,
         enabled=source.enabled,
+        model=source.model,
     )
 
 
@@ -129,6 +156,7 @@ def public_view(source: StreamSource) -> dict[str, Any]:
         "name": source.name,
         "url": redact(source.url),
         "pipeline": source.pipeline,
+        "model": source.model,
         "group": source.consumer_group,
         "options": sorted(source.options or {}),
         "has_schema": source.record_schema is not None,
@@ -141,9 +169,10 @@ def public_view(source: StreamSource) -> dict[str, Any]:
 def source_counts(session: Session, source: StreamSource) -> SourceCounts:
     taken = select(func.count()).where(StreamMessage.source == source.name)
     items = session.scalar(taken.where(StreamMessage.item_id.is_not(None))) or 0
+    rows = session.scalar(taken.where(StreamMessage.row_id.is_not(None))) or 0
     recent = session.scalar(taken.where(StreamMessage.received_at >= utcnow() - RATE_WINDOW))
     dead = session.scalar(select(func.count()).where(StreamDeadLetter.source == source.name))
-    return SourceCounts(items, dead or 0, recent or 0, source.lag, source.lag_at)
+    return SourceCounts(items, rows, dead or 0, recent or 0, source.lag, source.lag_at)
 
 
 def queued_items(session: Session, source: str, pipeline: str) -> int:

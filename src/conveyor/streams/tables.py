@@ -29,6 +29,8 @@ class StreamSource(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     url: Mapped[str] = mapped_column(Text)
     pipeline: Mapped[str] = mapped_column(String(100))
+    # Set: messages become labelled rows of this model (its data trigger), not items.
+    model: Mapped[str | None] = mapped_column(String(100))
     consumer_group: Mapped[str] = mapped_column(String(200))
     options: Mapped[Any] = mapped_column()  # TLS and credential settings, str -> str
     record_schema: Mapped[Any | None] = mapped_column()  # JSON Schema each record must meet
@@ -41,14 +43,16 @@ class StreamSource(Base):
 
 
 class StreamMessage(Base):
-    """A message already taken from a source: its item, or none when it became a dead letter.
-    The primary key makes a redelivered message a no-op."""
+    """A message already taken from a source: its item (or labelled row of a training source),
+    or neither when it became a dead letter. The primary key makes a redelivered message a
+    no-op."""
 
     __tablename__ = "stream_messages"
 
     source: Mapped[str] = mapped_column(String(100), primary_key=True)
     identity: Mapped[str] = mapped_column(String(512), primary_key=True)
     item_id: Mapped[str | None] = mapped_column(String(32))
+    row_id: Mapped[int | None] = mapped_column(BigInteger)
     received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     __table_args__ = (

@@ -18,7 +18,6 @@ from conveyor.api.errors import error_responses
 from conveyor.api.security import admin, operator, viewer
 from conveyor.auth.service import Principal
 from conveyor.errors import InputRejectedError
-from conveyor.models.training import refuse_training_records
 from conveyor.streams import sinks as sink_logic
 from conveyor.streams import sources as logic
 from conveyor.streams.tables import StreamSource
@@ -33,6 +32,7 @@ class SourceOut(BaseModel):
     name: str
     url: str = Field(description="the broker URL without its password")
     pipeline: str
+    model: str | None = Field(description="set: messages become this model's training rows")
     group: str
     options: list[str] = Field(description="names of the broker options set (values hidden)")
     has_schema: bool
@@ -40,6 +40,7 @@ class SourceOut(BaseModel):
     max_queued: int
     created_at: datetime
     items: int = Field(description="items made from this source's messages")
+    rows: int = Field(description="training rows made from this source's messages")
     dead_letters: int
     messages_last_minute: int
     lag: int | None = Field(description="messages not yet acknowledged, as last reported")
@@ -55,7 +56,13 @@ class NewSource(BaseModel):
 
     name: str = Field(min_length=1, max_length=100)
     url: str = Field(min_length=1, max_length=2000)
-    pipeline: str = Field(min_length=1, max_length=100)
+    pipeline: str | None = Field(None, min_length=1, max_length=100)
+    model: str | None = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        description="instead of pipeline: messages become this model's training rows",
+    )
     group: str | None = Field(None, max_length=200, description="default conveyor-NAME")
     max_queued: int = Field(logic.DEFAULT_MAX_QUEUED, ge=1, le=10_000_000)
     options: dict[
@@ -131,13 +138,14 @@ def add_source(body: NewSource, request: Request, _: Principal = admin) -> Sourc
     """Add a source; running consumers (`conveyor up`, `streams run`) pick it up within
     seconds."""
     installation = request.app.state.installation
-    refuse_training_records(installation.registry.get(body.pipeline))
+    target, model = logic.source_target(installation.registry, body.pipeline, body.model)
     if body.record_schema is not None:
         _check_schema(body.record_schema)
     config = logic.SourceConfig(
         name=body.name,
         url=body.url,
-        pipeline=body.pipeline,
+        pipeline=target,
+        model=model,
         group=body.group or f"conveyor-{body.name}",
         options=body.options,
         max_queued=body.max_queued,
