@@ -320,9 +320,14 @@ def add_rows(
     waiting, total = ops.triggers.pending_rows(name)
     configured = ops.settings.models.get(name)
     threshold = configured.retrain_after_rows if configured else None
-    when = (
-        f"training starts at {threshold} (checked by `conveyor up`)"
-        if threshold
-        else f"set models.{name}.retrain_after_rows to train on them automatically"
-    )
+    minutes = configured.retrain_after_minutes if configured else None
+    rules = []
+    if threshold:
+        rules.append(f"at {threshold} rows")
+    if minutes:
+        rules.append(f"{minutes:g} min after the oldest")
+    if rules:
+        when = f"training starts {' or '.join(rules)} (checked by `conveyor up`)"
+    else:
+        when = f"set models.{name}.retrain_after_rows to train on them automatically"
     console.print(f"added {added} row(s); {waiting} new since the last run, {total} kept; {when}")
