@@ -28,6 +28,14 @@ def test_heads_are_the_ones_alembic_finds(locations: list[Path]) -> None:
     assert head_revisions([MIGRATIONS / "versions", *locations]) == set(alembic_heads)
 
 
+def test_the_core_chain_has_one_head() -> None:
+    """Pipelines' chains fork from the core's single head; two core revisions written on the
+    same parent need a merge revision (like 0013 and 0019), or a new core revision would
+    have to pick one of them."""
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    assert len(heads) == 1, f"core heads {heads}: add a merge revision (alembic merge heads)"
+
+
 def test_merges_and_annotations_count_and_computed_ids_defer_to_alembic(tmp_path: Path) -> None:
     (tmp_path / "a.py").write_text('revision = "a"\ndown_revision = None\n')
     (tmp_path / "b.py").write_text('revision: str = "b"\ndown_revision: str | None = "a"\n')
