@@ -5,17 +5,21 @@
 2. A fresh home with a heart classifier registered with its ONNX form (as the serving tests
    do: a small logistic regression, no training run).
 3. (a) ``conveyor score heart FILE -o OUT --columns id`` as a subprocess, with the peak RSS of
-   its process tree (the driver, the Ray it starts and Ray's workers) polled every 50 ms.
+   its process tree (the driver, the Ray it starts and Ray's workers) polled every 0.1 s.
 4. (b) the anchor, measured in the same run: a pandas loop (``read_csv`` in chunks of
    200,000 rows, ONNX Runtime on the same ONNX bytes, one Parquet file per chunk), as a
    subprocess measured the same way.
-5. rows/s and peak RSS of both and their ratios, so a figure taken on a loaded machine can be
+5. (c) Spark, the old system's choice (``batch_scoring_spark.py``): ``local[2]``, the same CSV,
+   ``mlflow.pyfunc.spark_udf`` of the same registered version, Parquet out; the tree measured
+   includes the JVM and Spark's Python workers. Needs the ``bench`` extra (pyspark) and Java 17.
+6. rows/s and peak RSS of each and the ratios, so a figure taken on a loaded machine can be
    read against one taken on an idle one. Wall time includes start-up (Python, MLflow, the
-   model, planning, Ray); the scoring time is what the command's summary says: from Ray ready
-   to the last part recorded (actor start-up included).
+   model, planning, Ray or the JVM); the "work" time is what the command says: for
+   ``conveyor score`` from Ray ready to the last part recorded (actor start-up included), for
+   Spark from the session up to the Parquet written. Each output is deleted once measured.
 
-Usage: ``.venv/bin/python benchmarks/batch_scoring.py [--rows 2000000] [--block-size 8MiB]``.
-Spark (``mlflow.pyfunc.spark_udf``) is not measured here: pyspark is not installed.
+Usage: ``.venv/bin/python benchmarks/batch_scoring.py [--rows 2000000] [--block-size 8MiB]
+[--contenders conveyor,pandas,spark]``. The issue's figure is the 10 GB one, ``--rows 223000000``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -62,8 +68,9 @@ def heart_csv(rows: int) -> Path:
     partial = path.with_suffix(".partial")
     with partial.open("w") as out:
         out.write(",".join(["id", *HEART_SCHEMA.names]) + "\n")
-        for n in range(rows):
-            out.write(f"{n},{seed[n % SEED_ROWS]}")
+        for start in range(0, rows, SEED_ROWS):  # a block at once: 10 GB in minutes
+            count = min(SEED_ROWS, rows - start)
+            out.write("".join([f"{start + i},{seed[i]}" for i in range(count)]))
     partial.rename(path)
     return path
 
@@ -115,10 +122,23 @@ def _tree_memory(root: psutil.Process) -> tuple[int, int]:
     return rss, uss
 
 
+CONTENDERS = ("conveyor", "pandas", "spark")
+
+
+@dataclass(frozen=True)
+class Measured:
+    wall: float  # seconds, start-up included
+    scoring: float  # seconds once the engine is up (the whole wall time for the pandas loop)
+    peak_rss: int
+    peak_uss: int
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--block-size", default="8MiB")
+    parser.add_argument("--contenders", default=",".join(CONTENDERS))
+    parser.add_argument("--spark-driver-memory", default="1g")
     arguments = parser.parse_args()
     source = heart_csv(arguments.rows)
     size_mb = source.stat().st_size / 1e6
@@ -126,40 +146,77 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="conveyor-bench-scoring-"))
     try:
         onnx = registered_home(work / "home")
-        model_file = work / "heart.onnx"
-        model_file.write_bytes(onnx)
-        from conveyor.pipelines.heart.data import HEART_SCHEMA
-
-        env = {**os.environ, "CONVEYOR_HOME": str(work / "home")}
-        command = [str(CONVEYOR), "score", "heart", str(source), "-o", str(work / "scored")]
-        command += ["--columns", "id", "--block-size", arguments.block_size]
-        wall, peak, peak_uss, stderr = run_measured(command, env)
-        print(stderr.strip().splitlines()[-1], flush=True)
-        found = re.search(r"rejected in ([0-9.]+) s", stderr)
-        scoring = float(found.group(1)) if found else wall
-        (work / "anchor").mkdir()
-        anchor = [str(PYTHON), "-c", PANDAS_LOOP, str(source), str(model_file)]
-        anchor += [",".join(HEART_SCHEMA.features), str(work / "anchor")]
-        anchor_wall, anchor_peak, anchor_uss, _ = run_measured(anchor, dict(os.environ))
-        ours = (wall, scoring, peak, peak_uss)
-        report(arguments.rows, ours, (anchor_wall, anchor_peak, anchor_uss))
+        (work / "heart.onnx").write_bytes(onnx)
+        results: dict[str, Measured] = {}
+        for name in arguments.contenders.split(","):
+            results[name] = RUNNERS[name](source, work, arguments)
+            print(f"{name}: {results[name]} load {os.getloadavg()[0]:.1f}", flush=True)
+            shutil.rmtree(work / name, ignore_errors=True)  # 10 GB of input, GBs of output
+        report(arguments.rows, results)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def report(rows: int, ours: tuple[float, float, int, int], anchor: tuple[float, int, int]) -> None:
-    wall, scoring, peak, peak_uss = ours
-    anchor_wall, anchor_peak, anchor_uss = anchor
+def run_conveyor(source: Path, work: Path, arguments: argparse.Namespace) -> Measured:
+    env = {**os.environ, "CONVEYOR_HOME": str(work / "home")}
+    command = [str(CONVEYOR), "score", "heart", str(source), "-o", str(work / "conveyor")]
+    command += ["--columns", "id", "--block-size", arguments.block_size]
+    wall, peak, peak_uss, stderr = run_measured(command, env)
+    print(stderr.strip().splitlines()[-1], flush=True)
+    found = re.search(r"rejected in ([0-9.]+) s", stderr)
+    return Measured(wall, float(found.group(1)) if found else wall, peak, peak_uss)
+
+
+def run_pandas(source: Path, work: Path, arguments: argparse.Namespace) -> Measured:
+    from conveyor.pipelines.heart.data import HEART_SCHEMA
+
+    (work / "pandas").mkdir()
+    command = [str(PYTHON), "-c", PANDAS_LOOP, str(source), str(work / "heart.onnx")]
+    command += [",".join(HEART_SCHEMA.features), str(work / "pandas")]
+    wall, peak, peak_uss, _ = run_measured(command, dict(os.environ))
+    return Measured(wall, wall, peak, peak_uss)
+
+
+def run_spark(source: Path, work: Path, arguments: argparse.Namespace) -> Measured:
+    from conveyor.models.registry import embedded_tracking_uri
+
+    env = {**os.environ, "MLFLOW_TRACKING_URI": embedded_tracking_uri(work / "home")}
+    command = [str(PYTHON), str(ROOT / "benchmarks" / "batch_scoring_spark.py"), str(source)]
+    command += ["models:/heart/1", str(work / "spark"), arguments.spark_driver_memory]
+    wall, peak, peak_uss, stderr = run_measured(command, env)
+    found = re.search(r"spark: scored and written in ([0-9.]+) s", stderr)
+    return Measured(wall, float(found.group(1)) if found else wall, peak, peak_uss)
+
+
+RUNNERS: dict[str, Callable[[Path, Path, argparse.Namespace], Measured]] = {
+    "conveyor": run_conveyor,
+    "pandas": run_pandas,
+    "spark": run_spark,
+}
+LABELS = {
+    "conveyor": "conveyor score",
+    "pandas": "pandas chunks + ONNX Runtime",
+    "spark": "Spark local[2] + spark_udf",
+}
+
+
+def report(rows: int, results: dict[str, Measured]) -> None:
     print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    print(f"{'':32} {'wall s':>7} {'rows/s':>9} {'RSS MB':>7} {'USS MB':>7}")
-    print(f"{'conveyor score (wall)':32} {wall:7.1f} {rows / wall:9,.0f} "
-          f"{peak / 1e6:7,.0f} {peak_uss / 1e6:7,.0f}")  # fmt: skip
-    print(f"{'conveyor score (scoring only)':32} {scoring:7.1f} {rows / scoring:9,.0f}")
-    print(f"{'pandas chunks + ONNX Runtime':32} {anchor_wall:7.1f} {rows / anchor_wall:9,.0f} "
-          f"{anchor_peak / 1e6:7,.0f} {anchor_uss / 1e6:7,.0f}")  # fmt: skip
-    print(f"ratio conveyor/pandas rows/s: wall {anchor_wall / wall:.2f}, scoring "
-          f"{anchor_wall / scoring:.2f}; peak RSS {peak / anchor_peak:.2f}, "
-          f"USS {peak_uss / anchor_uss:.2f}")  # fmt: skip
+    print(f"{'':30} {'wall s':>7} {'rows/s':>9} {'work s':>7} {'rows/s':>9} {'RSS MB':>7} "
+          f"{'USS MB':>7}")  # fmt: skip
+    for name, measured in results.items():
+        print(f"{LABELS[name]:30} {measured.wall:7.1f} {rows / measured.wall:9,.0f} "
+              f"{measured.scoring:7.1f} {rows / measured.scoring:9,.0f} "
+              f"{measured.peak_rss / 1e6:7,.0f} {measured.peak_uss / 1e6:7,.0f}")  # fmt: skip
+    ours = results.get("conveyor")
+    for anchor in ("pandas", "spark"):
+        if ours is None or anchor not in results:
+            continue
+        other = results[anchor]
+        print(f"conveyor/{anchor} rows/s: wall {other.wall / ours.wall:.2f}, once up "
+              f"{other.scoring / ours.scoring:.2f} (against {anchor}'s wall: "
+              f"{other.wall / ours.scoring:.2f}); "
+              f"peak RSS {ours.peak_rss / other.peak_rss:.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":
