@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # the store and the consumers load when a streams command run
     from conveyor.streams.runner import StreamRunner
 
 streams_app = typer.Typer(
-    help="Event streams: Kafka, RabbitMQ, NATS, Redis Streams and MQTT sources.",
+    help="Event streams: Kafka, RabbitMQ, NATS, Redis Streams, MQTT and JSON Lines file sources.",
     no_args_is_help=True,
 )
 LIVE_REFRESH_SECONDS = 1.0
@@ -206,6 +206,53 @@ def dead_letters_command(
     for letter in letters:
         console.print(f"{letter['identity']}  {letter['reason']}", markup=False)
         console.print(f"    {letter['payload'][:200]}", markup=False)
+
+
+@streams_app.command("publish")
+def publish_command(
+    context: typer.Context,
+    name: str = typer.Argument(..., help="The source whose stream receives the messages."),
+    messages: list[str] = typer.Argument(None, help="JSON messages, one per argument."),
+    from_file: Path = typer.Option(
+        None, "--file", "-f", help="A JSON Lines file: each line one message ('-': stdin)."
+    ),
+) -> None:
+    """Publish messages to a source's stream (a broker, or the file of a file:// source)."""
+    import sys
+
+    from conveyor.streams.publishing import file_messages, publish_all
+    from conveyor.streams.sources import get_source
+
+    state: CliState = context.obj
+    if bool(messages) == (from_file is not None):
+        raise typer.BadParameter("give messages as arguments or --file FILE, one of them")
+    with state.installation.read_sessions() as session:
+        source = get_source(session, name)
+        url, options = source.url, dict(source.options or {})
+    if messages:
+        count = publish_all(url, options, ((m.encode(), 0) for m in messages))
+    elif str(from_file) == "-":
+        count = publish_all(url, options, file_messages(sys.stdin.buffer))
+    else:
+        count = _publish_file(url, options, from_file)
+    console.print(f"published {count} message(s) to {name}")
+
+
+def _publish_file(url: str, options: dict[str, str], path: Path) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from conveyor.streams.publishing import file_messages, publish_all
+
+    if not path.is_file():
+        raise InputRejectedError(f"--file {path}: not a readable file")
+    columns = (TextColumn("publishing"), BarColumn(), TextColumn("{task.fields[sent]:,} sent"))
+    with path.open("rb") as lines, Progress(*columns, TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("publish", total=path.stat().st_size, sent=0)
+
+        def shown(published: int, read: int) -> None:
+            bar.update(task, completed=read, sent=published)
+
+        return publish_all(url, options, file_messages(lines), shown)
 
 
 @streams_app.command("add-sink")

@@ -24,6 +24,7 @@ ADAPTERS = {
     "rediss": "redis",
     "mqtt": "mqtt",
     "mqtts": "mqtt",
+    "file": "file",  # a JSON Lines file on this machine: no broker (brokers/file.py)
 }
 
 
@@ -60,9 +61,18 @@ def adapter(url: str) -> ModuleType:
 def check_url(url: str) -> None:
     """Refuse a URL no adapter serves, before it is stored as a source."""
     parts = urlsplit(url)
+    if parts.scheme.lower() == "file":
+        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+            raise InputRejectedError(
+                f"stream URL {url!r}: a file stream names an absolute path with three "
+                "slashes, e.g. file:///home/me/readings.jsonl"
+            )
+        return
     if parts.scheme.lower() not in ADAPTERS or not parts.hostname:
-        known = ", ".join(f"{s}://HOST/..." for s in ADAPTERS)
-        raise InputRejectedError(f"stream URL {redact(url)!r} is not one of {known}")
+        known = ", ".join(f"{s}://HOST/..." for s in ADAPTERS if s != "file")
+        raise InputRejectedError(
+            f"stream URL {redact(url)!r} is not one of {known} or file:///PATH"
+        )
 
 
 def redact(url: str) -> str:
