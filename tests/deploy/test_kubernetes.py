@@ -292,3 +292,25 @@ def test_alertmanager_reaches_conveyor_through_the_api_service(
     assert (folder / "secrets" / "conveyor-token").read_text() == token
     init = _named(example, "Job", "conveyor-init")["spec"]["template"]["spec"]["containers"][0]
     assert "CONVEYOR_ALERTS_TOKEN" in {variable["name"] for variable in init["env"]}
+
+
+def test_the_api_service_balances_replicas_that_follow_the_store(
+    example: list[dict[str, Any]],
+) -> None:
+    """Two API replicas behind the Service, each taken out within seconds by /readyz (503
+    without the store) and never restarted for it; serving pods stay in while the store is away
+    (their predictions go on from loaded models)."""
+    api = _named(example, "Deployment", "conveyor-api")
+    assert api["spec"]["replicas"] >= 2
+    assert api["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    service = _named(example, "Service", "conveyor-api")
+    labels = api["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+    (container,) = api["spec"]["template"]["spec"]["containers"]
+    readiness, liveness = container["readinessProbe"], container["livenessProbe"]
+    assert readiness["httpGet"]["path"] == "/readyz"
+    assert readiness["periodSeconds"] * readiness["failureThreshold"] <= 10
+    assert liveness["httpGet"]["path"] == "/healthz"
+    serve = _named(example, "Deployment", "conveyor-serve")
+    (container,) = serve["spec"]["template"]["spec"]["containers"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
