@@ -224,3 +224,26 @@ def test_a_row_committed_after_a_fire_waits_for_the_next_one(
         {"fire": 1, "new": 2, "total": 2},
         {"fire": 2, "new": 2, "total": 4},
     ]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_training_source_through_the_api(stream_installation: Installation) -> None:
+    from fastapi.testclient import TestClient
+
+    from conveyor.api.app import create_app
+
+    client = TestClient(create_app(stream_installation, auth_required=False))
+    body = {"name": "rows", "url": "file:///var/data/heart.jsonl", "model": "heart"}
+    added = client.post("/api/v1/streams", json=body)
+    assert added.status_code == 201, added.text
+    assert (added.json()["model"], added.json()["pipeline"], added.json()["rows"]) == (
+        "heart",
+        "heart",
+        0,
+    )
+    both = client.post("/api/v1/streams", json={**body, "name": "b", "pipeline": "single"})
+    assert both.status_code == 422 and "not both" in both.json()["error"]["message"]
+    untrainable = client.post("/api/v1/streams", json={**body, "name": "c", "model": "single"})
+    assert untrainable.status_code == 422, untrainable.text
+    listed = client.get("/api/v1/streams").json()["sources"]
+    assert [source["name"] for source in listed] == ["rows"]
