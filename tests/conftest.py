@@ -10,6 +10,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -63,10 +64,11 @@ def _postgres_available() -> bool:
         return False
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'conveyor.db'}"
+@contextmanager
+def _database_url(kind: str, folder: Path) -> Iterator[str]:
+    """A fresh store of ``kind``: a SQLite file in ``folder``, or a PostgreSQL schema of its own."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'conveyor.db'}"
         return
     if not _postgres_available():
         if os.environ.get("CI"):
@@ -82,18 +84,48 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     admin.dispose()
 
 
-@pytest.fixture
-def installation(tmp_path: Path, database_url: str, ray_cluster: str):  # type: ignore[no-untyped-def]
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with _database_url(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """One store per database for a whole module, for tests whose set-up costs more than the
+    test (each must then tolerate what the module's earlier tests left behind)."""
+    with _database_url(request.param, tmp_path_factory.mktemp("store")) as url:
+        yield url
+
+
+def _installation(home: Path, database_url: str):  # type: ignore[no-untyped-def]
     from conveyor.installation import Installation
     from conveyor.settings import load_settings
 
     settings = load_settings(
-        tmp_path / "home",
+        home,
         database_url=database_url,
         pipelines=[TEST_PIPELINES],
         lease_seconds=5.0,
         poll_interval_seconds=0.02,
     )
-    built = Installation(settings)
+    return Installation(settings)
+
+
+@pytest.fixture
+def installation(tmp_path: Path, database_url: str, ray_cluster: str):  # type: ignore[no-untyped-def]
+    built = _installation(tmp_path / "home", database_url)
+    yield built
+    built.close()
+
+
+@pytest.fixture(scope="module")
+def module_installation(  # type: ignore[no-untyped-def]
+    tmp_path_factory: pytest.TempPathFactory, module_database_url: str, ray_cluster: str
+):
+    """``installation`` shared by a whole module, on ``module_database_url``."""
+    built = _installation(tmp_path_factory.mktemp("home"), module_database_url)
     yield built
     built.close()

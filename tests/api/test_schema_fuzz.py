@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import schemathesis
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -56,8 +57,12 @@ def _name_a_real_pipeline_sometimes(case) -> None:  # type: ignore[no-untyped-de
         body["pipeline"] = choices[len(repr(body)) % len(choices)]
 
 
-@pytest.fixture
-def served(installation) -> tuple[FastAPI, str]:  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module")
+def served(module_installation) -> tuple[FastAPI, str]:  # type: ignore[no-untyped-def]
+    """One store, tracking store and serving per database for all operations: building them
+    cost more than the 50 requests of a case, and later operations then meet the rows earlier
+    ones left, so list responses are checked with content (a fresh store had none)."""
+    installation = module_installation
     with installation.sessions.begin() as session:
         add_user(session, "ada", "correct horse battery", "admin")
         token = create_token(session, "fuzz", "operator")
@@ -84,3 +89,13 @@ def test_no_request_makes_a_server_error(case, served) -> None:  # type: ignore[
     case.call_and_validate(
         app=app, headers={"Authorization": f"Bearer {token}"}, checks=[*CHECKS, error_body_check]
     )
+
+
+@pytest.mark.slow
+def test_the_fuzzers_token_survived(served) -> None:  # type: ignore[no-untyped-def]
+    """Run after the operations (pytest keeps file order): had a generated request revoked the
+    shared token, every later operation would have seen only 401s and proven nothing."""
+    app, token = served
+    with TestClient(app) as client:
+        answer = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.text

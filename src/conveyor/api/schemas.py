@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from conveyor.api.timestamps import UtcDatetime
 from conveyor.store.models import Item, Result, StepRun
 
 
@@ -82,9 +82,9 @@ class StepRunOut(BaseModel):
     status: str
     worker: str | None
     node_id: str | None
-    submitted_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    submitted_at: UtcDatetime
+    started_at: UtcDatetime | None
+    finished_at: UtcDatetime | None
     seconds: float | None
     error: str | None
     logs: str | None
@@ -120,9 +120,9 @@ class ItemOut(BaseModel):
     status: str
     error: str | None
     source: str
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: UtcDatetime
+    started_at: UtcDatetime | None
+    finished_at: UtcDatetime | None
     cancel_requested: bool
     input_url: str | None = None  # a file submitted by reference: where it is read
 

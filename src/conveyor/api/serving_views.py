@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from conveyor.api.errors import ApiError
 from conveyor.api.schemas import ProportionOut
+from conveyor.api.timestamps import UtcDatetime
 from conveyor.retention.series import RANGES, chart_range
 from conveyor.serving.endpoints import EndpointRecord, read_endpoint, read_endpoints
 from conveyor.serving.experiments import ArmResult, ServingExperiment, arm_results
@@ -72,12 +73,12 @@ class QualityOut(ProportionOut):
 class EndpointQuality(BaseModel):
     endpoint: str
     metric: str = Field(description="accuracy (label feedback) or ctr (click-through)")
-    since: datetime
+    since: UtcDatetime
     versions: list[QualityOut]
 
 
 class MinuteOut(BaseModel):
-    minute: datetime
+    minute: UtcDatetime
     version: int
     records: int
     errors: int
@@ -88,14 +89,14 @@ class MinuteOut(BaseModel):
 
 class SourceOut(BaseModel):
     source: str = Field(description="raw (the prediction log), minute or hour (its roll-ups)")
-    since: datetime
-    until: datetime
+    since: UtcDatetime
+    until: UtcDatetime
 
 
 class EndpointStats(BaseModel):
     endpoint: str
-    since: datetime
-    until: datetime
+    since: UtcDatetime
+    until: UtcDatetime
     resolution: str = Field(description="minute or hour: one entry per period and version")
     sources: list[SourceOut] = Field(description="where each part of the range was read from")
     minutes: list[MinuteOut] = Field(
@@ -112,8 +113,8 @@ class ExperimentOut(BaseModel):
     endpoint: str
     name: str
     metric: str
-    starts_at: datetime
-    ends_at: datetime | None
+    starts_at: UtcDatetime
+    ends_at: UtcDatetime | None
     created_by: str
     results: list[ArmResultOut] | None = None
 

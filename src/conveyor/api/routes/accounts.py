@@ -4,7 +4,6 @@ a revoked token stops working at once in this process (within seconds in serving
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Request
@@ -14,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from conveyor.api.errors import error_responses
 from conveyor.api.security import admin
+from conveyor.api.timestamps import UtcDatetime
 from conveyor.auth import accounts
 from conveyor.auth.roles import Role
 from conveyor.auth.service import add_user, hash_password
@@ -31,7 +31,7 @@ class UserOut(BaseModel):
     role: Role
     disabled: bool
     must_change_password: bool
-    created_at: datetime
+    created_at: UtcDatetime
     sessions: int = Field(description="browser sessions open now")
 
 
@@ -75,9 +75,9 @@ class TokenOut(BaseModel):
     name: str
     role: Role
     state: str = Field(description="active, expired or revoked")
-    created_at: datetime
-    last_used_at: datetime | None
-    expires_at: datetime | None
+    created_at: UtcDatetime
+    last_used_at: UtcDatetime | None
+    expires_at: UtcDatetime | None
 
 
 class TokenList(BaseModel):

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from conveyor.api.security import operator, viewer
+from conveyor.api.timestamps import UtcDatetime
 from conveyor.auth.service import Principal
 from conveyor.monitoring import alerts as logic
 from conveyor.monitoring.tables import Alert
@@ -54,9 +55,9 @@ class AlertOut(BaseModel):
     component: str | None
     labels: dict[str, str]
     annotations: dict[str, str]
-    starts_at: datetime
-    ends_at: datetime | None
-    last_received_at: datetime
+    starts_at: UtcDatetime
+    ends_at: UtcDatetime | None
+    last_received_at: UtcDatetime
     receiver: str | None
     link: str | None = Field(description="the UI page the alert is about, if any")
 
@@ -65,9 +66,9 @@ class AlertEventOut(BaseModel):
     fingerprint: str
     name: str
     status: str
-    starts_at: datetime
-    ends_at: datetime | None
-    received_at: datetime
+    starts_at: UtcDatetime
+    ends_at: UtcDatetime | None
+    received_at: UtcDatetime
 
 
 class AlertList(BaseModel):

@@ -8,7 +8,6 @@ a path sent by the caller.
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +19,7 @@ from starlette.background import BackgroundTask
 
 from conveyor.api.errors import error_responses
 from conveyor.api.security import admin, operator, viewer
+from conveyor.api.timestamps import UtcDatetime
 from conveyor.auth.service import Principal
 from conveyor.delivery.tags import COMMIT_TAG
 from conveyor.errors import ConveyorError, InputRejectedError
@@ -50,7 +50,7 @@ class ModelList(BaseModel):
 class VersionOut(BaseModel):
     version: int
     aliases: list[str]
-    created_at: datetime
+    created_at: UtcDatetime
     run_id: str | None
     metrics: dict[str, float]
     params: dict[str, str]
@@ -71,7 +71,7 @@ class AliasChangeOut(BaseModel):
     actor: str
     reason: str
     item_id: str | None = None
-    created_at: datetime | None = None
+    created_at: UtcDatetime | None = None
 
 
 class AliasHistory(BaseModel):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import posixpath
 import threading
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
@@ -20,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from conveyor.api.errors import error_responses
 from conveyor.api.security import operator, viewer
+from conveyor.api.timestamps import UtcDatetime
 from conveyor.auth.service import Principal
 from conveyor.errors import InputRejectedError
 
@@ -58,9 +58,9 @@ class BatchJob(BaseModel):
     rows_scored: int
     rows_rejected: int
     error: str | None
-    created_at: datetime
-    updated_at: datetime
-    finished_at: datetime | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    finished_at: UtcDatetime | None
 
 
 @router.post(

@@ -7,7 +7,6 @@ and resume a source."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -16,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from conveyor.api.errors import error_responses
 from conveyor.api.security import admin, operator, viewer
+from conveyor.api.timestamps import UtcDatetime
 from conveyor.auth.service import Principal
 from conveyor.errors import InputRejectedError
 from conveyor.streams import sinks as sink_logic
@@ -38,13 +38,13 @@ class SourceOut(BaseModel):
     has_schema: bool
     enabled: bool
     max_queued: int
-    created_at: datetime
+    created_at: UtcDatetime
     items: int = Field(description="items made from this source's messages")
     rows: int = Field(description="training rows made from this source's messages")
     dead_letters: int
     messages_last_minute: int
     lag: int | None = Field(description="messages not yet acknowledged, as last reported")
-    lag_at: datetime | None = Field(description="when a consumer last reported the lag")
+    lag_at: UtcDatetime | None = Field(description="when a consumer last reported the lag")
 
 
 class SourceList(BaseModel):
@@ -76,7 +76,7 @@ class DeadLetterOut(BaseModel):
     identity: str
     reason: str
     payload: str = Field(description="the message as text (undecodable bytes replaced)")
-    received_at: datetime
+    received_at: UtcDatetime
 
 
 class DeadLetterList(BaseModel):
@@ -90,9 +90,9 @@ class SinkOut(BaseModel):
     pipeline: str = Field(description="the pipeline, or the model, endpoint or alert ('*': all)")
     statuses: list[str] = Field(description="final statuses whose items are published")
     options: list[str] = Field(description="names of the broker options set (values hidden)")
-    created_at: datetime
+    created_at: UtcDatetime
     published: int = Field(description="messages the broker confirmed")
-    published_at: datetime | None
+    published_at: UtcDatetime | None
     outbox: int = Field(description="messages waiting to be published")
     last_error: str | None = Field(description="the relay's last failure, cleared by a publish")
     relay: str | None = Field(description="the relay process holding the sink")
