@@ -2,7 +2,9 @@
 
 Model events are already where model operations leave a record (reload failures, canary
 rollbacks); a delivery step is written as handled, so no trigger ever starts a run from it.
-The payload carries the delivery's id, the commit, the step, its outcome and the details.
+The payload carries the delivery's id, the commit, the step, its outcome and the details. In
+the same transaction each step goes to the model's model-event sinks (``event: delivery``), so
+a broker sees the gate, the canary and its promotion or rollback as they happen.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.store.models import ModelEvent, utcnow
+from conveyor.streams.event_sinks import write_model_event
 
 DELIVERY_EVENT = "delivery"
 SOURCE = "conveyor models deliver"
@@ -77,6 +80,8 @@ class AuditTrail:
                     item_id=item_id,
                 )
             )
+            event = {"event": DELIVERY_EVENT, **payload, "item_id": item_id}
+            write_model_event(session, self.model, event)
 
 
 def delivery_steps(
