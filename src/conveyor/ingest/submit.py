@@ -26,14 +26,16 @@ from conveyor.store.submissions import (
     PlannerStatistics,
     find_duplicates,
     insert_item_rows,
-    record_content_hash,
+    record_hash_and_json,
 )
 
 
 def record_item(pipeline: Pipeline, record: Any, work_dir: str, source: str) -> NewItem:
     """A record item of ``pipeline``, recognised as a duplicate by the record's content."""
-    content_hash = record_content_hash(record)
-    return _item(pipeline, "record", content_hash, work_dir, source, record=record)
+    content_hash, record_json = record_hash_and_json(record)
+    return _item(
+        pipeline, "record", content_hash, work_dir, source, record=record, record_json=record_json
+    )
 
 
 def file_item(
@@ -103,11 +105,15 @@ def _place(
 
 
 class IngestMetrics(Protocol):
-    def item_accepted(self, pipeline: str, source: str, input_bytes: int | None) -> None: ...
+    def item_accepted(
+        self, pipeline: str, source: str, input_bytes: int | None, count: int = 1
+    ) -> None: ...
 
 
 class _NoMetrics:
-    def item_accepted(self, pipeline: str, source: str, input_bytes: int | None) -> None:
+    def item_accepted(
+        self, pipeline: str, source: str, input_bytes: int | None, count: int = 1
+    ) -> None:
         pass
 
 
@@ -196,12 +202,21 @@ class Submitter:
             fresh, slots = _place(news, known, force)
             ids = insert_item_rows(session, fresh)
         self.statistics.inserted(self.sessions, len(fresh))
-        for new in fresh:  # counted once committed
-            self.metrics.item_accepted(new.pipeline, new.source, new.input_size)
+        self._count_accepted(fresh)
         return [
             Submission(ids[where] if isinstance(where, int) else where, duplicate, new.input_name)
             for (where, duplicate), new in zip(slots, news, strict=True)
         ]
+
+    def _count_accepted(self, fresh: list[NewItem]) -> None:
+        """Once committed: one metrics call per pipeline and source, not one per item."""
+        totals: dict[tuple[str, str], list[int]] = {}
+        for new in fresh:
+            count_and_bytes = totals.setdefault((new.pipeline, new.source), [0, 0])
+            count_and_bytes[0] += 1
+            count_and_bytes[1] += new.input_size or 0
+        for (pipeline, source), (count, input_bytes) in totals.items():
+            self.metrics.item_accepted(pipeline, source, input_bytes or None, count)
 
     def submit_stream(
         self,

@@ -118,8 +118,11 @@ class ConveyorMetrics:
 
     # -- ingest ------------------------------------------------------------------------------
 
-    def item_accepted(self, pipeline: str, source: str, input_bytes: int | None) -> None:
-        self.items_accepted.labels(pipeline, source).inc()
+    def item_accepted(
+        self, pipeline: str, source: str, input_bytes: int | None, count: int = 1
+    ) -> None:
+        """``count`` items accepted, with ``input_bytes`` of input between them."""
+        self.items_accepted.labels(pipeline, source).inc(count)
         if input_bytes:
             self.input_bytes.labels(pipeline, source).inc(input_bytes)
 

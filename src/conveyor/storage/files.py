@@ -128,8 +128,9 @@ class Storage:
     def reserve_record_work_dirs(self, count: int) -> list[str]:
         """``count`` work folder names for record items, as ``reserve_work_dir`` would make
         them, with one timestamp (a batch of records is stamped once)."""
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-        return [posixpath.join(WORK, f"{stamp}_record-{os.urandom(4).hex()}") for _ in range(count)]
+        prefix = posixpath.join(WORK, datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ_record-"))
+        random = os.urandom(4 * count).hex()
+        return [prefix + random[start : start + 8] for start in range(0, 8 * count, 8)]
 
     def receive(self, name: str, max_bytes: int | None = None) -> IncomingFile:
         """A new work folder holding the file ``name``, written piece by piece."""
