@@ -8,21 +8,13 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine
-
 from conveyor.engine.contract import WorkerEnvironment
 from conveyor.filemodes import create_private_home
 from conveyor.pipeline.registry import PipelineRegistry, discover
 from conveyor.settings import Settings
-from conveyor.store.database import (
-    connect,
-    migrate,
-    read_only_connection,
-    read_only_session_factory,
-    session_factory,
-)
 
-if TYPE_CHECKING:  # each part loads with the first command that uses it (`status`: Core only)
+if TYPE_CHECKING:  # each part loads with the first command that uses it (`status`: none)
+    from sqlalchemy import Connection, Engine
     from sqlalchemy.orm import Session, sessionmaker
 
     from conveyor.engine.controller import Controller
@@ -31,6 +23,7 @@ if TYPE_CHECKING:  # each part loads with the first command that uses it (`statu
     from conveyor.ingest.submit import Submitter
     from conveyor.monitoring import ConveyorMetrics
     from conveyor.storage.files import Storage
+    from conveyor.store.counts import ItemCounts
 
 
 class Installation:
@@ -41,6 +34,8 @@ class Installation:
 
     @cached_property
     def engine(self) -> Engine:
+        from conveyor.store.database import connect, migrate
+
         engine = connect(self.settings.resolved_database_url)
         migrate(
             engine, self.settings.init_lock_timeout_seconds, self.registry.migration_locations()
@@ -49,16 +44,36 @@ class Installation:
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
+        from conveyor.store.database import session_factory
+
         return session_factory(self.engine)
 
     @cached_property
     def read_sessions(self) -> sessionmaker[Session]:
         """Sessions that only read: no write lock on SQLite, READ ONLY on PostgreSQL."""
+        from conveyor.store.database import read_only_session_factory
+
         return read_only_session_factory(self.engine)
 
     def read_connection(self) -> Connection:
-        """A Core connection that only reads: for commands that need no ORM (``status``)."""
+        """A Core connection that only reads, for commands that need no ORM."""
+        from conveyor.store.database import read_only_connection
+
         return read_only_connection(self.engine)
+
+    def item_counts(self) -> ItemCounts:
+        """Items by pipeline and state (``conveyor status``): read by SQLite's own driver
+        when the store is at its heads, else through the engine, which migrates or refuses."""
+        from conveyor.store.counts import counts_by_status
+        from conveyor.store.revisions import version_folders
+        from conveyor.store.sqlite_reads import item_counts_at_heads
+
+        folders = version_folders(self.registry.migration_locations())
+        counts = item_counts_at_heads(self.settings.resolved_database_url, folders)
+        if counts is not None:
+            return counts
+        with self.read_connection() as connection:
+            return counts_by_status(connection)
 
     @cached_property
     def storage(self) -> Storage:

@@ -110,11 +110,8 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable output."),
 ) -> None:
     """Counts of items by state, per pipeline."""
-    from conveyor.store.counts import counts_by_status
-
     state: CliState = context.obj
-    with state.installation.read_connection() as connection:
-        counts = counts_by_status(connection)
+    counts = state.installation.item_counts()
     if as_json:
         print(json.dumps(counts))
         return

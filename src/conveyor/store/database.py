@@ -13,13 +13,12 @@ from sqlalchemy.engine import make_url
 from conveyor.errors import ConfigurationError
 from conveyor.filemodes import private_sqlite_database
 from conveyor.firstuse import DEFAULT_TIMEOUT_SECONDS, database_lock
-from conveyor.store.revisions import head_revisions, stored_revisions
+from conveyor.store.revisions import MIGRATIONS, head_revisions, stored_revisions, version_folders
 
 if TYPE_CHECKING:  # Alembic loads only when the store may be behind its heads, the ORM
     from alembic.config import Config  # with the first command that uses sessions
     from sqlalchemy.orm import Session, sessionmaker
 
-MIGRATIONS = Path(__file__).parent / "migrations"
 CONNECT_SECONDS = 10  # PostgreSQL: give up on a connection attempt after this
 READ_ONLY = "conveyor_read_only"  # execution option of read_only_session_factory's sessions
 
@@ -76,7 +75,7 @@ def migrate(
     """Bring the schema to the newest Alembic revisions of the core chain and of every
     pipeline's own version location (``pipeline_migrations``, which fork from the core), once
     across processes: under the store's first-use lock, unless it is already there."""
-    if _at_known_heads(engine, [MIGRATIONS / "versions", *pipeline_migrations]):
+    if _at_known_heads(engine, version_folders(pipeline_migrations)):
         return
     from alembic import command
 
@@ -98,7 +97,7 @@ def alembic_config(pipeline_migrations: Sequence[Path] = ()) -> Config:
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    folders = [MIGRATIONS / "versions", *pipeline_migrations]
+    folders = version_folders(pipeline_migrations)
     config.set_main_option("path_separator", "os")
     config.set_main_option("version_locations", os.pathsep.join(str(f) for f in folders))
     return config

@@ -13,11 +13,19 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, inspect, text
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
+MIGRATIONS = Path(__file__).parent / "migrations"  # Alembic's script location
 VERSION_TABLE = "alembic_version"  # Alembic's default, which env.py keeps
 _NAMES = ("revision", "down_revision")
+
+
+def version_folders(pipeline_migrations: Iterable[Path] = ()) -> list[Path]:
+    """The core chain's version folder, then the pipelines' (Alembic's version locations)."""
+    return [MIGRATIONS / "versions", *pipeline_migrations]
 
 
 def head_revisions(folders: Iterable[Path]) -> frozenset[str] | None:
@@ -38,6 +46,8 @@ def head_revisions(folders: Iterable[Path]) -> frozenset[str] | None:
 
 def stored_revisions(connection: Connection) -> frozenset[str]:
     """The revisions the store is at (none for a store never migrated)."""
+    from sqlalchemy import inspect, text
+
     if not inspect(connection).has_table(VERSION_TABLE):
         return frozenset()
     rows = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))
