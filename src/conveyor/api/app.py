@@ -22,6 +22,7 @@ from conveyor.api.routes import (
     accounts,
     alerts,
     auth,
+    datasets,
     endpoints,
     experiment_segments,
     experiments,
@@ -60,7 +61,7 @@ def create_app(
     install_services(app, installation, auth_required)
     install_error_handlers(app)
     api = APIRouter(prefix="/api/v1", responses=error_responses(401, 403, 422))
-    for module in (auth, items, results, inbox, stats, hardware, models):
+    for module in (auth, items, results, inbox, stats, hardware, models, datasets):
         api.include_router(module.router)
     for module in (endpoints, predictions, experiments):  # model serving (docs/serving.md)
         api.include_router(module.router)

@@ -10,6 +10,7 @@ from typer.core import TyperGroup
 
 from conveyor.cli import (
     accounts,
+    datasets,
     deploy,
     items,
     maintenance,
@@ -56,6 +57,7 @@ serve.register(app)
 deploy.register(app)
 streams.register(app)
 scoring.register(app)
+datasets.register(app)
 
 
 @app.callback()
