@@ -47,10 +47,17 @@ class Balancer:
 
     def states(self) -> dict[str, str]:
         """Each server's state as HAProxy's health checks see it (UP, DOWN, ...)."""
-        answer = httpx.get(f"http://127.0.0.1:{self.stats_port}/;csv", timeout=2).text
-        rows = csv.DictReader(io.StringIO(answer.removeprefix("# ")))
-        return {row["svname"]: row["status"] for row in rows if row["pxname"] == "conveyor_api"}
+        rows = read_stats(f"http://127.0.0.1:{self.stats_port}")
+        return {name: row["status"] for name, row in rows.items()}
 
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(10)
+
+
+def read_stats(stats_url: str) -> dict[str, dict[str, str]]:
+    """The API servers' rows of HAProxy's statistics (``stats_url`` + ``/;csv``) by server name:
+    ``status`` (UP, DOWN, MAINT...), ``stot`` (requests it answered) and the other columns."""
+    answer = httpx.get(f"{stats_url}/;csv", timeout=5).text
+    rows = csv.DictReader(io.StringIO(answer.removeprefix("# ")))
+    return {row["svname"]: row for row in rows if row["pxname"] == "conveyor_api"}
