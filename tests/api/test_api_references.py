@@ -5,6 +5,7 @@ and a refused reference answers 422 naming the setting to change."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -117,3 +118,19 @@ def test_conveyor_submit_ref(
     shown = json.loads(runner.invoke(app, [*home, "show", item_id, "--json"]).stdout)
     assert shown["status"] == "succeeded" and shown["input_url"] == target
     assert shown["result"]["rows"] == 2
+
+
+def test_a_terabyte_reference_is_accepted_with_its_size_and_never_uploaded(
+    api: TestClient, shared: Path
+) -> None:
+    huge = shared / "huge.csv"
+    with huge.open("w") as out:  # real text where the pipeline's probe reads, then a hole
+        out.write("city,visits\n" + "Oslo,3\n" * 20_000)
+    size = 1 << 40
+    os.truncate(huge, size)  # sparse: a terabyte on paper, a few blocks on disk
+    body = {"pipeline": "csv_profile", "url": str(huge)}
+    created = api.post("/api/v1/items/references", json=body)
+    assert created.status_code == 201, created.text
+    assert size > api.installation.settings.max_upload_bytes  # type: ignore[attr-defined]
+    shown = api.get(f"/api/v1/items/{created.json()['item_id']}").json()
+    assert (shown["input_size"], shown["status"], shown["artifacts"]) == (size, "queued", [])
