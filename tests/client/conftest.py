@@ -66,7 +66,10 @@ def _configure(home: Path) -> None:
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     dataset = home.parent / "heart.csv"
     dataset.write_bytes(synthetic_csv(80, seed=11))
+    shared = home.parent / "shared"  # a shared mount, for files submitted by reference
+    shared.mkdir(exist_ok=True)
     (home / "conveyor.toml").write_text(
+        f'reference_roots = ["{shared}"]\n'
         f'[models.heart]\ndataset = "{dataset}"\n'
         'params = { cv_folds = 2, candidates = ["logistic_regression"] }\n'
     )

@@ -144,6 +144,13 @@ class AsyncClient:
         """Submit one JSON record (at most 1 MiB)."""
         return await self._run(calls.submit_record(pipeline, record, force))
 
+    async def submit_reference(
+        self, pipeline: str, url: str, *, force: bool = False, name: str | None = None
+    ) -> Submission:
+        """Submit a file by reference: a path on a shared mount or a URL (``s3://...``) under
+        the server's ``reference_roots``, read where it lies, never uploaded."""
+        return await self._run(calls.submit_reference(pipeline, url, force, name))
+
     async def submit_records(
         self, pipeline: str, records: Any, *, force: bool = False
     ) -> list[Submission]:

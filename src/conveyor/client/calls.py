@@ -86,6 +86,11 @@ def submit_record(pipeline: str, record: Any, force: bool) -> Call[Submission]:
     return Call("POST", "/items", submission, json=body)
 
 
+def submit_reference(pipeline: str, url: str, force: bool, name: str | None) -> Call[Submission]:
+    body = {"pipeline": pipeline, "url": url, "force": force, "name": name}
+    return Call("POST", "/items/references", submission, json=body)
+
+
 def item(item_id: str) -> Call[ItemDetail]:
     return Call("GET", f"/items/{segment(item_id)}", ItemDetail.from_api)
 

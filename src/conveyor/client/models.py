@@ -70,6 +70,7 @@ class Item:
     started_at: datetime | None
     finished_at: datetime | None
     cancel_requested: bool
+    input_url: str | None = None  # a file submitted by reference: where it is read
 
     @property
     def finished(self) -> bool:
