@@ -11,9 +11,8 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,6 +23,7 @@ from conveyor.pipeline.spec import Pipeline
 from conveyor.store.models import utcnow
 from conveyor.store.submissions import NewItem, insert_item_rows
 from conveyor.streams.brokers.base import Message
+from conveyor.streams.identities import add_dead_letters, fresh_messages
 from conveyor.streams.messages import (
     FileInput,
     Poison,
@@ -32,7 +32,7 @@ from conveyor.streams.messages import (
     ReferenceInput,
     parse_message,
 )
-from conveyor.streams.tables import StreamDeadLetter, StreamMessage
+from conveyor.streams.tables import StreamMessage
 
 ITEM_SOURCE = "stream"  # Item.source of every item a stream made
 
@@ -66,7 +66,7 @@ class MessageIntake:
     ) -> BatchOutcome:
         """Commit what ``messages`` become; returns only once it is durable."""
         for attempt in (1, 2):
-            fresh = self._fresh(source, messages)
+            fresh = fresh_messages(self.sessions, source, messages)
             entries = [self._entry(pipeline, message, check) for message in fresh]
             try:
                 self._commit(source, entries)
@@ -77,20 +77,6 @@ class MessageIntake:
                 continue
             return self._outcome(pipeline, entries, len(messages) - len(fresh))
         raise AssertionError("unreachable")
-
-    def _fresh(self, source: str, messages: Sequence[Message]) -> list[Message]:
-        unique: dict[str, Message] = {}
-        for message in messages:  # the first of repeated identities, in the batch's order
-            unique.setdefault(message.identity, message)
-        with self.sessions() as session:
-            known = set(
-                session.scalars(
-                    select(StreamMessage.identity).where(
-                        StreamMessage.source == source, StreamMessage.identity.in_(list(unique))
-                    )
-                )
-            )
-        return [m for identity, m in unique.items() if identity not in known]
 
     def _entry(self, pipeline: Pipeline, message: Message, check: RecordCheck | None) -> _Entry:
         references = bool(self.submitter.reference_roots)
@@ -152,24 +138,8 @@ class MessageIntake:
             ]
             if rows:
                 session.execute(insert(StreamMessage), rows)
-            self._add_dead_letters(session, source, entries, now)
-
-    def _add_dead_letters(
-        self, session: Session, source: str, entries: list[_Entry], now: datetime
-    ) -> None:
-        letters = [
-            {
-                "source": source,
-                "identity": entry.message.identity,
-                "payload": entry.message.payload,
-                "reason": f"{entry.poison.code}: {entry.poison.reason}",
-                "received_at": now,
-            }
-            for entry in entries
-            if entry.poison is not None
-        ]
-        if letters:
-            session.execute(insert(StreamDeadLetter), letters)
+            poison = [(entry.message, entry.poison) for entry in entries if entry.poison]
+            add_dead_letters(session, source, poison, now)
 
     def _discard_files(self, entries: list[_Entry]) -> None:
         for entry in entries:
