@@ -64,6 +64,8 @@ def test_a_reference_is_submitted_processed_and_shown(api: TestClient, shared: P
     viewer = {"Authorization": f"Bearer {api.viewer_token}"}  # type: ignore[attr-defined]
     seen = api.get(f"/api/v1/items/{item_id}", headers=viewer).json()
     assert seen["input_url"] == "[server path]"  # viewers see no server paths
+    page = api.get(f"/ui/items/{item_id}")  # the item page's panel
+    assert page.status_code == 200 and f"<code>{shared / 'visits.csv'}</code>" in page.text
 
 
 def test_refused_references_answer_422_and_viewers_cannot_submit(
