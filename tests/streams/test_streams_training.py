@@ -1,17 +1,21 @@
-"""Training from a stream: a Redis stream feeds the heart model's data trigger. Messages become
-labelled rows (payload kept), the trigger fires once at its threshold and the run's dataset
-snapshot holds exactly the model's dataset plus those rows; a redelivered message adds no row
-and poison messages land in the dead letters with their reasons. On SQLite and PostgreSQL,
-against the Redis on loopback."""
+"""Training from a stream: a Redis stream, a NATS JetStream stream or a JSON Lines file feeds
+the heart model's data trigger. Messages become labelled rows (payload kept), the trigger fires
+once at its threshold and the run's dataset snapshot holds exactly the model's dataset plus
+those rows; a redelivered message adds no row and poison messages land in the dead letters with
+their reasons. On SQLite and PostgreSQL, against the brokers on loopback."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import threading
+import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import nats
 import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
@@ -29,9 +33,12 @@ from conveyor.streams.row_intake import RowIntake
 from conveyor.streams.runner import StreamRunner
 from conveyor.streams.sources import SourceConfig, add_source, get_source, source_counts
 from conveyor.streams.tables import StreamDeadLetter, StreamMessage
+from support.brokers import reachable
 from support.polling import wait_for
+from support.redis_streams import fresh_stream
 
 THRESHOLD = 20
+NATS_PORT = 4222
 SOURCE = "heart-readings"
 POISON = {
     b"{not json": "bad_json",
@@ -54,19 +61,45 @@ def dataset(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def trained(stream_installation: Installation, dataset: Path, redis_stream: str) -> Installation:
+@pytest.fixture(params=["redis", "nats", "file"])
+def source_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh stream on the Redis or NATS JetStream on loopback, or a JSON Lines file."""
+    if request.param == "file":
+        yield f"file://{tmp_path / 'readings.jsonl'}"
+    elif request.param == "redis":
+        with fresh_stream() as url:
+            yield url
+    else:
+        if not reachable(NATS_PORT):
+            pytest.skip("NATS is not reachable on loopback")
+        name = f"conveyor-test-{uuid.uuid4().hex[:12]}"
+        yield f"nats://127.0.0.1:{NATS_PORT}/{name}?subject={name}.rows"
+        asyncio.run(_delete_nats_stream(name))
+
+
+async def _delete_nats_stream(name: str) -> None:
+    client = await nats.connect(f"nats://127.0.0.1:{NATS_PORT}")
+    try:
+        await client.jetstream().delete_stream(name)
+    finally:
+        await client.close()
+
+
+def _train_from(installation: Installation, dataset: Path, url: str) -> Installation:
     """The heart model with a data trigger of THRESHOLD rows, fed by a training source."""
-    installation = stream_installation
     installation.settings.models = {
         "heart": ModelSettings(dataset=str(dataset), retrain_after_rows=THRESHOLD)
     }
-    config = SourceConfig(
-        SOURCE, redis_stream, "heart", "conveyor-heart", {"claim_idle_seconds": "1"}, model="heart"
-    )
+    options = {"claim_idle_seconds": "1"} if url.startswith("redis") else {}
+    config = SourceConfig(SOURCE, url, "heart", "conveyor-heart", options, model="heart")
     with installation.sessions.begin() as session:
         add_source(session, config)
     return installation
+
+
+@pytest.fixture
+def trained(stream_installation: Installation, dataset: Path, redis_stream: str) -> Installation:
+    return _train_from(stream_installation, dataset, redis_stream)
 
 
 def _count(installation: Installation, model: type) -> int:
@@ -89,12 +122,12 @@ def _consume_until(installation: Installation, done, what: str) -> None:  # type
 
 
 def test_messages_become_rows_and_train_once_on_exactly_those_rows(
-    trained: Installation, redis_stream: str, dataset: Path
+    stream_installation: Installation, source_url: str, dataset: Path
 ) -> None:
-    installation = trained
+    installation = _train_from(stream_installation, dataset, source_url)
     names = installation.registry.get("heart").schema.names  # type: ignore[attr-defined]
     rows = synthetic_rows(THRESHOLD + 5, seed=3, missing_rate=0)
-    producer = open_producer(redis_stream, {})
+    producer = open_producer(source_url, {})
     for cells in rows[:THRESHOLD]:
         producer.publish(_message(cells, names))
     for payload in POISON:
