@@ -2,10 +2,11 @@
 both, and a second run changes nothing.
 
 The hosts are network namespaces with sshd (``support.ssh_hosts``): host-a is head and serve,
-host-b a worker. They have no systemd, so the playbook runs with
-``conveyor_service_manager=process``: the role writes the same unit files and its
-``conveyor-unit`` starts each unit's ExecStartPre/ExecStart from them; ``systemd-analyze verify``
-checks those files. The hosts share this machine's file system, so each gets a folder
+host-b a worker and the load balancer (HAProxy, the ``lb`` role, in front of host-a's two
+APIs). They have no systemd, so the playbook runs with ``conveyor_service_manager=process``: the
+role writes the same unit files and its ``conveyor-unit`` starts each unit's
+ExecStartPre/ExecStart from them (HAProxy is started with a PID file); ``systemd-analyze
+verify`` checks those files. The hosts share this machine's file system, so each gets a folder
 (``conveyor_root``), Conveyor is installed from the wheel of this work tree
 (``--no-index --find-links``), the store is SQLite in a shared folder, and the dependencies
 come from this environment through ``conveyor_venv_extra_paths`` (see ``support.installs``).
@@ -26,6 +27,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -34,6 +36,7 @@ from conveyor.installation import Installation
 from conveyor.settings import load_settings
 from conveyor.store import queries
 from conveyor.store.models import StepRun
+from support.haproxy import HAPROXY, read_stats
 from support.installs import REPOSITORY, add_setuptools, build_wheel, dependency_view
 from support.netns import NODES_SCRIPT, require_netns
 from support.ssh_hosts import SshHosts, ssh_hosts, ssh_unavailable
@@ -42,6 +45,7 @@ pytestmark = [pytest.mark.netns, pytest.mark.slow, pytest.mark.timeout(900)]
 PLAYBOOK = REPOSITORY / "deploy" / "ansible" / "site.yml"
 HEAD, WORKER = "host-a", "host-b"
 RAY_PORT = 6379
+LB_PORT, LB_STATS_PORT = 8080, 8404  # HAProxy on host-b
 # `ray` as pip would have installed it: the python3 first on the services' PATH is the venv's.
 RAY_LAUNCHER = '#!/bin/sh\nexec python3 -m ray.scripts.scripts "$@"\n'
 UNITS = {
@@ -74,7 +78,9 @@ class Deployment:
 
     def _inventory(self) -> str:
         lines = ["[head]", self._host_line(HEAD), "[workers]", self._host_line(WORKER)]
-        lines += ["[serve]", HEAD, "[db]", "[monitoring]", "[all:vars]", "ansible_user=root"]
+        stats = f"{self.by_name[WORKER].ssh_ip}:{LB_STATS_PORT}"
+        lines += ["[serve]", HEAD, "[lb]", f"{WORKER} lb_bind=:{LB_PORT} lb_stats={stats}"]
+        lines += ["[db]", "[monitoring]", "[all:vars]", "ansible_user=root"]
         lines += [
             f"ansible_ssh_private_key_file={self.hosts.private_key}",
             f"ansible_python_interpreter={sys.executable}",
@@ -247,6 +253,39 @@ def test_api_serving_and_node_exporters_answer(deployment: Deployment) -> None:
     assert _get(f"http://{head.ssh_ip}:8400/healthz", timeout=180)
     for host in (head, worker):
         assert "node_cpu_seconds_total" in _get(f"http://{host.ssh_ip}:9100/metrics", 30)
+
+
+def test_the_load_balancer_spreads_requests_over_both_apis(deployment: Deployment) -> None:
+    """host-b's HAProxy balances the head's `conveyor up` and host-a's `conveyor serve`: a login
+    through it holds on both (sessions are in the store), and both answered requests."""
+    head, balancer = deployment.hosts.hosts
+    root = deployment.hosts.host_root(balancer)
+    config = root / "etc" / "haproxy" / "haproxy.cfg"
+    checked = subprocess.run([HAPROXY, "-c", "-f", str(config)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"server {HEAD}-head {head.cluster_ip}:8321" in config.read_text()
+    assert f"server {HEAD}-serve {head.cluster_ip}:8400" in config.read_text()
+    stats_url = f"http://{balancer.ssh_ip}:{LB_STATS_PORT}"
+    servers = [f"{HEAD}-head", f"{HEAD}-serve"]
+
+    def all_up() -> bool:
+        rows = read_stats(stats_url)
+        return all(rows.get(name, {}).get("status") == "UP" for name in servers)
+
+    deadline = time.monotonic() + 180
+    while not all_up():
+        assert time.monotonic() < deadline, f"not both UP in HAProxy: {read_stats(stats_url)}"
+        time.sleep(1)
+    before = read_stats(stats_url)
+    password = deployment.secrets["CONVEYOR_ADMIN_PASSWORD"]
+    with httpx.Client(base_url=f"http://{balancer.ssh_ip}:{LB_PORT}", timeout=30) as client:
+        login = client.post("/api/v1/auth/login", json={"name": "admin", "password": password})
+        assert login.status_code == 200, login.text
+        answers = [client.get("/api/v1/items", params={"limit": 1}) for _ in range(6)]
+    assert [answer.status_code for answer in answers] == [200] * 6, answers[-1].text
+    after = read_stats(stats_url)
+    for name in servers:  # round robin: each API answered part of the seven requests
+        assert int(after[name]["stot"]) > int(before[name]["stot"]), (before, after)
 
 
 def test_a_second_run_changes_nothing(deployment: Deployment) -> None:
