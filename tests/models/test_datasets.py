@@ -127,6 +127,8 @@ def test_the_api_lists_shows_and_serves_snapshots(installation, tmp_path: Path) 
     shown = client.get(f"/api/v1/datasets/{_sha(data)[:8]}", headers=viewer).json()
     assert [(r["item_id"], r["version"]) for r in shown["runs"]] == [(item_id, version)]
     assert shown["runs"][0]["run_id"]
+    assert shown["runs"][0]["created_at"].endswith(("Z", "+00:00"))  # UTC, with its offset
+    assert shown["first_used_at"] == shown["runs"][0]["created_at"]
     assert client.get("/api/v1/datasets/ffffff0", headers=viewer).status_code == 404
     assert client.get("/api/v1/datasets/xyz", headers=viewer).status_code == 422
     url = f"/api/v1/datasets/{_sha(data)}/file"

@@ -3,7 +3,6 @@ snapshot's bytes (docs/datasets.md)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -13,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from conveyor.api.errors import error_responses
 from conveyor.api.security import operator, viewer
+from conveyor.api.timestamps import UtcDatetime
 from conveyor.models.datasets import DatasetCatalog, DatasetRun, DatasetSnapshot
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -27,7 +27,7 @@ class DatasetRunOut(BaseModel):
     run_id: str | None
     trigger: str
     source: str
-    created_at: datetime
+    created_at: UtcDatetime
 
     @classmethod
     def of(cls, run: DatasetRun) -> DatasetRunOut:
@@ -49,7 +49,7 @@ class DatasetOut(BaseModel):
     size: int | None  # null: the snapshot is gone from storage
     path: str  # inside the storage
     versions: list[int]
-    first_used_at: datetime | None
+    first_used_at: UtcDatetime | None
     runs: list[DatasetRunOut]
 
     @classmethod
