@@ -280,3 +280,6 @@ def test_a_training_source_through_the_api(stream_installation: Installation) ->
     assert untrainable.status_code == 422, untrainable.text
     listed = client.get("/api/v1/streams").json()["sources"]
     assert [source["name"] for source in listed] == ["rows"]
+    page = client.get("/streams")
+    assert page.status_code == 200, page.text
+    assert "training rows of heart" in page.text and "0 rows" in page.text
