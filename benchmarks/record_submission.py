@@ -6,7 +6,9 @@
    --records FILE`` as a subprocess, with the peak RSS of its process tree polled by psutil
    every 50 ms; then the same command again (every record a duplicate), to time the re-run.
 4. records/s, peak RSS, and records/s as a fraction of the parse-only rate, so a figure taken
-   on a loaded machine can be read against one taken on an idle one.
+   on a loaded machine can be read against one taken on an idle one; the same per CPU-second
+   of the submitting process (user + system), which a busy machine changes far less than the
+   wall-clock rate. On PostgreSQL the server's own CPU is not counted.
 
 Usage: ``.venv/bin/python benchmarks/record_submission.py [--records 1000000]
 [--databases sqlite,postgresql]``. Goal (issue 18): 1,000,000 records at >= 20,000 records/s
@@ -19,6 +21,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -55,16 +58,19 @@ def records_file(count: int) -> Path:
     return path
 
 
-def parse_seconds(path: Path) -> float:
-    started = time.perf_counter()
+def parse_seconds(path: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of ``json.loads`` on every line."""
+    started, cpu = time.perf_counter(), time.process_time()
     with path.open("rb") as lines:
         for line in lines:
             json.loads(line)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
-def run_measured(command: list[str], env: dict[str, str]) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS (bytes) of the process tree, stderr."""
+def run_measured(command: list[str], env: dict[str, str]) -> tuple[float, int, float]:
+    """Wall seconds, peak RSS (bytes) of the process tree, and its CPU seconds (user and
+    system: what the load average does not change much; PostgreSQL's server is not in it)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     root = psutil.Process(process.pid)
@@ -76,7 +82,9 @@ def run_measured(command: list[str], env: dict[str, str]) -> tuple[float, int, s
     _, stderr = process.communicate()
     if process.returncode != 0:
         raise RuntimeError(f"{command} failed: {stderr.decode()[-2000:]}")
-    return seconds, peak, stderr.decode()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return seconds, peak, cpu
 
 
 def _tree_rss(root: psutil.Process) -> int:
@@ -98,18 +106,21 @@ def fresh_database_url(database: str, home: Path) -> str:
     return f"{POSTGRES}/{name}"
 
 
-def measure(database: str, path: Path, count: int, parse_rate: float) -> None:
+def measure(database: str, path: Path, count: int, parse_rates: tuple[float, float]) -> None:
     home = Path(tempfile.mkdtemp(prefix="conveyor-records-"))
     env = os.environ | {"CONVEYOR_DATABASE_URL": fresh_database_url(database, home)}
     command = [str(CONVEYOR), "--home", str(home), "submit", "-p", "noop", "--records", str(path)]
     try:
         for run in ("first", "re-run"):
-            seconds, peak, _ = run_measured(command, env)
-            rate = count / seconds
+            seconds, peak, cpu = run_measured(command, env)
+            rate, cpu_rate = count / seconds, count / cpu
             print(
                 f"{database:10} {run:6} {count:>9,} records {seconds:7.1f} s "
                 f"{rate:9,.0f} records/s  peak RSS {peak / 2**20:6.0f} MB  "
-                f"{rate / parse_rate:.3f} x parse-only"
+                f"{rate / parse_rates[0]:.3f} x parse-only; CPU {cpu:6.1f} s, "
+                f"{cpu_rate:7,.0f} records/CPU-s ({cpu_rate / parse_rates[1]:.3f} x) "
+                f"load {os.getloadavg()[0]:.1f}",
+                flush=True,
             )
     finally:
         shutil.rmtree(home, ignore_errors=True)
@@ -134,11 +145,16 @@ def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgresql")
     arguments = parser.parse_args()
     path = records_file(arguments.records)
-    parse_rate = arguments.records / parse_seconds(path)
+    wall, cpu = parse_seconds(path)
+    rates = (arguments.records / wall, arguments.records / cpu)
     load = os.getloadavg()[0]
-    print(f"anchor: json.loads of every line: {parse_rate:,.0f} records/s (load {load:.1f})")
+    print(
+        f"anchor: json.loads of every line: {rates[0]:,.0f} records/s, "
+        f"{rates[1]:,.0f} records/CPU-s (load {load:.1f})",
+        flush=True,
+    )
     for database in arguments.databases.split(","):
-        measure(database, path, arguments.records, parse_rate)
+        measure(database, path, arguments.records, rates)
 
 
 if __name__ == "__main__":

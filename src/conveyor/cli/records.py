@@ -21,7 +21,12 @@ from rich.progress import (
 
 from conveyor.cli.state import error_console
 from conveyor.errors import InputRejectedError
-from conveyor.ingest.records import RecordBatch, RecordSummary, jsonl_batches
+from conveyor.ingest.records import (
+    FILE_BATCH_RECORDS,
+    RecordBatch,
+    RecordSummary,
+    jsonl_batches,
+)
 
 if TYPE_CHECKING:
     from conveyor.ingest.submit import Submission, Submitter
@@ -76,7 +81,7 @@ def submit_record_file(
             done[0] += len(submissions)
             progress.update(task, completed=batch.bytes_read, records=done[0])
 
-        batches = jsonl_batches(lines, str(path))
+        batches = jsonl_batches(lines, str(path), FILE_BATCH_RECORDS)
         summary = submitter.submit_record_batches(pipeline, batches, force, "cli", committed)
     summary.seconds = time.perf_counter() - started
     return summary

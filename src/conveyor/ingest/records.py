@@ -10,14 +10,25 @@ nothing is doubled. The same holds after an interruption: a batch is one transac
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from conveyor.errors import InputRejectedError
 
 BATCH_RECORDS = 5_000  # one transaction each: big enough to amortise, small in memory
+# `submit --records FILE`: a fourth as many commits (on SQLite each ended in a WAL checkpoint);
+# the API keeps BATCH_RECORDS, as a server shares its database with the controller.
+FILE_BATCH_RECORDS = 20_000
 MAX_LINE_BYTES = 1 << 20  # a record line; a longer one is a bad line, not a memory spike
+# orjson parses a line in a fraction of json.loads's time and to the same values, except:
+# integers beyond 64 bits (orjson makes them floats: a line with 19 digits in a row goes to
+# json.loads), and what orjson refuses that json.loads takes (NaN, Infinity, lone surrogates,
+# a byte order mark), which falls back to json.loads. Same values, same content hashes.
+_LONG_DIGITS = re.compile(rb"\d{19}")
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,11 @@ class JsonlBatcher:
         return self.take() if len(self._records) >= self.batch_size else None
 
     def _parse(self, line: bytes) -> Any:
+        if not _LONG_DIGITS.search(line):
+            try:
+                return orjson.loads(line)
+            except orjson.JSONDecodeError:
+                pass  # json.loads decides, and says what is wrong
         try:
             return json.loads(line)
         except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
