@@ -156,6 +156,7 @@ def test_references_outside_the_roots_are_refused_saying_what_to_change(
         f"{s3_bucket}/inbox.csv": "outside every allowed root",  # a prefix, not a folder
         f"simplecache::{s3_bucket}/in/visits.csv": "chains file systems",
         str(shared / "missing.csv"): "no readable file",
+        f"{shared}/\ud800.csv": "not valid UTF-8",  # JSON may carry a lone surrogate
         f"{s3_bucket}/in/missing.csv": "no file there",
     }
     for location, problem in cases.items():

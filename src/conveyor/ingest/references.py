@@ -69,6 +69,13 @@ def _plain(location: str) -> str:
             f"reference {location[:100]!r} is longer than {MAX_URL_CHARS} characters or holds "
             "a NUL character."
         )
+    try:
+        location.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ReferenceRefusedError(
+            f"reference {location[:100]!r} is not valid UTF-8 text (a lone surrogate); "
+            "name the file as UTF-8."
+        ) from None
     if "::" in location:
         raise ReferenceRefusedError(
             f"reference {location!r} chains file systems ('::'); name one URL or path."
@@ -183,10 +190,11 @@ def _remote_info(location: str, url: str) -> dict[str, Any]:
         ) from None
     except FileNotFoundError:
         raise ReferenceRefusedError(f"reference {location!r}: no file there.") from None
-    except (OSError, PermissionError) as error:
+    except Exception as error:  # each fsspec back end raises its own kinds
         raise ReferenceRefusedError(
-            f"reference {location!r} cannot be read ({error}); check the storage credentials "
-            "(AWS_*, FSSPEC_* variables) of the API, the CLI and the workers."
+            f"reference {location!r} cannot be read ({type(error).__name__}: {error}); check "
+            "the URL and the storage credentials (AWS_*, FSSPEC_* variables) of the API, the "
+            "CLI and the workers."
         ) from None
 
 
