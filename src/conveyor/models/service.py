@@ -105,7 +105,7 @@ class ModelOps:
         return [f"schedule queued training {i}" for i in self.triggers.fire_schedules(now)]
 
     def _row_events(self, now: datetime | None) -> list[str]:
-        return [f"new rows queued training {i}" for i in self.triggers.fire_row_triggers()]
+        return [f"new rows queued training {i}" for i in self.triggers.fire_row_triggers(now)]
 
     def _events(self, now: datetime | None) -> list[str]:
         return [f"event queued training {i}" for i in self.triggers.fire_event_triggers()]
