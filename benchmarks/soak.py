@@ -40,6 +40,10 @@ for folder in (ROOT / "tests" / "serving", ROOT / "tests", ROOT / "benchmarks"):
 # The controllers, replicas and Ray's workers import the same support and benchmark modules.
 PATHS = [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]
 os.environ["PYTHONPATH"] = os.pathsep.join(path for path in PATHS if path)
+# A raylet waits this long for its agents to start (their port files), then exits: a head
+# restarted on a starved machine (load average 50 on two cores) took minutes.
+os.environ.setdefault("RAY_agent_register_timeout_ms", "600000")
+os.environ.setdefault("RAY_raylet_start_wait_time_s", "600")
 
 from soaklib import verify  # noqa: E402
 from soaklib.faults import FaultInjector  # noqa: E402
@@ -56,8 +60,8 @@ def options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add = parser.add_argument
     add("--minutes", type=float, default=30.0, help="length of the load (before the drain)")
-    add("--rate", type=float, default=40.0, help="heart predictions per second to aim at")
-    add("--predictors", type=int, default=8, help="client threads sharing --rate")
+    add("--rate", type=float, default=50.0, help="heart predictions per second to aim at")
+    add("--predictors", type=int, default=10, help="client threads sharing --rate")
     add("--noop-every", type=float, default=3.0, help="seconds between noop records")
     add("--fault-every", type=float, default=120.0, help="seconds between faults (~)")
     add("--postgres-down", type=float, default=15.0, help="seconds PostgreSQL stays stopped")
@@ -105,7 +109,9 @@ def run(
     started, stop = time.monotonic(), threading.Event()
     watcher.start()
     predictors.start()
-    faults = threading.Thread(target=_inject, args=(injector, arguments, started, stop))
+    faults = threading.Thread(
+        target=_inject, args=(injector, arguments, started, stop), daemon=True
+    )
     faults.start()
     _submit(submitter, media, arguments, started)
     load_s = time.monotonic() - started

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import random
 import signal
+import subprocess
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,7 +42,7 @@ class Fault:
             "target": self.target,
             "back_after_s": round(self.recovered - self.started, 1),
             "window_s": round(self.ends - self.started, 1),
-            **self.details,
+            **{k: len(v) if k == "held" else v for k, v in self.details.items()},
         }
 
 
@@ -140,9 +141,22 @@ class FaultInjector:
     def _ray_head(self) -> Fault:
         fault = self._begin("ray_head", self.system.head.address)
         self.system.head.kill()
-        self.system.head.start()
+        fault.details["start_attempts"] = self._start_head()
         fault.details["down_s"] = round(time.monotonic() - fault.started, 1)
         return fault
+
+    def _start_head(self, attempts: int = 3) -> int:
+        """``ray start`` again; one that times out (seen at load average 50 on two cores) leaves
+        a partial head, which is killed before the next attempt, as a supervisor would."""
+        for attempt in range(1, attempts + 1):
+            try:
+                self.system.head.start(timeout=600)
+                return attempt
+            except (subprocess.TimeoutExpired, AssertionError):
+                self.system.head.kill()
+                if attempt == attempts:
+                    raise
+        return attempts
 
 
 def _gone(process: psutil.Process) -> bool:

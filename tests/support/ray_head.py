@@ -39,14 +39,16 @@ class RayHead:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self) -> None:
+    def start(self, timeout: float = 180) -> None:
         command = [str(RAY), "start", "--head", "--port", str(self.port)]
         command += ["--temp-dir", str(self.temp_dir), "--num-cpus", str(self.num_cpus)]
         command += ["--include-dashboard=false", "--disable-usage-stats"]
         for option, port in self.side_ports.items():
             command += [option, str(port)]
         environment = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | self.env
-        done = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=180)
+        done = subprocess.run(
+            command, env=environment, capture_output=True, text=True, timeout=timeout
+        )
         assert done.returncode == 0, f"ray start failed:\n{done.stdout}\n{done.stderr}"
 
     def processes(self) -> list[psutil.Process]:
