@@ -67,11 +67,16 @@ def scored_table(
     extra = [
         labels,
         pa.array(probabilities, type=pa.float64()),
-        pa.array([loaded.model] * count, type=pa.string()),
+        _repeated(loaded.model, pa.string(), count),
         pa.array(np.full(count, loaded.version, dtype=np.int64)),
-        pa.array([loaded.dataset_sha256] * count, type=pa.string()),
+        _repeated(loaded.dataset_sha256, pa.string(), count),
     ]
     return pa.table([*(table.column(n) for n in kept), *extra], names=[*kept, *OUTPUT_COLUMNS])
+
+
+def _repeated(value: Any, kind: pa.DataType, count: int) -> pa.Array:
+    """One value ``count`` times, built in C++ (a Python list of it costs ~0.5 s a part)."""
+    return pa.repeat(pa.scalar(value, kind), count)
 
 
 def predict(loaded: LoadedVersion, table: pa.Table) -> tuple[pa.Array, Any]:

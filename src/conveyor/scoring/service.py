@@ -1,5 +1,5 @@
 """Batch scoring jobs, what the CLI and the API call: prepare (find the job for the output or
-plan a new one) and run (stream the parts left through Ray Data, recording each)."""
+plan a new one) and run (stream the parts left through a Ray actor pool, recording each)."""
 
 from __future__ import annotations
 
