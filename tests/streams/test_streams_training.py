@@ -107,8 +107,10 @@ def _count(installation: Installation, model: type) -> int:
         return session.scalar(select(func.count()).select_from(model)) or 0
 
 
-def _consume_until(installation: Installation, done, what: str) -> None:  # type: ignore[no-untyped-def]
-    metrics = StreamMetrics(CollectorRegistry())  # a registry per runner: this test has two
+def _consume_until(installation: Installation, done, what: str) -> CollectorRegistry:  # type: ignore[no-untyped-def]
+    """Run the source's consumer until ``done``; the registry of its metrics."""
+    registry = CollectorRegistry()  # a registry per runner: this test has two
+    metrics = StreamMetrics(registry)
     runner = StreamRunner(
         installation, [SOURCE], ConsumerTuning(batch_size=7), refresh_seconds=0.2, metrics=metrics
     )
@@ -119,6 +121,7 @@ def _consume_until(installation: Installation, done, what: str) -> None:  # type
     finally:
         stop.set()
         thread.join(timeout=60)
+    return registry
 
 
 def test_messages_become_rows_and_train_once_on_exactly_those_rows(
@@ -138,7 +141,14 @@ def test_messages_become_rows_and_train_once_on_exactly_those_rows(
     def taken() -> bool:
         return _count(installation, StreamMessage) == THRESHOLD + len(POISON) + 1
 
-    _consume_until(installation, taken, "every message taken")
+    registry = _consume_until(installation, taken, "every message taken")
+    counted = {
+        outcome: registry.get_sample_value(
+            "conveyor_stream_messages_total", {"source": SOURCE, "outcome": outcome}
+        )
+        for outcome in ("row", "item", "dead_letter")
+    }
+    assert counted == {"row": THRESHOLD, "item": 0, "dead_letter": 4}
     ops = ModelOps(installation)
     assert ops.triggers.pending_rows("heart") == (THRESHOLD, THRESHOLD)
     with installation.sessions() as session:
@@ -185,7 +195,7 @@ def test_a_redelivered_message_adds_no_row(trained: Installation, redis_stream: 
     intake, pipeline = RowIntake(installation.sessions), installation.registry.get("heart")
     first = open_consumer(redis_stream, "conveyor-heart", "first", {})
     batch = first.fetch(10, 1.0)
-    assert intake.take(SOURCE, pipeline, batch).items == 3
+    assert intake.take(SOURCE, pipeline, batch).rows == 3
     first.close()  # committed, never acknowledged: as if killed between commit and ack
 
     again = open_consumer(redis_stream, "conveyor-heart", "first", {})
@@ -194,7 +204,7 @@ def test_a_redelivered_message_adds_no_row(trained: Installation, redis_stream: 
     outcome = intake.take(SOURCE, pipeline, redelivered)
     again.ack(redelivered)
     again.close()
-    assert (outcome.items, outcome.duplicates) == (0, 3)
+    assert (outcome.rows, outcome.duplicates) == (0, 3)
     assert _count(installation, LabelledRow) == 3
 
 

@@ -139,7 +139,7 @@ class SourceConsumer:
             record_lag(session, self.config.name, lag)
 
     def _count(self, outcome: BatchOutcome, seconds: float) -> None:
-        self.status.items += outcome.items
+        self.status.items += outcome.items + outcome.rows
         self.status.duplicates += outcome.duplicates
         self.status.dead_letters += sum(outcome.dead_letters.values())
         if self.metrics:

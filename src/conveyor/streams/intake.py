@@ -40,6 +40,7 @@ ITEM_SOURCE = "stream"  # Item.source of every item a stream made
 @dataclass
 class BatchOutcome:
     items: int = 0
+    rows: int = 0  # labelled rows of a training source (streams/row_intake.py)
     duplicates: int = 0
     dead_letters: Counter[str] = field(default_factory=Counter)  # by Poison.code
 

@@ -17,8 +17,8 @@ class StreamMetrics:
         self.registry = registry
         self.messages = Counter(
             "conveyor_stream_messages",
-            "Messages taken from a stream source, by outcome: item (a new item), duplicate "
-            "(a redelivery, no change), dead_letter",
+            "Messages taken from a stream source, by outcome: item (a new item), row (a "
+            "training row), duplicate (a redelivery, no change), dead_letter",
             ["source", "outcome"],
             registry=registry,
         )
@@ -49,12 +49,13 @@ class StreamMetrics:
         )
 
     def initialise(self, source: str) -> None:
-        for outcome in ("item", "duplicate", "dead_letter"):
+        for outcome in ("item", "row", "duplicate", "dead_letter"):
             self.messages.labels(source, outcome)
         self.paused.labels(source).set(0)
 
     def batch_taken(self, source: str, outcome: BatchOutcome, seconds: float) -> None:
         self.messages.labels(source, "item").inc(outcome.items)
+        self.messages.labels(source, "row").inc(outcome.rows)
         self.messages.labels(source, "duplicate").inc(outcome.duplicates)
         self.messages.labels(source, "dead_letter").inc(sum(outcome.dead_letters.values()))
         for reason, count in outcome.dead_letters.items():

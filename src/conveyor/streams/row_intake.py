@@ -114,5 +114,5 @@ def _outcome(entries: list[tuple[Message, RowInput | Poison]], duplicates: int) 
         if isinstance(parsed, Poison):
             outcome.dead_letters[parsed.code] += 1
         else:
-            outcome.items += 1
+            outcome.rows += 1
     return outcome
