@@ -88,6 +88,10 @@ class FileConsumer:
         self._acked = 0
         self._done: dict[int, int] = {}  # fetched line start -> its end, until acked past it
         self._acked_starts: set[int] = set()
+        # The lag without re-reading the file: lines counted between the acked offset and
+        # _scanned_to; each lag() reads only what was appended since.
+        self._scanned_to = 0
+        self._counted_lines = 0
 
     def fetch(self, max_messages: int, timeout_seconds: float) -> Sequence[Message]:
         deadline = time.monotonic() + timeout_seconds
@@ -108,7 +112,7 @@ class FileConsumer:
             except BlockingIOError:
                 return False
             self._owner = True
-            self._read_at = self._acked = self._start_offset()
+            self._read_at = self._acked = self._scanned_to = self._start_offset()
         return self._open_data()
 
     def _open_data(self) -> bool:
@@ -188,6 +192,9 @@ class FileConsumer:
         while advanced in self._acked_starts:  # past every line acked in order
             self._acked_starts.discard(advanced)
             advanced = self._done.pop(advanced)
+            if advanced <= self._scanned_to:
+                self._counted_lines -= 1
+        self._scanned_to = max(self._scanned_to, advanced)
         if advanced != self._acked:
             self._acked = advanced
             self._save_offset(advanced)
@@ -204,12 +211,16 @@ class FileConsumer:
         """Complete lines after the group's acknowledged offset."""
         if not self._owner or self._data is None:
             return None
-        lines = 0
+        position = self._scanned_to
         with self.path.open("rb") as data:
-            data.seek(self._acked)
+            data.seek(position)
             while chunk := data.read(READ_CHUNK):
-                lines += chunk.count(b"\n")
-        return lines
+                newlines = chunk.count(b"\n")
+                if newlines:  # a partial last line is counted once its newline is written
+                    self._counted_lines += newlines
+                    self._scanned_to = position + chunk.rfind(b"\n") + 1
+                position += len(chunk)
+        return self._counted_lines
 
     def close(self) -> None:
         if self._data is not None:
