@@ -2,13 +2,16 @@
 
 Conveyor depends on ``mlflow-skinny``, which has no server, and the full ``mlflow`` would change
 the project's pinned libraries; so the server runs from its own virtual environment,
-``.venv-mlflow`` at the repository root (or the executable ``$CONVEYOR_TEST_MLFLOW``), created on
-first use with the ``mlflow`` version of the installed ``mlflow-skinny`` (PyPI needed once).
+created on first use with the ``mlflow`` version of the installed ``mlflow-skinny`` (PyPI needed
+once) in the user's cache folder, ``~/.cache/conveyor-tests/venv-mlflow-VERSION``, so that a fresh
+clone does not pay the minute pip takes again (or the executable ``$CONVEYOR_TEST_MLFLOW``).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,22 +22,27 @@ from pathlib import Path
 import httpx
 import pytest
 
-REPOSITORY = Path(__file__).resolve().parents[2]
-MLFLOW_VENV = REPOSITORY / ".venv-mlflow"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "conveyor-tests"
+MLFLOW_VERSION = version("mlflow-skinny")
+MLFLOW_VENV = CACHE / f"venv-mlflow-{MLFLOW_VERSION}"
+COMPLETE = MLFLOW_VENV / ".complete"  # written last: a venv cut off mid-install is rebuilt
 
 
 def mlflow_executable() -> Path:
     configured = os.environ.get("CONVEYOR_TEST_MLFLOW")
     if configured:
         return Path(configured)
-    executable = MLFLOW_VENV / "bin" / "mlflow"
-    if not executable.exists():
-        _create_venv()
-    return executable
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with (CACHE / "venv-mlflow.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two test sessions at once build it once
+        if not COMPLETE.exists():
+            _create_venv()
+    return MLFLOW_VENV / "bin" / "mlflow"
 
 
 def _create_venv() -> None:
-    wanted = f"mlflow=={version('mlflow-skinny')}"
+    wanted = f"mlflow=={MLFLOW_VERSION}"
+    shutil.rmtree(MLFLOW_VENV, ignore_errors=True)
     commands = [
         [sys.executable, "-m", "venv", str(MLFLOW_VENV)],
         [str(MLFLOW_VENV / "bin" / "pip"), "install", "--disable-pip-version-check", "-q", wanted],
@@ -44,6 +52,7 @@ def _create_venv() -> None:
         if done.returncode != 0:
             reason = f"could not install {wanted} into {MLFLOW_VENV}: {done.stderr[-2000:]}"
             pytest.fail(reason) if os.environ.get("CI") else pytest.skip(reason)
+    COMPLETE.touch()
 
 
 class MlflowServer:
