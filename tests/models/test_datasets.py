@@ -136,6 +136,9 @@ def test_the_api_lists_shows_and_serves_snapshots(installation, tmp_path: Path) 
     served = client.get(url, headers=operator)
     assert served.status_code == 200 and served.content == data
     assert served.headers["content-type"].startswith("text/csv")
+    link = f'href="/api/v1/datasets/{_sha(data)}/file?model=heart"'
+    assert link in client.get("/models/heart", headers=operator).text  # each version's data
+    assert link not in client.get("/models/heart", headers=viewer).text
 
 
 def _damaged_then_gone(  # type: ignore[no-untyped-def]
