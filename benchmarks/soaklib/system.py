@@ -146,12 +146,14 @@ class SoakSystem:
             return False
 
     def ray_workers(self) -> list[psutil.Process]:
-        """The head's worker processes (children of its raylet, named ``ray::...``)."""
+        """The head's task worker processes: children of its raylet named ``ray::...``, but
+        not its agents (``ray::RuntimeEnvAgent``, ``ray::DashboardAgent``), whose death takes
+        the raylet down with them."""
         raylets = [p for p in self.head.processes() if "raylet" in p.name()]
         workers = []
         for raylet in raylets:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                workers += [c for c in raylet.children() if c.name().startswith("ray::")]
+            with contextlib.suppress(psutil.Error):
+                workers += [c for c in raylet.children() if _is_task_worker(c)]
         return workers
 
     def long_lived(self) -> dict[str, list[psutil.Process]]:
@@ -179,6 +181,13 @@ class SoakSystem:
         self.installation.close()
         self.head.close()
         self.postgres.remove()
+
+
+def _is_task_worker(process: psutil.Process) -> bool:
+    with contextlib.suppress(psutil.Error):
+        name = process.name()
+        return name.startswith("ray::") and not name.endswith("Agent")
+    return False
 
 
 def _postmaster(cluster: ThrowawayPostgres) -> list[psutil.Process]:
