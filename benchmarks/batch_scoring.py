@@ -89,25 +89,28 @@ def registered_home(home: Path) -> bytes:
     return tracking.download(run_id, "onnx/model.onnx", home / "onnx").read_bytes()
 
 
-def run_measured(command: list[str], env: dict[str, str]) -> tuple[float, int, int, str]:
-    """Wall seconds, peak RSS and peak USS (bytes) of the process tree, stderr. RSS counts
-    pages shared between Ray's processes once per process; USS counts each page once."""
+def run_measured(command: list[str], env: dict[str, str]) -> tuple[float, int, int, str, float]:
+    """Wall seconds, peak RSS and peak USS (bytes) of the process tree, stderr, and the CPU
+    seconds of the tree (each process's last reading; one that ends loses up to 0.1 s).
+    RSS counts pages shared between Ray's processes once per process; USS counts each page
+    once. CPU seconds per row do not depend on how loaded the machine is; rows/s do."""
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     root = psutil.Process(process.pid)
     peak_rss = peak_uss = 0
+    cpu: dict[int, float] = {}
     while process.poll() is None:
-        rss, uss = _tree_memory(root)
+        rss, uss = _tree_memory(root, cpu)
         peak_rss, peak_uss = max(peak_rss, rss), max(peak_uss, uss)
         time.sleep(0.1)
     seconds = time.perf_counter() - started
     _, stderr = process.communicate()
     if process.returncode != 0:
         raise RuntimeError(f"{command} failed: {stderr.decode()[-3000:]}")
-    return seconds, peak_rss, peak_uss, stderr.decode()
+    return seconds, peak_rss, peak_uss, stderr.decode(), sum(cpu.values())
 
 
-def _tree_memory(root: psutil.Process) -> tuple[int, int]:
+def _tree_memory(root: psutil.Process, cpu: dict[int, float]) -> tuple[int, int]:
     rss = uss = 0
     try:
         processes = [root, *root.children(recursive=True)]
@@ -116,9 +119,11 @@ def _tree_memory(root: psutil.Process) -> tuple[int, int]:
     for process in processes:
         try:
             memory = process.memory_full_info()
+            times = process.cpu_times()
         except psutil.Error:
             continue
         rss, uss = rss + memory.rss, uss + memory.uss
+        cpu[process.pid] = times.user + times.system
     return rss, uss
 
 
@@ -131,6 +136,7 @@ class Measured:
     scoring: float  # seconds once the engine is up (the whole wall time for the pandas loop)
     peak_rss: int
     peak_uss: int
+    cpu: float  # CPU seconds of the process tree
 
 
 def main() -> None:
@@ -161,10 +167,10 @@ def run_conveyor(source: Path, work: Path, arguments: argparse.Namespace) -> Mea
     env = {**os.environ, "CONVEYOR_HOME": str(work / "home")}
     command = [str(CONVEYOR), "score", "heart", str(source), "-o", str(work / "conveyor")]
     command += ["--columns", "id", "--block-size", arguments.block_size]
-    wall, peak, peak_uss, stderr = run_measured(command, env)
+    wall, peak, peak_uss, stderr, cpu = run_measured(command, env)
     print(stderr.strip().splitlines()[-1], flush=True)
     found = re.search(r"rejected in ([0-9.]+) s", stderr)
-    return Measured(wall, float(found.group(1)) if found else wall, peak, peak_uss)
+    return Measured(wall, float(found.group(1)) if found else wall, peak, peak_uss, cpu)
 
 
 def run_pandas(source: Path, work: Path, arguments: argparse.Namespace) -> Measured:
@@ -173,8 +179,8 @@ def run_pandas(source: Path, work: Path, arguments: argparse.Namespace) -> Measu
     (work / "pandas").mkdir()
     command = [str(PYTHON), "-c", PANDAS_LOOP, str(source), str(work / "heart.onnx")]
     command += [",".join(HEART_SCHEMA.features), str(work / "pandas")]
-    wall, peak, peak_uss, _ = run_measured(command, dict(os.environ))
-    return Measured(wall, wall, peak, peak_uss)
+    wall, peak, peak_uss, _, cpu = run_measured(command, dict(os.environ))
+    return Measured(wall, wall, peak, peak_uss, cpu)
 
 
 def run_spark(source: Path, work: Path, arguments: argparse.Namespace) -> Measured:
@@ -183,9 +189,9 @@ def run_spark(source: Path, work: Path, arguments: argparse.Namespace) -> Measur
     env = {**os.environ, "MLFLOW_TRACKING_URI": embedded_tracking_uri(work / "home")}
     command = [str(PYTHON), str(ROOT / "benchmarks" / "batch_scoring_spark.py"), str(source)]
     command += ["models:/heart/1", str(work / "spark"), arguments.spark_driver_memory]
-    wall, peak, peak_uss, stderr = run_measured(command, env)
+    wall, peak, peak_uss, stderr, cpu = run_measured(command, env)
     found = re.search(r"spark: scored and written in ([0-9.]+) s", stderr)
-    return Measured(wall, float(found.group(1)) if found else wall, peak, peak_uss)
+    return Measured(wall, float(found.group(1)) if found else wall, peak, peak_uss, cpu)
 
 
 RUNNERS: dict[str, Callable[[Path, Path, argparse.Namespace], Measured]] = {
@@ -203,11 +209,12 @@ LABELS = {
 def report(rows: int, results: dict[str, Measured]) -> None:
     print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"{'':30} {'wall s':>7} {'rows/s':>9} {'work s':>7} {'rows/s':>9} {'RSS MB':>7} "
-          f"{'USS MB':>7}")  # fmt: skip
+          f"{'USS MB':>7} {'CPU s':>7} {'rows/CPU-s':>10}")  # fmt: skip
     for name, measured in results.items():
         print(f"{LABELS[name]:30} {measured.wall:7.1f} {rows / measured.wall:9,.0f} "
               f"{measured.scoring:7.1f} {rows / measured.scoring:9,.0f} "
-              f"{measured.peak_rss / 1e6:7,.0f} {measured.peak_uss / 1e6:7,.0f}")  # fmt: skip
+              f"{measured.peak_rss / 1e6:7,.0f} {measured.peak_uss / 1e6:7,.0f} "
+              f"{measured.cpu:7.1f} {rows / measured.cpu:10,.0f}")  # fmt: skip
     ours = results.get("conveyor")
     for anchor in ("pandas", "spark"):
         if ours is None or anchor not in results:

@@ -40,7 +40,7 @@ def main() -> None:
     path = heart_csv(arguments.rows)
     size = path.stat().st_size
     command = [str(PYTHON), "-c", SCAN, str(path), str(arguments.block_size)]
-    seconds, peak_rss, _, _ = run_measured(command, dict(os.environ))
+    seconds, peak_rss, _, _, _ = run_measured(command, dict(os.environ))
     print(
         json.dumps(
             {

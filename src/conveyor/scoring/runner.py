@@ -1,16 +1,18 @@
 """Parts through a pool of Ray actors that each hold the model once and score one part per
 call (read, predict, write); each result comes back to the driver, which records the part.
 
-The pool keeps one part in flight per actor, so memory holds about ``parallelism`` parts (each
-a few times ``block_size``) whatever the input size; what flows back is a few numbers a part.
-Ray Data's executor was the first choice for this, but it adds three helper actors (stats,
-autoscaling, actor locations: about 570 MB of RSS on a 2-core machine, a quarter of the
-process tree) and a scheduling loop in the driver, for a job that needs only "the next part
-to the next free actor": ``ray.util.ActorPool`` does that.
+Each actor has ``QUEUED_PER_ACTOR`` parts given to it and works on one at a time, so memory
+holds about ``parallelism`` parts (each a few times ``block_size``) whatever the input size,
+and an actor that finishes a part starts the next at once instead of waiting for the driver to
+record the last one. What flows back is a few numbers a part. Ray Data's executor was the
+first choice for this, but it adds three helper actors (stats, autoscaling, actor locations:
+about 570 MB of RSS on a 2-core machine, a quarter of the process tree) and a scheduling loop
+in the driver, for a job that needs only "the next part to the next free actor".
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
 from collections.abc import Iterator
@@ -22,6 +24,7 @@ from conveyor.serving.predictors import LoadedVersion, OnnxClassifier
 
 # The environment variables that configure object stores for fsspec (s3fs, gcsfs, adlfs).
 STORAGE_ENVIRONMENT_PREFIXES = ("AWS_", "FSSPEC_", "GOOGLE_APPLICATION_CREDENTIALS", "AZURE_")
+QUEUED_PER_ACTOR = 2  # the part an actor works on and the next one
 
 
 class PartScorer:
@@ -50,7 +53,6 @@ def score_parts(
 ) -> Iterator[PartResult]:
     """Each part's result as it finishes (in no fixed order); the caller records it."""
     import ray
-    from ray.util import ActorPool
 
     if not parts:
         return
@@ -58,11 +60,21 @@ def score_parts(
     shared = [ray.put(for_batch(loaded))]
     count = min(parallelism, len(parts))
     actors: list[Any] = [scorer.remote(shared, destination) for _ in range(count)]
+    waiting = collections.deque(parts)
+    running: dict[Any, Any] = {}  # the reference of a part's result -> its actor
+
+    def give(actor: Any) -> None:
+        if waiting:
+            running[actor.score.remote(waiting.popleft().to_wire())] = actor
+
     try:
-        pool = ActorPool(actors)
-        wires = pool.map_unordered(lambda actor, part: actor.score.remote(part.to_wire()), parts)
-        for wire in wires:
-            yield PartResult(**wire)
+        for _ in range(QUEUED_PER_ACTOR):
+            for actor in actors:
+                give(actor)
+        while running:
+            [done], _ = ray.wait(list(running), num_returns=1)
+            give(running.pop(done))  # before the driver records this one
+            yield PartResult(**ray.get(done))
     finally:  # finished, failed or abandoned (too many rejects): free the CPUs at once
         for actor in actors:
             ray.kill(actor)
