@@ -224,7 +224,11 @@ def test_a_push_is_trained_gated_canaried_promoted_and_a_worse_one_is_stopped(
         steps = wait_for_done(installation, loosened)
         assert [s.outcome for s in steps if s.step == "gate"] == ["passed"], steps
         assert (steps[-1].outcome, steps[-1].version) == ("rolled-back", 4 if FULL else 3), steps
-        assert "the canary loses" in steps[-1].detail
+        # The comparison's verdict, or (on a loaded machine, where the fresh canary answers
+        # slowly) the serving guard's switch-off, which comes first: either way the worse
+        # version is rolled back. The comparison alone: test_delivery_rules.py.
+        detail = steps[-1].detail
+        assert "the canary loses" in detail or "switched off" in detail, detail
         _assert_routing_back(http)
     finally:
         client.stop.set()
