@@ -4,9 +4,12 @@ each batch commits so that memory never holds them all."""
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -71,7 +74,7 @@ def submit_record_file(
     if not path.is_file():
         raise InputRejectedError(f"{path} is not a readable file")
     started = time.perf_counter()
-    with path.open("rb") as lines, _progress() as progress:
+    with path.open("rb") as lines, _progress() as progress, _without_cycle_collection():
         task = progress.add_task("records", total=path.stat().st_size, records=0)
 
         done = [0]
@@ -85,6 +88,20 @@ def submit_record_file(
         summary = submitter.submit_record_batches(pipeline, batches, force, "cli", committed)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+@contextmanager
+def _without_cycle_collection() -> Iterator[None]:
+    """Parsed records hold no reference cycles, yet the collector's passes over each batch's
+    objects took 12-20 % of the command's CPU. The command owns its process, so nothing
+    else waits on the collection; it is back on (if it was) when the file is done."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _progress() -> Progress:
