@@ -76,13 +76,13 @@ def test_nan_is_kept_where_the_database_takes_it(sessions: sessionmaker[Session]
         assert stored.record["x"] != stored.record["x"]  # NaN, not null
 
 
-def test_ids_are_unique_and_later_batches_sort_after_earlier_ones() -> None:
-    first, second = new_item_ids(1000), None
-    while (second := new_item_ids(1000))[0][:12] == first[0][:12]:
-        pass  # the next millisecond
-    assert len(set(first + second)) == 2000
-    assert all(len(i) == 32 and int(i, 16) >= 0 for i in first + second)
-    assert max(first) < min(second)
+def test_ids_are_unique_and_a_short_prefix_tells_a_batch_apart() -> None:
+    """People list ids by their first 12 digits and pick one by a prefix of 6 or more."""
+    ids = new_item_ids(5000)
+    assert len(set(ids)) == 5000
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    assert len({i[:12] for i in ids}) == 5000
+    assert len({i[:6] for i in ids}) > 4900  # 24 random bits: a few collide, as with uuid4
 
 
 def test_duplicates_are_found_across_lookup_chunks(sessions: sessionmaker[Session]) -> None:
