@@ -18,8 +18,12 @@
    ``conveyor score`` from Ray ready to the last part recorded (actor start-up included), for
    Spark from the session up to the Parquet written. Each output is deleted once measured.
 
+Ray runs its workers 15 nice levels nicer than the caller; on a busy machine the pandas loop
+and Spark run as nice (``--niceness``, 15 by default) so that the rows/s compare like for like.
+
 Usage: ``.venv/bin/python benchmarks/batch_scoring.py [--rows 2000000] [--block-size 8MiB]
-[--contenders conveyor,pandas,spark]``. The issue's figure is the 10 GB one, ``--rows 223000000``.
+[--contenders conveyor,pandas,spark] [--niceness 15]``. The issue's figure is the 10 GB one,
+``--rows 223000000``.
 """
 
 from __future__ import annotations
