@@ -66,6 +66,8 @@ class Watcher:
                     "end_mib": round(last / MIB, 1),
                     "growth_pct": round(100 * (last - first) / first, 1),
                 }
+                if row["growth_pct"] >= 10:  # one step (a model loaded) or a steady leak?
+                    row["every_minute_mib"] = [round(rss / MIB) for _, rss in samples[::6]]
             rows.append(row)
         return rows
 
