@@ -46,7 +46,9 @@ class Watcher:
         for role, processes in self.system.long_lived().items():
             for process in processes:
                 with contextlib.suppress(psutil.Error):
-                    self.memory[(role, process.pid)].append((now, process.memory_info().rss))
+                    rss = process.memory_info().rss
+                    if rss > 0:  # 0: a zombie, killed and not reaped yet
+                        self.memory[(role, process.pid)].append((now, rss))
         self.disk.append((now, self.system.disk_usage()))
         self.load.append(os.getloadavg())
 
