@@ -57,7 +57,12 @@ class Balancer:
 
 def read_stats(stats_url: str) -> dict[str, dict[str, str]]:
     """The API servers' rows of HAProxy's statistics (``stats_url`` + ``/;csv``) by server name:
-    ``status`` (UP, DOWN, MAINT...), ``stot`` (requests it answered) and the other columns."""
+    ``status`` (UP, DOWN, MAINT...), ``stot`` (requests it answered) and the other columns. The
+    backend's own summary row (``BACKEND``) is left out."""
     answer = httpx.get(f"{stats_url}/;csv", timeout=5).text
     rows = csv.DictReader(io.StringIO(answer.removeprefix("# ")))
-    return {row["svname"]: row for row in rows if row["pxname"] == "conveyor_api"}
+    return {
+        row["svname"]: row
+        for row in rows
+        if row["pxname"] == "conveyor_api" and row["svname"] != "BACKEND"
+    }
