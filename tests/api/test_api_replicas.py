@@ -228,6 +228,8 @@ def test_a_replica_without_its_store_is_taken_out(cluster: Cluster) -> None:
         assert ready.json()["error"]["details"]["store"].startswith("error")
         wait_for(lambda: balancer.states()["api2"].startswith("DOWN"), "api2 DOWN", 20)
         down_after = time.monotonic() - cut_at
+        # ... but not for predictions, which it answers from loaded models without its store.
+        assert balancer.states("conveyor_predict") == {"api1": "UP", "api2": "UP"}
         with cluster.client(headers=cluster.auth) as balanced:
             answers = [balanced.get("/api/v1/items").status_code for _ in range(10)]
         assert answers == [200] * 10

@@ -45,9 +45,9 @@ class Balancer:
                 stderr=subprocess.STDOUT,
             )
 
-    def states(self) -> dict[str, str]:
-        """Each server's state as HAProxy's health checks see it (UP, DOWN, ...)."""
-        rows = read_stats(f"http://127.0.0.1:{self.stats_port}")
+    def states(self, backend: str = "conveyor_api") -> dict[str, str]:
+        """Each server's state in ``backend`` as HAProxy's health checks see it (UP, DOWN...)."""
+        rows = read_stats(f"http://127.0.0.1:{self.stats_port}", backend)
         return {name: row["status"] for name, row in rows.items()}
 
     def stop(self) -> None:
@@ -55,8 +55,9 @@ class Balancer:
         self.process.wait(10)
 
 
-def read_stats(stats_url: str) -> dict[str, dict[str, str]]:
-    """The API servers' rows of HAProxy's statistics (``stats_url`` + ``/;csv``) by server name:
+def read_stats(stats_url: str, backend: str = "conveyor_api") -> dict[str, dict[str, str]]:
+    """``backend``'s rows (``conveyor_api``, checked on /readyz, or ``conveyor_predict``, on
+    /healthz) of HAProxy's statistics (``stats_url`` + ``/;csv``) by server name:
     ``status`` (UP, DOWN, MAINT...), ``stot`` (requests it answered) and the other columns. The
     backend's own summary row (``BACKEND``) is left out."""
     answer = httpx.get(f"{stats_url}/;csv", timeout=5).text
@@ -64,5 +65,5 @@ def read_stats(stats_url: str) -> dict[str, dict[str, str]]:
     return {
         row["svname"]: row
         for row in rows
-        if row["pxname"] == "conveyor_api" and row["svname"] != "BACKEND"
+        if row["pxname"] == backend and row["svname"] != "BACKEND"
     }
