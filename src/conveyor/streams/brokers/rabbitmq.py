@@ -124,12 +124,26 @@ class RabbitConsumer:
         self.connection.process_data_events(time_limit=0)
         while not self._received and time.monotonic() < deadline:
             self.connection.process_data_events(time_limit=deadline - time.monotonic())
+        while 0 < len(self._received) < max_messages:  # take what else has already arrived
+            before = len(self._received)
+            self.connection.process_data_events(time_limit=0)
+            if len(self._received) == before:
+                break
         batch, self._received = self._received[:max_messages], self._received[max_messages:]
         return batch
 
     def ack(self, messages: Sequence[Message]) -> None:
-        for message in messages:
-            tag = int(str(message.token))
+        tags = {int(str(message.token)) for message in messages}
+        if not tags:
+            return
+        highest = max(tags)
+        if all(tag in tags for tag in self._unacked if tag <= highest):
+            # One frame for the batch (a frame per message bound the rate at ~1,300/s): every
+            # message this channel delivered up to ``highest`` is in it.
+            self.channel.basic_ack(delivery_tag=highest, multiple=True)
+            self._unacked = {tag for tag in self._unacked if tag > highest}
+            return
+        for tag in sorted(tags):
             self.channel.basic_ack(delivery_tag=tag)
             self._unacked.discard(tag)
 
