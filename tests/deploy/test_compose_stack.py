@@ -2,8 +2,10 @@
 serve and the monitoring services on one Docker engine, driven through the API.
 
 200 noop items and one wildlife clip succeed on three Ray nodes (head + 2 workers) while one
-worker container is SIGKILLed mid-run: every item succeeds exactly once. Then the stack comes
-down and nothing of it remains. Costs: see docs/deploy.md ("Compose stack").
+worker container is SIGKILLed mid-run: every item succeeds exactly once. The test's API traffic
+goes through the load balancer (`lb`, HAProxy) to the two `api` replicas; both answer, and one
+SIGKILLed is taken out while requests keep succeeding. Then the stack comes down and nothing of
+it remains. Costs: see docs/deploy.md ("Compose stack").
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ from support.docker_stack import (
     require_docker,
     run,
 )
+from support.haproxy import read_stats
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(3600)]
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIPS = ROOT.parent / "shared" / "data" / "wildlife"
-SERVICES = ["postgres", "init", "mlflow", "head", "worker", "serve"]
+SERVICES = ["postgres", "init", "mlflow", "head", "worker", "serve", "api", "lb"]
 MONITORING = ["prometheus", "alertmanager", "node-exporter"]  # Grafana: no Debian package
 NOOP_ITEMS = 200
 NOOP_STEPS = {"a", "b", "c", "d"}
@@ -73,7 +76,8 @@ def stack(images: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> I
     folder = tmp_path_factory.mktemp("compose")
     env_file = folder / "secrets.env"
     run([str(ROOT / ".venv" / "bin" / "conveyor"), "deploy", "secrets", str(env_file)])
-    ports = {name: str(free_port()) for name in ("http", "mlflow", "prom", "am", "graf", "serve")}
+    names = ("http", "head", "lbstats", "mlflow", "prom", "am", "graf", "serve")
+    ports = {name: str(free_port()) for name in names}
     project = ComposeProject(
         f"conveyortest{uuid.uuid4().hex[:8]}",
         env_file,
@@ -82,6 +86,8 @@ def stack(images: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> I
             "CONVEYOR_MLFLOW_IMAGE": images["mlflow"],
             "STANDIN_IMAGE": images["standins"],
             "CONVEYOR_HTTP_PORT": ports["http"],
+            "CONVEYOR_HEAD_PORT": ports["head"],
+            "CONVEYOR_LB_STATS_PORT": ports["lbstats"],
             "MLFLOW_PORT": ports["mlflow"],
             "PROMETHEUS_PORT": ports["prom"],
             "ALERTMANAGER_PORT": ports["am"],
@@ -91,7 +97,8 @@ def stack(images: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> I
         },
     )
     try:
-        project("up", "-d", "--scale", "worker=2", *SERVICES, *MONITORING)
+        scale = ["--scale", "worker=2", "--scale", "api=2"]
+        project("up", "-d", *scale, *SERVICES, *MONITORING)
         yield {"project": project, "secrets": read_env(env_file), "ports": ports}
     finally:
         (folder / "compose.log").write_text(_logs(project))
@@ -108,13 +115,24 @@ def _logs(project: ComposeProject) -> str:
 
 @pytest.fixture(scope="module")
 def api(stack: dict) -> Iterator[httpx.Client]:
+    """Logged in through the load balancer, as people and clients use the stack."""
     base = f"http://127.0.0.1:{stack['ports']['http']}"
     with httpx.Client(base_url=base, timeout=60) as client:
-        wait_for(lambda: client.get("/readyz").status_code == 200, "the head's /readyz", 600)
+        wait_for(lambda: client.get("/readyz").status_code == 200, "an api replica ready", 600)
         password = stack["secrets"]["CONVEYOR_ADMIN_PASSWORD"]
         login = client.post("/api/v1/auth/login", json={"name": "admin", "password": password})
         assert login.status_code == 200, login.text
         client.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+        yield client
+
+
+@pytest.fixture(scope="module")
+def head_api(stack: dict, api: httpx.Client) -> Iterator[httpx.Client]:
+    """The head's own API with the same session: only it lists Ray's nodes."""
+    base = f"http://127.0.0.1:{stack['ports']['head']}"
+    with httpx.Client(base_url=base, timeout=60, headers=api.headers) as client:
+        client.cookies.update(api.cookies)
+        wait_for(lambda: client.get("/readyz").status_code == 200, "the head's /readyz", 600)
         yield client
 
 
@@ -165,13 +183,13 @@ def count_succeeded(api: httpx.Client) -> int:
 
 
 def test_stack_runs_items_on_three_nodes_and_survives_losing_a_worker(
-    stack: dict, api: httpx.Client
+    stack: dict, api: httpx.Client, head_api: httpx.Client
 ) -> None:
     project: ComposeProject = stack["project"]
     workers = project.container_ids("worker")
     assert len(workers) == 2
-    wait_for(lambda: len(alive_nodes(api)) == 3, "head + 2 workers in the Ray cluster", 300)
-    nodes = alive_nodes(api)
+    wait_for(lambda: len(alive_nodes(head_api)) == 3, "head + 2 workers in the Ray cluster", 300)
+    nodes = alive_nodes(head_api)
     victim_ip = project.ip_of(workers[0])
     victim = next(node for node, address in nodes.items() if address == victim_ip)
 
@@ -190,6 +208,41 @@ def test_stack_runs_items_on_three_nodes_and_survives_losing_a_worker(
     assert len(succeeded_nodes(api, item_ids)) >= 3
     assert set(nodes) <= succeeded_nodes(api, item_ids), "work ran on head and both workers"
     _assert_results_written_once(api, noop_ids)
+
+
+def test_the_load_balancer_spreads_requests_and_drops_a_dead_replica(
+    stack: dict, api: httpx.Client
+) -> None:
+    project: ComposeProject = stack["project"]
+    stats = f"http://127.0.0.1:{stack['ports']['lbstats']}"
+
+    seen: list[object] = []  # the last statistics read (or why not), for the failure message
+
+    def up_servers() -> dict[str, dict[str, str]]:
+        try:
+            rows = read_stats(stats)
+        except httpx.HTTPError as error:
+            seen[:] = [repr(error)]
+            raise
+        seen[:] = [{name: row["status"] for name, row in rows.items()}]
+        return {name: row for name, row in rows.items() if row["status"] == "UP"}
+
+    try:
+        wait_for(lambda: len(up_servers()) == 2, "both api replicas UP in HAProxy", 300)
+    except AssertionError as error:
+        raise AssertionError(f"{error}; HAProxy's statistics: {seen}") from None
+    served = {name: int(row["stot"]) for name, row in up_servers().items()}
+    assert all(count > 0 for count in served.values()), f"a replica answered nothing: {served}"
+    replicas = project.container_ids("api")
+    assert len(replicas) == 2
+    run(["docker", "kill", "--signal", "KILL", replicas[0]])
+    wait_for(lambda: len(up_servers()) == 1, "HAProxy to take the killed replica out", 60)
+    answers = Counter(api.get("/api/v1/items", params={"limit": 1}).status_code for _ in range(20))
+    assert answers == Counter({200: 20}), answers
+    # `docker kill` counts as a manual stop, which Docker's restart policy leaves alone: start
+    # it as an operator would; HAProxy takes it back once its /readyz answers.
+    run(["docker", "start", replicas[0]])
+    wait_for(lambda: len(up_servers()) == 2, "the restarted replica back in HAProxy", 600)
 
 
 def _assert_each_step_succeeded_once(api: httpx.Client, item_ids: list[str]) -> None:
