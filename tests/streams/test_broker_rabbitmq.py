@@ -1,9 +1,8 @@
 """The RabbitMQ adapter against the RabbitMQ on loopback (guest/guest): the shared conformance
 checks, and a queue as a stream source end to end while the consumer is SIGKILLed twice. The
-shared RabbitMQ is not restarted here: other tests use it. With
-CONVEYOR_STREAMS_TEST_RABBITMQ_RESTART=1 the same runs against a RabbitMQ node of its own that is
-also SIGKILLed and restarted mid-stream (off by default: a node takes 10 to 40 s to start here,
-twice)."""
+shared RabbitMQ is not restarted here: other tests use it; the same runs against a RabbitMQ
+node of its own that is also SIGKILLed and restarted mid-stream (a node takes 10 to 40 s to
+start here, twice; CONVEYOR_STREAMS_TEST_RABBITMQ_RESTART=0 skips it)."""
 
 from __future__ import annotations
 
@@ -109,8 +108,8 @@ def test_messages_become_exactly_one_item_each_while_the_consumer_is_killed_twic
 
 @pytest.fixture
 def own_rabbit(tmp_path: Path) -> Iterator[OwnRabbit]:
-    if not os.environ.get("CONVEYOR_STREAMS_TEST_RABBITMQ_RESTART"):
-        pytest.skip("set CONVEYOR_STREAMS_TEST_RABBITMQ_RESTART=1 to restart a RabbitMQ of its own")
+    if os.environ.get("CONVEYOR_STREAMS_TEST_RABBITMQ_RESTART") == "0":
+        pytest.skip("CONVEYOR_STREAMS_TEST_RABBITMQ_RESTART=0: no RabbitMQ of its own")
     with running(OwnRabbit(tmp_path / "rabbitmq")) as server:
         yield server
 
