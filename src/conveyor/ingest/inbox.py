@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from conveyor.errors import ConveyorError
 from conveyor.ingest.submit import Submission, Submitter
 from conveyor.storage.files import INBOX, InboxEntry
+from conveyor.store.outage_log import OutageLog
 
 DUPLICATES_FOLDER = "duplicates"
 logger = logging.getLogger(__name__)
@@ -91,13 +92,12 @@ class InboxWatcher(threading.Thread):
         self.inbox = inbox
         self.interval = interval
         self.stop = stop
+        self.outage = OutageLog("inbox scan", interval, logger)
 
     def run(self) -> None:
         while not self.stop.is_set():
-            try:
+            with self.outage.attempt("inbox scan failed; will try again"):
                 report = self.inbox.scan()
                 if report.accepted:
                     logger.info("inbox: queued %d file(s)", len(report.accepted))
-            except Exception:
-                logger.exception("inbox scan failed; will try again")
             self.stop.wait(self.interval)

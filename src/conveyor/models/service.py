@@ -39,6 +39,7 @@ from conveyor.models.submission import submit_training, training_pipeline
 from conveyor.models.training import TrainingPipeline
 from conveyor.models.triggers import Triggers, latest_slot
 from conveyor.store.models import ModelAliasChange, ModelRun, utcnow
+from conveyor.store.outage_log import OutageLog
 
 logger = logging.getLogger(__name__)
 LOOP_SECONDS = 2.0
@@ -48,6 +49,7 @@ class ModelOps:
     def __init__(self, installation: Installation) -> None:
         self.installation = installation
         self.settings = installation.settings
+        self.outage = OutageLog("model operations", LOOP_SECONDS, logger)
 
     @cached_property
     def tracking(self) -> ModelRegistry:
@@ -87,14 +89,18 @@ class ModelOps:
         """One round of the control loop: register finished runs, fire due triggers.
 
         Returns what happened, a line each; a failing part is logged and does not stop the
-        others."""
+        others (an unreachable store once per outage)."""
         events: list[str] = []
+        unreachable = False
         parts = (self._register_events, self._schedule_events, self._row_events, self._events)
         for part in parts:
             try:
                 events += part(now)
-            except Exception:
-                logger.exception("model operations: %s failed", part.__name__)
+            except Exception as error:
+                failure = f"model operations: {part.__name__} failed"
+                unreachable = self.outage.failed(error, failure) or unreachable
+        if not unreachable:
+            self.outage.succeeded()
         return events
 
     def _register_events(self, now: datetime | None) -> list[str]:

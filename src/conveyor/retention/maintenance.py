@@ -16,6 +16,7 @@ from conveyor.retention import partitions, prune
 from conveyor.retention.policy import HOUR, MINUTE, RetentionPolicy, cutoff, prune_before
 from conveyor.retention.rollups import PREDICTIONS, STEP_RUNS, roll_hours, roll_minutes, watermark
 from conveyor.store.models import utcnow
+from conveyor.store.outage_log import OutageLog
 from conveyor.streams.pruning import prune_identities
 
 if TYPE_CHECKING:
@@ -107,13 +108,13 @@ def start_schedule(
 ) -> threading.Thread:
     """Run maintenance every ``interval_seconds`` until ``stop`` (the first pass at once)."""
 
+    outage = OutageLog("maintenance", interval_seconds, logger)
+
     def loop() -> None:
         while not stop.is_set():
-            try:
+            with outage.attempt("maintenance failed"):  # logged; tried again next time
                 report = run_maintenance(sessions, policy, storage=storage)
                 logger.info("maintenance: %s", report.summary())
-            except Exception:  # the store is down or busy: try again next time
-                logger.exception("maintenance failed")
             stop.wait(interval_seconds)
 
     thread = threading.Thread(target=loop, name="conveyor-maintenance", daemon=True)

@@ -16,6 +16,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from conveyor.scoring import jobs
+from conveyor.store.outage_log import OutageLog
 
 if TYPE_CHECKING:
     from conveyor.installation import Installation
@@ -67,6 +68,7 @@ class ScoringWorker:
         self.scoring = BatchScoring(installation)
         self.stale_seconds = stale_seconds
         self.poll_seconds = poll_seconds
+        self.outage = OutageLog("scoring worker", poll_seconds, logger)
 
     def start(self, stop: threading.Event) -> threading.Thread:
         thread = threading.Thread(
@@ -77,10 +79,8 @@ class ScoringWorker:
 
     def _loop(self, stop: threading.Event) -> None:
         while not stop.is_set():
-            try:
-                self.adopt_once()
-            except Exception:  # the store or Ray is away; the next round tries again
-                logger.exception("scoring worker: looking for stopped jobs failed")
+            with self.outage.attempt("scoring worker: looking for stopped jobs failed"):
+                self.adopt_once()  # a failure is logged; the next round tries again
             stop.wait(self.poll_seconds)
 
     def adopt_once(self) -> list[str]:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.serving.guard import Outcomes, breach, guarded_arms, new_window, roll_back_arm
 from conveyor.serving.reload import POLL_SECONDS, Deployment
-from conveyor.store.availability import store_unavailable
+from conveyor.store.outage_log import OutageLog
 
 logger = logging.getLogger(__name__)
 QUALITY_SECONDS = 30.0
@@ -77,15 +77,12 @@ def start_loops(service: LoopedService, stop: threading.Event) -> list[threading
 def every(
     seconds: float, stop: threading.Event, work: Callable[[], object], name: str, what: str
 ) -> threading.Thread:
+    outage = OutageLog(f"serving {what}", seconds, logger)
+
     def loop() -> None:
         while not stop.wait(seconds):
-            try:
+            with outage.attempt(f"serving: {what} failed"):
                 work()
-            except Exception as error:
-                if store_unavailable(error):  # one line per tick, not a traceback
-                    logger.warning("serving: %s failed: the store cannot be reached", what)
-                    continue
-                logger.exception("serving: %s failed", what)
 
     thread = threading.Thread(target=loop, name=f"conveyor-serving-{name}", daemon=True)
     thread.start()

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from conveyor.store.models import utcnow
+from conveyor.store.outage_log import OutageLog, unreachable_cause
 from conveyor.streams.brokers import open_producer, redact
 from conveyor.streams.brokers.base import BrokerProducer, Outgoing
 from conveyor.streams.metrics import SinkMetrics
@@ -73,6 +74,7 @@ class OutboxRelay:
         self.tuning = tuning or RelayTuning()
         self.owner = owner or default_consumer_name()
         self.refresh_seconds = refresh_seconds
+        self.outage = OutageLog("stream sinks relay", refresh_seconds, logger)
         self.metrics = SinkMetrics(installation.metrics.registry)
         self.running: dict[str, tuple[threading.Thread, threading.Event]] = {}
 
@@ -85,10 +87,8 @@ class OutboxRelay:
     def run(self, stop: threading.Event) -> None:
         """Keep a thread per sink until ``stop``; each finishes its batch and lets go."""
         while not stop.is_set():
-            try:
+            with self.outage.attempt("could not read the stream sinks; will try again"):
                 self.refresh()
-            except Exception:
-                logger.exception("could not read the stream sinks; will try again")
             stop.wait(self.refresh_seconds)
         for _, sink_stop in self.running.values():
             sink_stop.set()
@@ -126,7 +126,8 @@ class OutboxRelay:
                 self._relay_once(sink, stop)
                 return
             except Exception as error:
-                self._failed(sink, f"{type(error).__name__}: {error}", delay)
+                if not self.outage.unreachable(error):  # logged once for every sink
+                    self._failed(sink, f"{type(error).__name__}: {error}", delay)
                 stop.wait(delay)
                 delay = min(delay * 2, MAX_RETRY_SECONDS)
 
@@ -152,7 +153,9 @@ class OutboxRelay:
         try:
             while not stop.is_set():
                 if time.monotonic() >= renew_at:
-                    if not self._claim(sink.name):
+                    claimed = self._claim(sink.name)
+                    self.outage.succeeded()  # the store answered
+                    if not claimed:
                         # Only the relay holding the sink reports its depth.
                         self.metrics.forget_depth(sink.name)
                         stop.wait(self.tuning.lease_seconds / 3)
@@ -196,8 +199,9 @@ class OutboxRelay:
         try:
             with self.sessions.begin() as session:
                 write(session)
-        except Exception:
-            logger.warning("could not write the relay's state to the store", exc_info=True)
+        except Exception as error:
+            if unreachable_cause(error) is None:  # an outage is logged once, by self.outage
+                logger.warning("could not write the relay's state to the store", exc_info=True)
 
 
 def _outgoing(row_id: int, key: str, payload: bytes, key_header: str) -> Outgoing:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from conveyor.store.outage_log import OutageLog
 from conveyor.streams.brokers import open_consumer, redact
 from conveyor.streams.consumer import ConsumerStatus, ConsumerTuning, SourceConsumer
 from conveyor.streams.intake import MessageIntake
@@ -53,6 +54,7 @@ class StreamRunner:
     ) -> None:
         self.installation = installation
         self.refresh_seconds = refresh_seconds
+        self.outage = OutageLog("stream sources runner", refresh_seconds, logger)
         self.names = set(names)  # empty: every enabled source
         self.tuning = tuning or ConsumerTuning()
         self.consumer_name = consumer_name or default_consumer_name()
@@ -76,10 +78,8 @@ class StreamRunner:
         """Keep a consumer running per wanted source until ``stop``; then let each finish its
         batch (commit and ack) and return."""
         while not stop.is_set():
-            try:
+            with self.outage.attempt("could not read the stream sources; will try again"):
                 self.refresh()
-            except Exception:
-                logger.exception("could not read the stream sources; will try again")
             stop.wait(self.refresh_seconds)
         for running in self.running.values():
             running.stop.set()
@@ -122,13 +122,14 @@ class StreamRunner:
                 return
             except Exception as error:
                 status.state, status.error = "error", f"{type(error).__name__}: {error}"
-                logger.warning(
-                    "stream source %s (%s) failed, retrying in %.0f s: %s",
-                    config.name,
-                    redact(config.url),
-                    delay,
-                    status.error,
-                )
+                if not self.outage.unreachable(error):  # that is said once for all sources
+                    logger.warning(
+                        "stream source %s (%s) failed, retrying in %.0f s: %s",
+                        config.name,
+                        redact(config.url),
+                        delay,
+                        status.error,
+                    )
                 stop.wait(delay)
                 delay = min(delay * 2, MAX_RETRY_SECONDS)
 
