@@ -155,13 +155,30 @@ async def _connect(address: StreamAddress, name: str) -> tuple[Client, JetStream
     # No reconnecting inside nats-py: it would retry a refused first connect (a wrong password)
     # for two minutes, and hide a lost connection behind empty fetches. A lost connection
     # raises instead, and the runner reopens the consumer with its back-off, as for every broker.
-    client = await nats.connect(
-        address.servers,
-        name=name,
-        allow_reconnect=False,
-        error_cb=_log_error,
-        **address.connect,
-    )
+    # Even so, nats-py tries each server of a first connect max_reconnect_attempts times, 2 s
+    # apart (default 60: a broker that is down held the caller until CALL_TIMEOUT, and the error
+    # shown was that timeout); 1 means each server is tried twice, the second time after 1 s.
+    last_error: list[Exception] = []  # the latest only: the callback stays for the connection
+
+    async def remember(error: Exception) -> None:
+        last_error[:] = [error]
+        await _log_error(error)
+
+    client = Client()
+    try:
+        await client.connect(
+            address.servers,
+            name=name,
+            allow_reconnect=False,
+            max_reconnect_attempts=1,
+            reconnect_time_wait=1,
+            error_cb=remember,
+            **address.connect,
+        )
+    except nats.errors.NoServersError:
+        why = f"{type(last_error[0]).__name__}: {last_error[0]}" if last_error else "no answer"
+        servers = ", ".join(address.servers)
+        raise ConnectionError(f"could not connect to NATS {servers}: {why}") from None
     return client, client.jetstream()
 
 
@@ -351,7 +368,22 @@ class NatsProducer:
                     self.subject, message.payload, stream=self.stream, headers=headers or None
                 )
             )
-        await asyncio.wait_for(asyncio.gather(*acknowledgements), CALL_TIMEOUT)
+        await self._acknowledged(asyncio.gather(*acknowledgements))
+
+    async def _acknowledged(self, acknowledgements: asyncio.Future[Any]) -> None:
+        """Waits for the acknowledgements, failing as soon as the connection is lost: nats-py
+        leaves the futures of a closed connection pending, which would hold the caller until
+        CALL_TIMEOUT."""
+        deadline = asyncio.get_running_loop().time() + CALL_TIMEOUT
+        while not acknowledgements.done():
+            if not self.client.is_connected:
+                acknowledgements.cancel()
+                raise ConnectionError("the NATS connection closed before JetStream acknowledged")
+            if asyncio.get_running_loop().time() > deadline:
+                acknowledgements.cancel()
+                raise TimeoutError(f"JetStream did not acknowledge within {CALL_TIMEOUT:.0f} s")
+            await asyncio.wait([acknowledgements], timeout=0.1)
+        acknowledgements.result()  # raises a refused publish's error
 
     def close(self) -> None:
         try:
