@@ -205,6 +205,7 @@ class OutboxRelay:
 
 
 def _outgoing(row_id: int, key: str, payload: bytes, key_header: str) -> Outgoing:
-    """The key (item, event or prediction id) as key and header, for consumers to dedupe by."""
+    """The key (item, event or prediction id) as key, header and message id, for consumers to
+    dedupe by: a batch published again after a lost confirmation repeats the same ids."""
     headers = {key_header: key, OUTBOX_HEADER: str(row_id)}
-    return Outgoing(payload, key.encode(), headers)
+    return Outgoing(payload, key.encode(), headers, message_id=key)

@@ -30,11 +30,14 @@ class Message:
 
 @dataclass(frozen=True)
 class Outgoing:
-    """A message to publish."""
+    """A message to publish. ``message_id``: the publisher's stable id for it (the same on
+    every attempt), carried where the broker has a place for one (RabbitMQ's ``message_id``
+    property, an MQTT 5 user property); None: a fresh id per publish."""
 
     payload: bytes
     key: bytes | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    message_id: str | None = None
 
 
 class BrokerConsumer(Protocol):

@@ -313,14 +313,18 @@ class MqttProducer:
         sent = [self._send(message) for message in messages]
         deadline = time.monotonic() + ANSWER_SECONDS
         for info in sent:
-            info.wait_for_publish(max(0.0, deadline - time.monotonic()))
-            if not info.is_published():
+            # In slices: paho does not wake a waiter when the connection is lost.
+            while not info.is_published():
                 self.session.check()
-                raise TimeoutError(f"MQTT broker did not acknowledge within {ANSWER_SECONDS:.0f} s")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"MQTT broker did not acknowledge within {ANSWER_SECONDS:.0f} s"
+                    )
+                info.wait_for_publish(min(0.1, max(0.0, deadline - time.monotonic())))
 
     def _send(self, message: Outgoing) -> mqtt.MQTTMessageInfo:
         properties = Properties(PacketTypes.PUBLISH)
-        user = [(MESSAGE_ID, uuid.uuid4().hex), *message.headers.items()]
+        user = [(MESSAGE_ID, message.message_id or uuid.uuid4().hex), *message.headers.items()]
         if message.key is not None:
             user.append(("key", message.key.decode(errors="replace")))
         properties.UserProperty = user

@@ -224,5 +224,7 @@ def _properties(message: Outgoing) -> pika.BasicProperties:
     if message.key is not None:
         headers["key"] = message.key.decode(errors="replace")
     return pika.BasicProperties(
-        message_id=uuid.uuid4().hex, delivery_mode=2, headers=headers or None
+        message_id=message.message_id or uuid.uuid4().hex,
+        delivery_mode=2,
+        headers=headers or None,
     )
