@@ -21,7 +21,6 @@ so the outage lands mid-run. The shared brokers are never stopped."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,7 +33,7 @@ from conveyor.installation import Installation
 from conveyor.streams.brokers import open_consumer, open_producer
 from conveyor.streams.brokers.nats import MSG_ID_HEADER
 from support.brokers import OwnMosquitto, OwnNats, OwnRabbit, running
-from support.sinks import publish_across_outage
+from support.sinks import publish_across_outage, read_messages
 
 COUNTS = (300, 100, 100)  # items finished before, during and after the outage
 SINK_BATCH = 20  # rows per publish: the most a lost confirmation can repeat
@@ -92,22 +91,13 @@ def outage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Outage]:
 def messages_on(url: str, at_least: int, timeout: float = 60) -> list[tuple[str, str, str]]:
     """Every message on the sink's topic as (key, identity, Nats-Msg-Id or ""), read by the
     consumer group ``reader`` until a fetch waits two seconds for nothing after ``at_least``."""
-    consumer = open_consumer(url, "reader", "reader", {})
-    found: list[tuple[str, str, str]] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            batch = consumer.fetch(500, 2.0)
-            for message in batch:
-                assert message.key is not None
-                key = message.key.decode()
-                found.append((key, message.identity, message.headers.get(MSG_ID_HEADER, "")))
-            if batch:
-                consumer.ack(batch)
-            elif len(found) >= at_least or time.monotonic() > deadline:
-                return found
-    finally:
-        consumer.close()
+    found = []
+    for message in read_messages(url, {}, at_least, timeout, group="reader", wait=2.0):
+        assert message.key is not None
+        found.append(
+            (message.key.decode(), message.identity, message.headers.get(MSG_ID_HEADER, ""))
+        )
+    return found
 
 
 def test_every_succeeded_item_published_across_a_broker_outage(

@@ -23,6 +23,7 @@ from conveyor.store.models import Item, utcnow
 from conveyor.store.outcomes import apply_batch
 from conveyor.store.submissions import NewItem, insert_items
 from conveyor.streams.brokers import open_consumer
+from conveyor.streams.brokers.base import Message
 from conveyor.streams.outbox import ITEM_HEADER, write_outbox
 from conveyor.streams.sinks import SinkConfig, add_sink, get_sink
 from conveyor.streams.tables import StreamOutboxRow
@@ -70,28 +71,42 @@ def outbox(installation: Installation) -> int:
         return session.scalar(select(func.count()).select_from(StreamOutboxRow)) or 0
 
 
-def read_everything(
-    url: str, options: dict[str, str] | None = None, at_least: int = 0, timeout: float = 60
-) -> list[tuple[str, dict[str, object]]]:
-    """Every message on the sink's topic as (item id from the key, decoded body), read by a
-    consumer group of its own until a fetch waits a second for nothing after ``at_least``
-    messages (or ``timeout`` seconds: a Kafka group join takes a few)."""
-    consumer = open_consumer(url, "test-reader", "reader", options or {})
-    found: list[tuple[str, dict[str, object]]] = []
+def read_messages(
+    url: str,
+    options: Mapping[str, str] | None = None,
+    at_least: int = 0,
+    timeout: float = 60,
+    group: str = "test-reader",
+    wait: float = 1.0,
+) -> list[Message]:
+    """Every message on the sink's topic, read (and acknowledged) by the consumer ``group`` until
+    a fetch waits ``wait`` seconds for nothing after ``at_least`` messages (or ``timeout``
+    seconds: a Kafka group join takes a few)."""
+    consumer = open_consumer(url, group, "reader", dict(options or {}))
+    found: list[Message] = []
     deadline = time.monotonic() + timeout
     try:
         while True:
-            batch = consumer.fetch(1000, 1.0)
-            for message in batch:
-                assert message.key is not None
-                assert message.headers[ITEM_HEADER] == message.key.decode()
-                found.append((message.key.decode(), json.loads(message.payload)))
+            batch = consumer.fetch(1000, wait)
+            found.extend(batch)
             if batch:
                 consumer.ack(batch)
             elif len(found) >= at_least or time.monotonic() > deadline:
                 return found
     finally:
         consumer.close()
+
+
+def read_everything(
+    url: str, options: dict[str, str] | None = None, at_least: int = 0, timeout: float = 60
+) -> list[tuple[str, dict[str, object]]]:
+    """Every message on the sink's topic as (item id from the key, decoded body)."""
+    found = []
+    for message in read_messages(url, options, at_least, timeout):
+        assert message.key is not None
+        assert message.headers[ITEM_HEADER] == message.key.decode()
+        found.append((message.key.decode(), json.loads(message.payload)))
+    return found
 
 
 def publish_across_outage(
