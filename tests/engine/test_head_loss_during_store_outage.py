@@ -5,7 +5,6 @@ rejoins the restarted head and re-runs exactly the steps without a committed suc
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,8 +13,8 @@ from sqlalchemy import func, select
 
 from conveyor.installation import Installation
 from conveyor.settings import load_settings
-from conveyor.store.models import Item, Result, StepRun, utcnow
-from support.polling import count, wait_for
+from conveyor.store.models import Item, Result, utcnow
+from support.polling import count, each_step_succeeded_once, step_runs, wait_for
 from support.ray_head import RayHead
 from support.throwaway_postgres import ThrowawayPostgres, new_database, throwaway_postgres
 from support.up import ConveyorUp
@@ -30,11 +29,6 @@ _SUCCEEDED = select(func.count()).select_from(Item).where(Item.status == "succee
 def cluster() -> Iterator[ThrowawayPostgres]:
     with throwaway_postgres() as started:
         yield started
-
-
-def _runs(installation: Installation) -> list[StepRun]:
-    with installation.sessions() as session:
-        return list(session.scalars(select(StepRun).order_by(StepRun.id)))
 
 
 @pytest.mark.slow
@@ -87,9 +81,8 @@ def test_a_head_lost_while_the_store_is_down_reruns_its_steps_once(
             up.process.kill()
         head.close()
 
-    runs = _runs(installation)
-    successes = Counter((run.item_id, run.step) for run in runs if run.status == "succeeded")
-    assert len(successes) == ITEMS * len(STEPS) and set(successes.values()) == {1}, successes
+    runs = step_runs(installation)
+    successes = each_step_succeeded_once(runs, ITEMS * len(STEPS))
     assert count(installation, select(func.count()).select_from(Result)) == ITEMS
     lost = [run for run in runs if run.status == "lost"]
     # Exactly the two hold steps in flight were lost, once each; nothing else.

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from conveyor.store.models import Item, Result, StepRun, utcnow
-from support.polling import count, wait_for
+from support.polling import count, each_step_succeeded_once, step_runs, wait_for
 from support.ray_head import RayHead
 from support.up import ConveyorUp
 
@@ -21,15 +21,10 @@ STEPS = ("a", "b", "c", "d")  # the noop pipeline's diamond
 LATENCIES: list[float] = []  # of /healthz while the head is away
 
 
-def _runs(installation) -> list[StepRun]:  # type: ignore[no-untyped-def]
-    with installation.sessions() as session:
-        return list(session.scalars(select(StepRun).order_by(StepRun.id)))
-
-
 def _first_success_after(installation, moment: datetime) -> datetime:  # type: ignore[no-untyped-def]
     finished = [
         run.finished_at
-        for run in _runs(installation)
+        for run in step_runs(installation)
         if run.status == "succeeded" and run.submitted_at > moment and run.finished_at
     ]
     return min(finished)
@@ -89,7 +84,7 @@ def test_a_ray_head_restart_reruns_the_steps_in_flight_exactly_once(installation
             f"every item: {up.output()}",
         )
         first_rerun = _first_success_after(installation, killed_at)
-        noticed = min(r.finished_at for r in _runs(installation) if r.status == "lost")
+        noticed = min(r.finished_at for r in step_runs(installation) if r.status == "lost")
         print(
             f"head SIGKILLed, its loss noticed after {(noticed - killed_at).total_seconds():.1f}"
             f" s, back after {(head_back_at - killed_at).total_seconds():.1f} s; "
@@ -105,9 +100,8 @@ def test_a_ray_head_restart_reruns_the_steps_in_flight_exactly_once(installation
             up.process.kill()
         head.close()
 
-    runs = _runs(installation)
-    successes = Counter((run.item_id, run.step) for run in runs if run.status == "succeeded")
-    assert len(successes) == ITEMS * len(STEPS) and set(successes.values()) == {1}, successes
+    runs = step_runs(installation)
+    each_step_succeeded_once(runs, ITEMS * len(STEPS))
     assert count(installation, select(func.count()).select_from(Result)) == ITEMS
     with installation.sessions() as session:
         values = sorted(result.result["n"] for result in session.scalars(select(Result)))
