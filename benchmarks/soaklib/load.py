@@ -27,6 +27,7 @@ class Answer:
     at: float  # time.monotonic() when the answer (or the failure) came
     status: int  # 0: no HTTP answer (connection refused or reset)
     what: str  # "predict" or the kind of work submitted
+    detail: str = ""  # who refused a prediction and why: the start of the body, the server header
 
 
 @dataclass
@@ -82,10 +83,16 @@ class Predictors:
             self.traffic.answers.append(Answer(time.monotonic(), 0, "predict"))
             return
         now = time.monotonic()
-        self.traffic.answers.append(Answer(now, answer.status_code, "predict"))
+        detail = "" if answer.status_code == 200 else _refusal(answer)
+        self.traffic.answers.append(Answer(now, answer.status_code, "predict", detail))
         if answer.status_code == 200:
             for prediction in answer.json()["predictions"]:
                 self.traffic.predicted.append((now, prediction["id"]))
+
+
+def _refusal(answer: httpx.Response) -> str:
+    """Enough of a refused answer to tell HAProxy's own 503 from a replica's."""
+    return f"{answer.headers.get('server', '?')}: {answer.text[:160]}"
 
 
 class Submitter:

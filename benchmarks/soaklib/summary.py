@@ -22,6 +22,8 @@ def print_summary(report: dict[str, Any]) -> None:
             f"{fault['back_after_s']:>5} s, predictions {fault['predictions']}, errors {errors}, "
             f"submission errors {fault['submission_errors'] or 'none'}"
         )
+        for refusal, count in fault.get("prediction_refusals", {}).items():
+            print(f"           {count} x {refusal}")
     for takeover in report["controller_takeover"]:
         print(f"controller takeover: {takeover}")
     for name, check in report["checks"].items():
