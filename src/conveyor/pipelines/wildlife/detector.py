@@ -4,8 +4,9 @@ Two implementations behind one interface, :class:`Detector`:
 
 - :class:`MotionClassifierDetector` (the offline default, nothing to download): moving regions
   from :mod:`.motion`, each labelled by the ImageNet classifier on a padded crop; still images
-  are classified whole and in overlapping windows; people are found beside that by the
-  detectors that ship with OpenCV (:mod:`.people`), since ImageNet has no person class.
+  are classified whole and in overlapping windows; people and vehicles are found beside that
+  (:mod:`.bystanders`: YOLOv3-tiny on COCO when installed, else OpenCV's people detectors),
+  since ImageNet has no person class.
 - :class:`OnnxObjectDetector`: a local YOLO-format ONNX detector such as a MegaDetector v5/v6
   export (classes animal, person, vehicle), named by ``CONVEYOR_WILDLIFE_DETECTOR``; animal
   boxes get their group and species from the classifier.
@@ -21,7 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from conveyor.pipelines.wildlife import motion, people, taxonomy
+from conveyor.pipelines.wildlife import bystanders, motion, people, taxonomy
 from conveyor.pipelines.wildlife.classifier import Classifier
 
 Box = tuple[float, float, float, float]
@@ -29,8 +30,6 @@ CONTEXT = 0.2  # crops include this much of the box's size around it on each sid
 MIN_CROP = 0.45  # crops are at least this fraction of the frame's shorter side
 STILL_KEY_FRAMES = 3  # frames looked at as photos when nothing moved in a clip
 STILL_SCORE = 0.6  # how sure those looks must be: more than for a moving region
-PEOPLE_EVERY = 5  # frames of a clip searched for people: every fifth analysed frame...
-PEOPLE_FRAMES = 20  # ...but at most this many (OpenCV's people detectors take ~0.3 s a frame)
 
 
 @dataclass
@@ -101,7 +100,6 @@ def labelled(frame: int, time_s: float, box: Box, label: taxonomy.Label) -> Dete
 class MotionClassifierDetector:
     """Motion proposals labelled by the ImageNet classifier."""
 
-    name = "motion+efficientnet-lite0"
     version = "1"
 
     def __init__(
@@ -111,7 +109,10 @@ class MotionClassifierDetector:
         min_score: float,
         relabel_every: int = 3,
         species_threshold: float = taxonomy.SPECIES_THRESHOLD,
+        finder: bystanders.Finder | None = None,
     ) -> None:
+        self.finder = finder or bystanders.OpenCVPeopleFinder()
+        self.name = f"motion+efficientnet-lite0+{self.finder.name}"
         self.classifier = classifier
         self.motion = settings
         self.min_score = min_score
@@ -134,7 +135,8 @@ class MotionClassifierDetector:
                     detections.append(labelled(frame, times[frame], box, label))
                 else:
                     self.best_rejected = max(self.best_rejected, label.score)
-        return with_people(detections or self._still_animal(frames, times), frames, times)
+        found = detections or self._still_animal(frames, times)
+        return with_bystanders(found, frames, times, self.finder)
 
     def _still_animal(self, frames: list[np.ndarray], times: list[float]) -> list[Detection]:
         """Nothing moved: look at a few key frames as photos. An animal found with at least
@@ -166,7 +168,7 @@ class MotionClassifierDetector:
         ]
 
     def detect_image(self, image: np.ndarray) -> list[Detection]:
-        return with_people(self.classify_image(image), [image], [0.0])
+        return with_bystanders(self.classify_image(image), [image], [0.0], self.finder, True)
 
     def classify_image(self, image: np.ndarray) -> list[Detection]:
         """Windows first (their union per group and touching cluster is one animal); the whole
@@ -185,26 +187,24 @@ class MotionClassifierDetector:
         return windows or [d for d in found if d.box == whole]
 
 
-def with_people(
-    detections: list[Detection], frames: list[np.ndarray], times: list[float]
+def with_bystanders(
+    detections: list[Detection],
+    frames: list[np.ndarray],
+    times: list[float],
+    finder: bystanders.Finder,
+    photo: bool = False,
 ) -> list[Detection]:
-    """``detections`` plus the people OpenCV's detectors find (:mod:`.people`) on every
-    PEOPLE_EVERY-th frame (at most PEOPLE_FRAMES frames), except where a person is already."""
+    """``detections`` plus the people and vehicles ``finder`` sees on the frames it searches
+    (:func:`.bystanders.frames_to_search`), except where one of that group is already."""
     added = []
-    for frame in people_frames(len(frames)):
-        known = [d.box for d in detections if d.frame == frame and d.group == "person"]
-        for box, score in people.find_people(frames[frame]):
-            if not any(people.iou(box, other) > 0.3 for other in known):
-                added.append(Detection(frame, times[frame], box, "person", "person", score))
+    for frame in bystanders.frames_to_search(len(frames), finder):
+        for seen in finder.find(frames[frame], photo):
+            known = [d.box for d in detections if d.frame == frame and d.group == seen.group]
+            if not any(people.iou(seen.box, other) > 0.3 for other in known):
+                added.append(
+                    Detection(frame, times[frame], seen.box, seen.group, seen.species, seen.score)
+                )
     return sorted([*detections, *added], key=lambda d: d.frame)
-
-
-def people_frames(count: int) -> list[int]:
-    """Every PEOPLE_EVERY-th frame, spread evenly when that would be over PEOPLE_FRAMES."""
-    every = list(range(0, count, PEOPLE_EVERY))
-    if len(every) <= PEOPLE_FRAMES:
-        return every
-    return sorted(set(np.linspace(0, count - 1, PEOPLE_FRAMES).round().astype(int).tolist()))
 
 
 def label_sources(

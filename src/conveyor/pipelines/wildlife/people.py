@@ -49,15 +49,17 @@ def _hog() -> Any:
     return hog
 
 
-def find_people(image: np.ndarray) -> list[tuple[Box, float]]:
-    """Boxes (in ``image`` pixels) and scores of the people in a BGR image."""
+def find_people(image: np.ndarray, with_bodies: bool = True) -> list[tuple[Box, float]]:
+    """Boxes (in ``image`` pixels) and scores of the people in a BGR image: faces (grown to
+    head and shoulders), then, with ``with_bodies``, HOG's upright bodies."""
     import cv2
 
     scale = min(1.0, WORK_WIDTH / image.shape[1])
     small = cv2.resize(image, None, fx=scale, fy=scale) if scale < 1 else image
     grey = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
     found = [(head_and_shoulders(face, small.shape), FACE_SCORE) for face in faces(grey)]
-    found += [(box, HOG_SCORE) for box in bodies(small) if not _covered(box, found)]
+    if with_bodies:
+        found += [(box, HOG_SCORE) for box in bodies(small) if not _covered(box, found)]
     return [(tuple(v / scale for v in box), score) for box, score in found]  # type: ignore[misc]
 
 

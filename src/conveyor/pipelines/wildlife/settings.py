@@ -20,6 +20,8 @@ class WildlifeSettings(BaseSettings):
     detector_classes: str = "animal,person,vehicle"  # the detector's class names, in order
     detector_threshold: float = 0.2
     pose_model: Path | None = None  # a local ONNX keypoint model (heatmap output)
+    coco_detector: Path | None = None  # a Darknet YOLO folder; default: the packaged YOLOv3-tiny
+    coco_threshold: float = 0.25  # least score of a person or vehicle box it finds
     min_score: float = 0.35  # least reported-group probability for a detection to count
     species_threshold: float = 0.5  # least class probability to name a species (else the group)
     min_area_fraction: float = 0.002  # smallest moving region, as a fraction of the frame

@@ -85,7 +85,7 @@ def decode(context: StepContext) -> dict[str, Any]:
 
 
 def build_detector(settings: WildlifeSettings, on: str) -> Any:
-    from conveyor.pipelines.wildlife import detector, motion
+    from conveyor.pipelines.wildlife import bystanders, detector, motion
     from conveyor.pipelines.wildlife.classifier import load_classifier
 
     classifier = load_classifier(
@@ -106,8 +106,16 @@ def build_detector(settings: WildlifeSettings, on: str) -> Any:
         min_area_fraction=settings.min_area_fraction,
         max_regions=settings.max_proposals,
     )
+    finder = bystanders.choose(
+        settings.coco_detector, settings.coco_threshold, settings.classifier_threads
+    )
     return detector.MotionClassifierDetector(
-        classifier, regions, settings.min_score, settings.relabel_every, settings.species_threshold
+        classifier,
+        regions,
+        settings.min_score,
+        settings.relabel_every,
+        settings.species_threshold,
+        finder,
     )
 
 
