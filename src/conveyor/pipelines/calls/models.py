@@ -126,6 +126,15 @@ def pyannote_pipeline(folder: str) -> Any:
 
 
 @cache
+def speaker_embedder(path: str, threads: int = 2) -> Any:
+    """A speaker-embedding model from a local file or folder (see speaker_models)."""
+    from conveyor.pipelines.calls import speaker_models
+
+    logger.info("loading the speaker-embedding model %s", path)
+    return speaker_models.load(Path(path), threads)
+
+
+@cache
 def vader() -> Any:
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 

@@ -26,6 +26,7 @@ class CallsSettings(BaseSettings):
     min_speakers: int = 2  # a mono call has at least this many voices (agent and customer)
     max_speakers: int = 4  # and at most this many (the count between is found from the audio)
     diarisation_model: Path | None = None  # a local pyannote pipeline folder (config.yaml)
+    speaker_embedding_model: Path | None = None  # a local .onnx or pyannote embedding model
     emotion_model: Path | None = None  # a folder with model.onnx + tokenizer.json
     summary_url: str | None = None  # an OpenAI-compatible base URL (…/v1)
     summary_model: str = "gpt-4o-mini"

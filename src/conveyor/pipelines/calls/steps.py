@@ -70,7 +70,8 @@ def decode(context: StepContext) -> dict[str, Any]:
 
 def mono_turns(mono: np.ndarray, settings: CallsSettings) -> tuple[list[Turn], str]:
     """A mono call's turns and the method's name: the pyannote pipeline the settings point
-    at, else resemblyzer embeddings with spectral clustering."""
+    at, else spectral clustering of speaker embeddings (the local model the settings point at,
+    else resemblyzer's)."""
     from conveyor.pipelines.calls import diarisation, embeddings, models, pyannote_diarisation
     from conveyor.pipelines.calls.clustering import SpeakerBounds
 
@@ -80,6 +81,10 @@ def mono_turns(mono: np.ndarray, settings: CallsSettings) -> tuple[list[Turn], s
         pipeline = models.pyannote_pipeline(str(folder))
         turns = pyannote_diarisation.pyannote_turns(pipeline, mono, bounds)
         return turns, pyannote_diarisation.METHOD.format(folder.name)
+    if settings.speaker_embedding_model is not None:
+        model = models.speaker_embedder(str(settings.speaker_embedding_model), settings.cpu_threads)
+        turns = diarisation.mono_turns(mono, model.embed, bounds)
+        return turns, f"voice embeddings ({model.name}), spectral clustering"
     turns = diarisation.mono_turns(mono, embeddings.embed_windows, bounds)
     return turns, "voice embeddings (resemblyzer), spectral clustering"
 
