@@ -171,7 +171,8 @@ def _call(submitter: Submitter, media: Media) -> None:
 
 
 def _drain(system: SoakSystem, timeout: float) -> float:
-    """Waits until no item is left to run and the prediction spool is written back."""
+    """Waits until no item is left to run and the prediction spool and the journals of killed
+    serving processes are written back (a live process's journal holds at most its last 0.2 s)."""
     from sqlalchemy import func, select
 
     from conveyor.core.lifecycle import ACTIVE_STATUSES
@@ -179,11 +180,12 @@ def _drain(system: SoakSystem, timeout: float) -> float:
 
     active = select(func.count()).select_from(Item).where(Item.status.in_(ACTIVE_STATUSES))
     spool = system.home / "spool" / "predictions"
+    journal = system.home / "spool" / "journal"
 
     def drained() -> bool:
         with system.installation.sessions() as session:
             left = session.scalar(active)
-        return left == 0 and not any(spool.glob("*"))
+        return left == 0 and not any(spool.glob("*.json")) and not _journaled(journal)
 
     began = time.monotonic()
     try:
@@ -191,6 +193,17 @@ def _drain(system: SoakSystem, timeout: float) -> float:
     except AssertionError as error:
         print(f"drain: {error}", flush=True)
     return time.monotonic() - began
+
+
+def _journaled(journal: Path) -> bool:
+    """Whether a journal segment holds rows not known to be in the store yet."""
+    sizes = []
+    for path in journal.glob("*.jsonl"):
+        try:
+            sizes.append(path.stat().st_size)
+        except FileNotFoundError:  # shipped meanwhile
+            continue
+    return any(sizes)
 
 
 def _report(
@@ -226,7 +239,7 @@ def _report(
         "disk": disk,
         "checks": {
             "items_final_once": verify.items_final_once(sessions, traffic),
-            "predictions_logged": verify.predictions_logged(sessions, traffic, faults),
+            "predictions_logged": verify.predictions_logged(sessions, traffic),
             "no_errors_outside_faults": verify.errors_outside_faults(traffic, faults, started),
             "memory_flat": verify.memory_flat(memory, 10.0),
             "disk_bounded": verify.disk_bounded(disk, arguments.max_disk_mib),

@@ -62,6 +62,12 @@ class ServingMetrics:
             ["endpoint"],
             registry=registry,
         )
+        self.log_unjournaled = Counter(
+            "conveyor_serving_prediction_log_unjournaled",
+            "Prediction log rows the local journal refused (disk full): kept in memory only",
+            ["endpoint"],
+            registry=registry,
+        )
 
 
 def serving_metrics(registry: CollectorRegistry) -> ServingMetrics:

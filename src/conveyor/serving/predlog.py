@@ -1,8 +1,11 @@
-"""The prediction log: rows are queued in memory by the request path and written by one
-background thread in bulk (every ~200 ms or ``batch_rows`` rows). The queue is bounded:
-when the store falls behind, rows are dropped and counted, requests never wait. While the
-store cannot be reached, batches go to the spool on local disk (serving/spool.py) and are
-written back once it answers again."""
+"""The prediction log: the request path appends each row to this process's journal on local
+disk (serving/journal.py, so a SIGKILL right after the answer loses nothing) and queues it in
+memory; one background thread writes the queue to the store in bulk (every ~200 ms or
+``batch_rows`` rows), then deletes the journal segment those rows were in. The queue is
+bounded: when the store falls behind, rows are dropped and counted, requests never wait. While
+the store cannot be reached, batches go to the spool on local disk (serving/spool.py) and are
+written back once it answers again. Journal segments a dead process left are replayed, each
+row once, at start and every ``JOURNAL_SCAN_SECONDS``."""
 
 from __future__ import annotations
 
@@ -17,7 +20,8 @@ from sqlalchemy import Table, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from conveyor.serving.spool import OutboxHook, PredictionSpool
+from conveyor.serving.journal import Entry, PredictionJournal, Segment, encode, read_segment
+from conveyor.serving.spool import OutboxHook, PredictionSpool, insert_once
 from conveyor.serving.tables import CapturedRow, Prediction
 from conveyor.store.availability import store_unavailable
 
@@ -26,6 +30,8 @@ FLUSH_SECONDS = 0.2
 BATCH_ROWS = 2_000
 MAX_QUEUED = 200_000
 STORE_RETRY_SECONDS = 1.0  # while the store is unreachable, batches go to the spool meanwhile
+JOURNAL_SCAN_SECONDS = 10.0  # how often a live process looks for dead processes' segments
+JOURNAL_ERROR_SECONDS = 60.0  # a failing journal disk is logged at most this often
 PREDICTIONS = cast(Table, Prediction.__table__)  # Core inserts: no ORM work per row
 CAPTURED_ROWS = cast(Table, CapturedRow.__table__)
 
@@ -39,56 +45,138 @@ class PredictionLog:
         max_queued: int = MAX_QUEUED,
         spool: PredictionSpool | None = None,
         outbox: OutboxHook | None = None,
+        journal: PredictionJournal | None = None,
+        on_unjournaled: Callable[[str, int], None] = lambda endpoint, rows: None,
     ) -> None:
         self.sessions = sessions
         self.spool = spool
+        self.journal = journal
+        self.on_unjournaled = on_unjournaled
+        self._journal_scan_at = 0.0  # monotonic; 0: at the first flush
+        self._journal_error_at: float | None = None
         self.outbox = outbox  # the stream sinks' messages, in the log's own transaction
         self._store_down_until: float | None = None  # monotonic; None while the store answers
         self._replay_due = spool is not None  # files another process left are replayed too
         self.on_drop = on_drop
         self.flush_seconds = flush_seconds
         self.max_queued = max_queued
-        self._queue: deque[tuple[dict[str, Any], dict[str, Any] | None]] = deque()
+        self._queue: deque[Entry] = deque()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # one writer at a time (the thread, or flush())
+        # The journal's append and the queue's, as one step: a rotation then takes exactly the
+        # rows of the segments it ships.
+        self._adding = threading.Lock()
 
     def start(self) -> None:
         if self._thread is None:
+            self._open_journal()
             self._thread = threading.Thread(target=self._run, name="conveyor-predlog", daemon=True)
             self._thread.start()
 
-    def add(self, row: dict[str, Any], captured: dict[str, Any] | None = None) -> None:
-        """Queue one prediction row (and optionally a captured-features row); never blocks."""
-        if len(self._queue) >= self.max_queued:
-            self.on_drop(row["endpoint"], 1)
+    def _open_journal(self) -> None:
+        if self.journal is None:
             return
-        self._queue.append((row, captured))
+        try:
+            self.journal.open()
+        except OSError:
+            folder = self.journal.folder
+            logger.exception("no prediction journal in %s: rows wait in memory only", folder)
+
+    def add(self, row: dict[str, Any], captured: dict[str, Any] | None = None) -> None:
+        """Journal and queue one prediction row (and optionally a captured-features row)."""
+        self.add_all([(row, captured)])
+
+    def add_all(self, entries: list[Entry]) -> None:
+        """Journal and queue a request's rows; returns once they are on local disk (never
+        waits for the store). Past ``max_queued`` rows they are dropped and counted."""
+        if not entries:
+            return
+        if len(self._queue) >= self.max_queued:
+            self.on_drop(entries[0][0]["endpoint"], len(entries))
+            return
+        data = self._encoded(entries)
+        with self._adding:
+            if data is not None:
+                self._journal(data, entries)
+            self._queue.extend(entries)
+
+    def _encoded(self, entries: list[Entry]) -> bytes | None:
+        if self.journal is None:
+            return None
+        try:
+            return encode(entries)
+        except TypeError:
+            self._unjournaled(entries)
+            return None
+
+    def _journal(self, data: bytes, entries: list[Entry]) -> None:
+        assert self.journal is not None
+        try:
+            self.journal.write(data)
+        except OSError:
+            self._unjournaled(entries)
+
+    def _unjournaled(self, entries: list[Entry]) -> None:
+        """The rows go to the store from memory only (a SIGKILL in the next ~200 ms loses
+        them): counted, and logged at most every ``JOURNAL_ERROR_SECONDS``."""
+        self.on_unjournaled(entries[0][0]["endpoint"], len(entries))
+        now = time.monotonic()
+        if self._journal_error_at is None or now - self._journal_error_at > JOURNAL_ERROR_SECONDS:
+            self._journal_error_at = now
+            logger.exception("could not journal %d prediction log rows", len(entries))
 
     def _run(self) -> None:
         while not self._stop.wait(self.flush_seconds):
+            self._flush_logged()
+        self._flush_logged()
+
+    def _flush_logged(self) -> None:
+        try:
             self.flush()
-        self.flush()
+        except Exception:  # the thread must outlive a bad disk or a bug in one flush
+            logger.exception("the prediction log's flush failed; trying again")
 
     def flush(self) -> int:
         """Write everything queued so far; returns the number of prediction rows written."""
         written = 0
         with self._lock:
-            while self._queue:
-                written += self._write_batch()
+            pending, shipped = self._take_queue()
+            while pending:
+                written += self._write_batch(pending)
+            if shipped is not None:  # every row in it is in the store, the spool or dropped
+                _discard(shipped)
             if self._replay_due and not self._store_down():
                 self.replay()
+            if self._journal_scan_due():
+                self.replay_journal()
         return written
+
+    def _take_queue(self) -> tuple[deque[Entry], Segment | None]:
+        """The queued rows, and the journal segment to delete once they are written (None
+        when there is no segment or no fresh one could be made: it is kept then)."""
+        fresh = None
+        if self.journal is not None and self.journal.wants_rotation():
+            fresh = self.journal.fresh_segment()
+        with self._adding:
+            pending, self._queue = self._queue, deque()
+            shipped = self.journal.rotate(fresh) if fresh is not None and self.journal else None
+        return pending, shipped
+
+    def _journal_scan_due(self) -> bool:
+        if self.journal is None or self._store_down():
+            return False
+        return time.monotonic() >= self._journal_scan_at
 
     def _store_down(self) -> bool:
         """Whether the store was unreachable less than ``STORE_RETRY_SECONDS`` ago."""
         return self._store_down_until is not None and time.monotonic() < self._store_down_until
 
-    def _write_batch(self) -> int:
+    def _write_batch(self, pending: deque[Entry]) -> int:
         rows: list[dict[str, Any]] = []
         captured: list[dict[str, Any]] = []
-        while self._queue and len(rows) < BATCH_ROWS:
-            row, capture = self._queue.popleft()
+        while pending and len(rows) < BATCH_ROWS:
+            row, capture = pending.popleft()
             rows.append(row)
             if capture is not None:
                 captured.append(capture)
@@ -164,6 +252,35 @@ class PredictionLog:
         self._replay_due = False
         return inserted
 
+    def replay_journal(self) -> int:
+        """Write the rows of journal segments that dead processes left (the writer thread
+        does this at start and every ``JOURNAL_SCAN_SECONDS``), each row once; returns the
+        rows inserted. A segment stays on disk while the store cannot be reached."""
+        if self.journal is None:
+            return 0
+        self._journal_scan_at = time.monotonic() + JOURNAL_SCAN_SECONDS
+        inserted = 0
+        for segment in self.journal.orphans():
+            try:
+                rows, captured = read_segment(segment)
+                with self.sessions.begin() as session:
+                    inserted += insert_once(session, rows, captured, self.outbox)
+            except DBAPIError as error:
+                segment.release()
+                if store_unavailable(error):
+                    self._mark_down(error)
+                    return inserted
+                logger.exception("journal %s refused by the store; kept", segment.path.name)
+                continue
+            except Exception:
+                segment.release()
+                logger.exception("could not replay journal %s; kept", segment.path.name)
+                continue
+            segment.discard()
+        if inserted:
+            logger.warning("wrote %d prediction log rows a stopped process had journaled", inserted)
+        return inserted
+
     def close(self) -> None:
         """Stop the thread after a last flush (on shutdown)."""
         self._stop.set()
@@ -171,3 +288,13 @@ class PredictionLog:
             self._thread.join(timeout=10)
             self._thread = None
         self.flush()
+        if self.journal is not None:
+            with self._adding:
+                self.journal.close()
+
+
+def _discard(segment: Segment) -> None:
+    try:
+        segment.discard()
+    except OSError:  # its rows are in the store: a replay of it would insert nothing
+        logger.exception("could not delete shipped prediction journal %s", segment.path)

@@ -2,7 +2,8 @@
 prediction log and the metrics, for the API routes to call.
 
 The predict path is plain Python on bytes: orjson in and out, no pydantic, one routing
-decision and one ONNX call per request; logging only appends to an in-memory queue.
+decision and one ONNX call per request; logging appends the rows to this process's journal on
+local disk (one write() per request) and to an in-memory queue.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from conveyor.models.training import TrainingPipeline
 from conveyor.pipeline.hooks import ServingDefaults
 from conveyor.serving.endpoints import ensure_endpoints
 from conveyor.serving.inputs import InvalidInputError, parse_records
+from conveyor.serving.journal import Entry, PredictionJournal
 from conveyor.serving.loops import CanaryGuard, quality_since, start_loops
 from conveyor.serving.metrics import ServingMetrics, serving_metrics
 from conveyor.serving.predictors import LoadedVersion, load_version
@@ -88,9 +90,14 @@ class ServingService:
         self.log_features = log_features
         self.metrics: ServingMetrics = serving_metrics(installation.metrics.registry)
         self.source = f"serving:{socket.gethostname()}:{os.getpid()}"
-        spool = PredictionSpool(installation.settings.home / "spool" / "predictions")
+        spool_folder = installation.settings.home / "spool"
         self.log = PredictionLog(
-            self.sessions, self._dropped, spool=spool, outbox=write_predictions
+            self.sessions,
+            self._dropped,
+            spool=PredictionSpool(spool_folder / "predictions"),
+            outbox=write_predictions,
+            journal=PredictionJournal(spool_folder / "journal"),
+            on_unjournaled=self._unjournaled,
         )
         self._stop = threading.Event()
         self._start_lock = threading.Lock()
@@ -298,6 +305,7 @@ class ServingService:
         now = datetime.now(UTC).replace(tzinfo=None)
         latency_ms = seconds * 1000
         capture = deployment.routing.capture_features
+        entries: list[Entry] = []
         for prediction_id, record, output in zip(ids, records, outputs, strict=True):
             row = {
                 "id": prediction_id,
@@ -322,7 +330,8 @@ class ServingService:
                     "features": record,
                     "captured_at": now,
                 }
-            self.log.add(row, captured)
+            entries.append((row, captured))
+        self.log.add_all(entries)
 
     def _refused(
         self,
@@ -355,3 +364,6 @@ class ServingService:
 
     def _dropped(self, endpoint: str, rows: int) -> None:
         self.metrics.log_dropped.labels(endpoint).inc(rows)
+
+    def _unjournaled(self, endpoint: str, rows: int) -> None:
+        self.metrics.log_unjournaled.labels(endpoint).inc(rows)
