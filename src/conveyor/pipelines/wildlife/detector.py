@@ -201,8 +201,9 @@ def with_bystanders(
         for seen in finder.find(frames[frame], photo):
             known = [d.box for d in detections if d.frame == frame and d.group == seen.group]
             if not any(people.iou(seen.box, other) > 0.3 for other in known):
+                box, score = seen.box, seen.score  # the class score is the species' too
                 added.append(
-                    Detection(frame, times[frame], seen.box, seen.group, seen.species, seen.score)
+                    Detection(frame, times[frame], box, seen.group, seen.species, score, score)
                 )
     return sorted([*detections, *added], key=lambda d: d.frame)
 
