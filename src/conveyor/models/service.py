@@ -24,7 +24,7 @@ from conveyor.errors import (
 )
 from conveyor.ingest.submit import Submission
 from conveyor.installation import Installation
-from conveyor.models import history
+from conveyor.models import history, registration_process
 from conveyor.models.promotion import (
     CHAMPION,
     PROMOTE,
@@ -46,9 +46,13 @@ LOOP_SECONDS = 2.0
 
 
 class ModelOps:
-    def __init__(self, installation: Installation) -> None:
+    """``register_in_child``: registration runs in a child process that exits afterwards
+    (``models/registration_process.py``), so a long-lived process never loads MLflow."""
+
+    def __init__(self, installation: Installation, register_in_child: bool = False) -> None:
         self.installation = installation
         self.settings = installation.settings
+        self.register_in_child = register_in_child
         self.outage = OutageLog("model operations", LOOP_SECONDS, logger)
 
     @cached_property
@@ -139,6 +143,8 @@ class ModelOps:
         with self.installation.sessions() as session:  # cheap check before MLflow is touched
             if not history.unregistered_items(session, names, stale, limit=1):
                 return []
+        if self.register_in_child:
+            return registration_process.register_in_child(self.settings)
         return self.registrar.register_pending()
 
     def registration(self, item_id: str) -> ModelRun | None:
@@ -214,8 +220,9 @@ class OnnxExportMissingError(InputRejectedError):
 
 
 def start_loop(installation: Installation, stop: threading.Event) -> threading.Thread:
-    """Run :meth:`ModelOps.tick` every few seconds until ``stop`` is set (``conveyor up``)."""
-    ops = ModelOps(installation)
+    """Run :meth:`ModelOps.tick` every few seconds until ``stop`` is set (``conveyor up``),
+    registering in a child process: this one lives long."""
+    ops = ModelOps(installation, register_in_child=True)
     ops.check_configuration()
 
     def loop() -> None:
