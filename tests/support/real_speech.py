@@ -189,7 +189,7 @@ def join_turns(turns: Sequence[tuple[str, np.ndarray]], pause_s: float = 0.4) ->
 
 
 def real_calls(folder: Path) -> list[RealCall]:
-    """The natural two-person conversation and four calls mixed from real voices."""
+    """The natural two-person conversation and nine calls mixed from real voices."""
     conversation = read_wav(folder / "conversation.wav")
     reference = read_rttm(folder / "conversation.rttm")
     pieces = solo_pieces(conversation, reference)
@@ -213,6 +213,36 @@ def real_calls(folder: Path) -> list[RealCall]:
                 _alternate(("speaker90", first[:3]), ("speaker91", second[:3]), ("phone8k", phone))
             ),
             "three voices (speaker90 + speaker91 + phone8k)",
+        ),
+        *more_voices(first, second, clb, slt, phone),
+    ]
+
+
+def more_voices(first, second, clb, slt, phone) -> list[RealCall]:  # type: ignore[no-untyped-def]
+    """Three calls of three voices (the third one a distinct voice the eigengap alone misses)
+    and two more of two voices, from pieces the calls above leave unused where they can."""
+    return [
+        _named(
+            join_turns(_alternate(("clb", clb), ("slt", slt), ("phone8k", phone))),
+            "three voices (clb + slt + phone8k)",
+        ),
+        _named(
+            join_turns(_alternate(("speaker91", second[3:5]), ("clb", clb), ("slt", slt))),
+            "three voices (speaker91 + clb + slt)",
+        ),
+        _named(
+            join_turns(
+                _alternate(("speaker90", first[3:5]), ("speaker91", second[3:5]), ("clb", clb))
+            ),
+            "three voices (speaker90 + speaker91 + clb)",
+        ),
+        _named(
+            join_turns(_alternate(("speaker90", first[:3]), ("phone8k", phone))),
+            "two voices (speaker90 + phone8k)",
+        ),
+        _named(
+            join_turns(_alternate(("speaker90", first[:2]), ("clb", clb))),
+            "two voices (speaker90 + clb)",
         ),
     ]
 

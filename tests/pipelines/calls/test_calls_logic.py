@@ -8,6 +8,7 @@ from conveyor.pipelines.calls import assessment, diarisation, models, speaker_ro
 from conveyor.pipelines.calls import emotion_scores as emotions
 from conveyor.pipelines.calls.clustering import SpeakerBounds, cluster_speakers
 from conveyor.pipelines.calls.transcription import Word, drop_repeats, windows
+from conveyor.pipelines.calls.voice_split import split_merged_voices
 
 
 def _lexical(text: str) -> dict[str, float]:
@@ -127,6 +128,18 @@ def test_clustering_estimates_the_number_of_speakers() -> None:
     assert len(set(cluster_speakers(points[:40], SpeakerBounds(2, 4)))) == 2  # fewer: the bound
     labels = cluster_speakers(points, SpeakerBounds(2, 4))
     assert all(len(set(labels[k * 40 : (k + 1) * 40])) == 1 for k in range(3))
+
+
+def test_a_speaker_holding_two_voices_is_split_and_one_voice_is_not() -> None:
+    generator = np.random.default_rng(2)
+    centres = generator.normal(size=(3, 32))
+    points = np.concatenate([c + 0.15 * generator.normal(size=(30, 32)) for c in centres])
+    merged = np.array([0] * 30 + [1] * 60)  # the second and third voice found as one speaker
+    labels = split_merged_voices(points, merged, max_speakers=4)
+    assert len(set(labels[:30])) == 1 and set(labels[:30]) == {0}
+    assert len(set(labels[30:60])) == 1 and len(set(labels[60:])) == 1
+    assert labels[30] != labels[60]
+    assert (split_merged_voices(points, merged, max_speakers=2) == merged).all()  # the bound
 
 
 def test_long_calls_cluster_a_subset_with_the_iterative_eigensolver(monkeypatch) -> None:

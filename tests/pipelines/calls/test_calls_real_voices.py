@@ -21,8 +21,15 @@ TWO_VOICES = (
     "quick turns (speaker90 + speaker91, 0.25 s pauses)",
     "woman + man at 8 kHz (speaker91 + phone8k)",
     "two women (clb + slt)",
+    "two voices (speaker90 + phone8k)",
+    "two voices (speaker90 + clb)",
 )
 THREE_VOICES = "three voices (speaker90 + speaker91 + phone8k)"
+THREE_VOICES_FOUND = (
+    "three voices (clb + slt + phone8k)",
+    "three voices (speaker91 + clb + slt)",
+    "three voices (speaker90 + speaker91 + clb)",
+)
 
 
 @pytest.fixture(scope="session")
@@ -73,6 +80,12 @@ def _assert_told_apart(call: RealCall, turns: list[list], speakers: int) -> None
 def test_two_real_voices_are_told_apart(calls: dict[str, RealCall], name: str) -> None:
     call = calls[name]
     _assert_told_apart(call, _diarise(call.samples), 2)
+
+
+@pytest.mark.parametrize("name", THREE_VOICES_FOUND)
+def test_a_third_real_voice_is_found(calls: dict[str, RealCall], name: str) -> None:
+    call = calls[name]
+    _assert_told_apart(call, _diarise(call.samples), 3)
 
 
 def test_three_voices_are_told_apart_when_the_count_is_set(calls: dict[str, RealCall]) -> None:

@@ -5,7 +5,8 @@ get voice activity (webrtcvad), one speaker embedding (resemblyzer) per sliding 
 whole call, and a single clustering of all windows (:mod:`.clustering`: the speaker count is
 chosen from the data within set bounds), so a speaker keeps one label from the first minute to
 the last, however long the call; then :mod:`.resegmentation` places the speaker changes on
-0.2 s steps. Labels are S1, S2, ... in order of first speech.
+0.2 s steps, and :mod:`.voice_split` splits a speaker that holds two voices (a third voice
+the eigengap missed). Labels are S1, S2, ... in order of first speech.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from conveyor.pipelines.calls import resegmentation
-from conveyor.pipelines.calls.clustering import SpeakerBounds, cluster_speakers
+from conveyor.pipelines.calls.clustering import SpeakerBounds, centred, cluster_speakers
+from conveyor.pipelines.calls.voice_split import split_merged_voices
 
 RATE = 16000
 VAD_FRAME_S = 0.03
@@ -141,17 +143,31 @@ def relabel_by_first_speech(turns: Sequence[Turn]) -> list[Turn]:
 def mono_turns(mono: np.ndarray, embed: Embedder, bounds: SpeakerBounds) -> list[Turn]:
     """Diarise a single-channel call: VAD, 1.6 s embeddings over the whole call, one
     clustering with the speaker count chosen within ``bounds``, then re-segmentation on short
-    windows. ``embed(mono, centres, window_s)`` returns one unit-length embedding per centre."""
+    windows and a split of any speaker whose steps hold two voices (:mod:`.voice_split`).
+    ``embed(mono, centres, window_s)`` returns one unit-length embedding per centre."""
     regions = speech_regions(mono)
     if not regions:
         return []
+    steps, _, labels = step_speakers(mono, regions, embed, bounds)
+    return relabel_by_first_speech(label_steps(steps, labels))
+
+
+def step_speakers(
+    mono: np.ndarray, regions: Sequence[Region], embed: Embedder, bounds: SpeakerBounds
+) -> tuple[resegmentation.Steps, np.ndarray, np.ndarray]:
+    """The 0.2 s steps over ``regions``, their raw short-window embeddings and a speaker
+    number for each."""
     centres = window_centres(regions)
     labels = cluster_speakers(embed(mono, centres, WINDOW_S), bounds)
     steps = resegmentation.Steps.over(regions)
-    points = resegmentation.short_window_points(mono, steps, embed)
+    raw = embed(mono, steps.centres.tolist(), resegmentation.SHORT_WINDOW_S)
+    points = centred(raw)
     start = resegmentation.initial_labels(steps, centres, labels)
     final = resegmentation.resegment(points, steps, start, int(labels.max()) + 1)
-    return relabel_by_first_speech(label_steps(steps, final))
+    split = split_merged_voices(raw, final, bounds.max_speakers)
+    if split.max() > final.max():
+        final = resegmentation.resegment(points, steps, split, int(split.max()) + 1)
+    return steps, raw, final
 
 
 def _names_by_first_speech(turns: Sequence[Turn]) -> dict[str, str]:
