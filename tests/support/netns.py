@@ -136,6 +136,29 @@ class TwoNodeCluster:
         self._second_node = self._spawn("second-node", self._second_node_command())
         self.wait_for_nodes([HOST_IP, NODE_IP], deadline)
 
+    @property
+    def second_node(self) -> subprocess.Popen[bytes] | None:
+        """The second node's ``conveyor worker`` process."""
+        return self._second_node
+
+    def restart_head(self, down_seconds: float = 0.0) -> None:
+        """SIGKILL the head's processes, as a machine losing power would, and start it again
+        on the same address after ``down_seconds``; the second node is left to itself."""
+        if self._head is not None:
+            # Not all of them descend from `ray start`: find the rest by their session folder.
+            _kill([*_family(self._head.pid), *_naming(self.base / "head")])
+            self._head.wait(timeout=10)
+        # `ray start --head` refuses an address that a process on this machine names (here
+        # the second node's, another host in real life) when its temp folder records it.
+        (self.base / "head" / "ray_current_cluster").unlink(missing_ok=True)
+        time.sleep(down_seconds)
+        log = self.base / "head.log"
+        start = log.stat().st_size if log.exists() else 0
+        self._head = self._spawn("head", self._head_command())
+        deadline = time.monotonic() + SETUP_SECONDS
+        self._wait_for_output(self._head, "head", "Ray runtime started", deadline, start)
+        self.ledger.record(_family(self._head.pid))
+
     def ensure_second_node(self) -> None:
         if self._second_node is None or self._second_node.poll() is not None:
             self.start_second_node()
@@ -243,10 +266,16 @@ class TwoNodeCluster:
             )  # fmt: skip
 
     def _wait_for_output(
-        self, process: subprocess.Popen[bytes], name: str, text: str, deadline: float
+        self,
+        process: subprocess.Popen[bytes],
+        name: str,
+        text: str,
+        deadline: float,
+        start: int = 0,
     ) -> None:
+        """Until ``text`` is in the log after its first ``start`` bytes."""
         log = self.base / f"{name}.log"
-        while text not in log.read_text(errors="replace"):
+        while text not in log.read_bytes()[start:].decode(errors="replace"):
             if process.poll() is not None or time.monotonic() > deadline:
                 state = "exited" if process.returncode is not None else "timed out"
                 raise ClusterError(f"{name} {state} before {text!r}\n{self.logs()}")
@@ -329,6 +358,15 @@ def _ip(*arguments: str, check: bool = True) -> str:
 def _family(pid: int) -> list[psutil.Process]:
     parent = psutil.Process(pid)
     return [parent, *parent.children(recursive=True)]
+
+
+def _naming(folder: Path) -> list[psutil.Process]:
+    """The processes whose command line names ``folder`` (a node's temp folder)."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if str(folder) in " ".join(process.info["cmdline"] or []):
+            found.append(process)
+    return found
 
 
 def _stop(process: subprocess.Popen[bytes], grace: float) -> None:

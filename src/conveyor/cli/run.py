@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
 import secrets
 import shutil
 import signal
@@ -236,9 +235,12 @@ def worker(
 ) -> None:
     """Join this machine to a Ray cluster as a worker node (runs until stopped).
 
-    Becomes `ray start --block` in this same process: SIGTERM to its PID stops the node cleanly.
+    Runs `ray start --block` and runs it again whenever it ends (its head restarted or went
+    away), once the head answers: one line per attempt. SIGTERM or Ctrl-C stops the node.
     With token auth, first set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN to the head's token.
     """
+    from conveyor.engine.worker_node import WorkerNode
+
     command = [_ray_command(), "start", f"--address={head}", "--block", "--disable-usage-stats"]
     if num_cpus is not None:
         command.append(f"--num-cpus={num_cpus}")
@@ -251,11 +253,15 @@ def worker(
     if temp_dir is not None:
         command.append(f"--temp-dir={temp_dir.resolve()}")
     command += ray_options or []
-    console.print(
-        f"joining Ray cluster at {head}: {' '.join(command)}", markup=False, soft_wrap=True
-    )
+    say("conveyor worker: " + " ".join(command))
+    node = WorkerNode(command, head, lambda line: say(f"conveyor worker: {line}"))
+    node.install_signal_handlers()
+    raise typer.Exit(node.run())
+
+
+def say(line: str) -> None:
+    console.print(line, markup=False, soft_wrap=True)
     sys.stdout.flush()
-    os.execv(command[0], command)
 
 
 def _ray_command() -> str:
