@@ -97,6 +97,7 @@ class PredictionJournal:
         self._current: Segment | None = None
         self._torn = False  # the last write failed part-way: start the next on a new line
         self._error_logged_at = -ERROR_LOG_SECONDS
+        self._closed = False
 
     def open(self) -> None:
         """Make this process's first segment (raises OSError when the folder refuses)."""
@@ -117,6 +118,8 @@ class PredictionJournal:
 
     def wants_rotation(self) -> bool:
         """Whether the current segment holds rows (or there is none, after a disk error)."""
+        if self._closed:
+            return False
         return self._current is None or self._current.size > 0
 
     def fresh_segment(self) -> Segment | None:
@@ -139,7 +142,7 @@ class PredictionJournal:
 
     def close(self) -> None:
         """Delete the current segment if it holds no rows, else keep it for a replay."""
-        segment, self._current = self._current, None
+        segment, self._current, self._closed = self._current, None, True
         if segment is None:
             return
         if segment.size == 0:
