@@ -9,7 +9,9 @@ per change of speaker (smaller across a pause, where turns change). Two passes.
 
 Overlapping speech is not detected: a step whose embedding lies nearer the blend of two
 voices than either (tried) marked none of the eight real overlapping steps of the pyannote
-sample and eleven steps of a call with no overlap at all (docs/calls.md).
+sample and eleven steps of a call with no overlap at all; a step unusually near the second-best
+speaker's centre, and louder than its region, found 18 % of planted overlaps (distinct voices
+only) at precision 0.83 (benchmarks/calls_overlap_detector.py, docs/calls.md).
 """
 
 from __future__ import annotations
