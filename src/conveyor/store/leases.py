@@ -12,19 +12,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, or_, select, update
+from sqlalchemy import BindParameter, CursorResult, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from conveyor.core.lifecycle import (
-    ACTIVE_STATUSES,
-    FAILED_ATTEMPT_STATUSES,
-    ItemStatus,
-    StepStatus,
-    status_values,
-)
-from conveyor.store.models import Item, StepRun
+from conveyor.core.lifecycle import FAILED_ATTEMPT_STATUSES, ItemStatus, StepStatus
+from conveyor.store.models import CLAIMABLE_STATUSES, Item, StepRun
 
-CLAIMABLE_STATUSES = status_values(ACTIVE_STATUSES)  # when no live lease holds them
+# Rendered as literals: PostgreSQL uses the partial index ix_items_claimable only when it can
+# see that the query's statuses are the index's, which bound parameters hide from a generic plan.
+CLAIMABLE_LITERALS: BindParameter[list[str]] = bindparam(
+    "claimable", CLAIMABLE_STATUSES, expanding=True, literal_execute=True
+)
 
 
 @dataclass
@@ -67,7 +65,7 @@ def claim_next_items(
     claimable = (
         select(Item.id, Item.lease_owner)
         .where(
-            Item.status.in_(CLAIMABLE_STATUSES),
+            Item.status.in_(CLAIMABLE_LITERALS),
             or_(Item.lease_expires_at.is_(None), expired),
             or_(Item.next_attempt_at.is_(None), Item.next_attempt_at <= now),
             # Never our own items: a late renewal must not make us run an item twice.
@@ -93,6 +91,7 @@ def claim_next_items(
             status=ItemStatus.RUNNING.value,
             next_attempt_at=None,
             updated_at=now,
+            started_at=func.coalesce(Item.started_at, now),  # the clock starts at the first claim
         )
         .returning(Item.id)
         .execution_options(synchronize_session=False)
@@ -100,20 +99,10 @@ def claim_next_items(
     ids = [row[0] for row in claimed_rows]
     if not ids:
         return []
-    _start_clock(session, ids, now)
     claimed = _load_claimed(session, ids, now)
     for item in claimed:
         item.taken_over = previous_owners.get(item.id) is not None
     return claimed
-
-
-def _start_clock(session: Session, ids: list[str], now: datetime) -> None:
-    session.execute(
-        update(Item)
-        .where(Item.id.in_(ids), Item.started_at.is_(None))
-        .values(started_at=now)
-        .execution_options(synchronize_session=False)
-    )
 
 
 def _load_claimed(session: Session, ids: list[str], now: datetime) -> list[ClaimedItem]:

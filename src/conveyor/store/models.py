@@ -21,6 +21,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from conveyor.core.lifecycle import ACTIVE_STATUSES, status_values
+
+# The claim's own condition, spelled as literals so PostgreSQL can match the partial index below.
+CLAIMABLE_STATUSES = status_values(ACTIVE_STATUSES)
+CLAIMABLE_SQL = "status IN (" + ", ".join(f"'{status}'" for status in CLAIMABLE_STATUSES) + ")"
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
@@ -64,6 +70,14 @@ class Item(Base):
         Index("ix_items_pipeline_status", "pipeline", "status"),
         Index("ix_items_content", "pipeline", "pipeline_version", "content_hash"),
         Index("ix_items_created", "created_at"),
+        # The claim's queue, oldest first: finished items leave it, so a claim never walks
+        # past them (on ix_items_created PostgreSQL read every retained finished item first).
+        Index(
+            "ix_items_claimable",
+            "created_at",
+            sqlite_where=text(CLAIMABLE_SQL),
+            postgresql_where=text(CLAIMABLE_SQL),
+        ),
     )
 
 
