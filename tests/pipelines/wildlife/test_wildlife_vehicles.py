@@ -17,7 +17,7 @@ from matplotlib import cbook
 from skimage import data
 
 from conveyor.errors import ConfigurationError
-from conveyor.pipelines.wildlife import bystanders, coco
+from conveyor.pipelines.wildlife import bystanders, coco, tracking
 from conveyor.pipelines.wildlife.settings import WildlifeSettings
 from conveyor.pipelines.wildlife.steps import build_detector
 from support import street_film
@@ -101,6 +101,17 @@ def test_the_detect_step_reports_a_street_frame_as_person_and_vehicle(
     assert detector.name == "motion+efficientnet-lite0+yolov3-tiny"
     found = detector.detect_image(street_frames[0])
     assert {"person", "vehicle"} <= {d.group for d in found}
+
+
+def test_the_first_seconds_of_the_film_have_person_and_vehicle_tracks(
+    finder: bystanders.Finder, street: Path
+) -> None:
+    times = [round(0.2 * index, 1) for index in range(15)]  # 3 s at the step's 5 frames/s
+    frames = street_film.frames_at(street, times)
+    detections = build_detector(WildlifeSettings(), "cpu").detect_video(frames, times)
+    track_ids = tracking.assign_tracks(detections, len(frames), 5.0, 0.35)
+    _, tracks = tracking.build_tracks(detections, track_ids, 2)
+    assert {"person", "vehicle"} <= {t.group for t in tracks}
 
 
 def test_without_the_weights_the_opencv_people_detectors_are_used(
