@@ -8,6 +8,7 @@ clustering, and the errors a user sees for a wrong path, shape or missing pyanno
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -191,3 +192,42 @@ def test_a_checkpoint_without_pyannote_says_what_to_install(tmp_path: Path) -> N
         speaker_models.load(checkpoint)
     assert "pip install 'pyannote.audio" in str(error.value)
     assert "CONVEYOR_CALLS_SPEAKER_EMBEDDING_MODEL" in str(error.value)
+
+
+def test_a_pyannote_checkpoint_is_loaded_from_its_path_and_given_mono_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyannote.audio is not installed here: a stand-in module with its ``Model.from_pretrained``
+    records the path it is given and returns a torch module, to check the call contract."""
+    import importlib.machinery
+    import types
+
+    import torch
+
+    loaded: list[str] = []
+    seen: list[tuple[int, ...]] = []
+
+    class Energy(torch.nn.Module):
+        def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+            seen.append(tuple(waveforms.shape))
+            return torch.cat([waveforms.abs().mean(-1), waveforms.pow(2).mean(-1)], dim=1)
+
+    class Model:
+        @staticmethod
+        def from_pretrained(checkpoint: str) -> torch.nn.Module:
+            loaded.append(checkpoint)
+            return Energy()
+
+    for name, attributes in (("pyannote", {}), ("pyannote.audio", {"Model": Model})):
+        module = types.ModuleType(name)
+        module.__spec__ = importlib.machinery.ModuleSpec(name, None)
+        module.__dict__.update(attributes)
+        monkeypatch.setitem(sys.modules, name, module)
+    checkpoint = tmp_path / "pytorch_model.bin"
+    checkpoint.write_bytes(b"stand-in")
+    embedder = speaker_models.load(checkpoint)
+    noise = np.random.default_rng(2).normal(0, 0.1, 2 * RATE).astype(np.float32)
+    found = embedder.embed(noise, [0.5, 1.0, 1.5], 0.8)
+    assert loaded == [str(checkpoint)] and seen == [(3, 1, round(0.8 * RATE))]
+    assert found.shape == (3, 2) and np.allclose(np.linalg.norm(found, axis=1), 1.0)
+    assert embedder.name == "pyannote pytorch_model.bin"
