@@ -72,6 +72,10 @@ def _ray_address_variable() -> str | None:
     return value if value and value != "local" else None
 
 
+# The embedded Ray this process started (its GCS address) and the environment it started with.
+_embedded: tuple[str, dict[str, str]] | None = None
+
+
 def ensure_ray(address: str | None, num_cpus: int | None) -> None:
     """Join the Ray of ``address`` (or ``RAY_ADDRESS``), else start the embedded local one;
     nothing when this process is connected already. Steps and batch scoring both start here."""
@@ -89,6 +93,20 @@ def ensure_ray(address: str | None, num_cpus: int | None) -> None:
         prepare_embedded_ray()  # loopback only, token auth on
         arguments["num_cpus"] = num_cpus
     ray.init(**arguments)
+    global _embedded
+    _embedded = None if address else (_gcs_address(), dict(os.environ))
+
+
+def embedded_ray_environment() -> dict[str, str] | None:
+    """The environment the workers of the Ray this process started inherited (they are its
+    children's children); None when connected to a Ray started elsewhere, or to none."""
+    if _embedded is None or not ray.is_initialized() or _gcs_address() != _embedded[0]:
+        return None
+    return _embedded[1]
+
+
+def _gcs_address() -> str:
+    return str(ray.get_runtime_context().gcs_address)
 
 
 def _run_step_on_worker(environment: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:

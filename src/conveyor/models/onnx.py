@@ -7,12 +7,14 @@ missing value) and returns ``label`` and ``probabilities`` (rows x classes).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from conveyor.errors import ConveyorError
+
+if TYPE_CHECKING:  # pandas costs a scoring actor ~0.5 CPU-s to import, for nothing
+    import pandas as pd
 
 INPUT_NAME = "features"
 DEFAULT_TOLERANCE = 1e-4

@@ -56,7 +56,7 @@ def score_parts(
 
     if not parts:
         return
-    scorer = ray.remote(PartScorer).options(num_cpus=1, **_actor_options(storage_environment()))
+    scorer = ray.remote(PartScorer).options(num_cpus=1, **_actor_options(environment_to_pass()))
     shared = [ray.put(for_batch(loaded))]
     count = min(parallelism, len(parts))
     actors: list[Any] = [scorer.remote(shared, destination) for _ in range(count)]
@@ -95,6 +95,19 @@ def _actor_options(environment: dict[str, str]) -> dict[str, Any]:
     if environment:
         options["runtime_env"] = {"env_vars": environment}
     return options
+
+
+def environment_to_pass() -> dict[str, str]:
+    """The storage settings the actors would lack: none when they are workers of the Ray this
+    process started with these settings (they inherited them). A ``runtime_env`` costs a fresh
+    worker per actor, which the idle workers Ray starts with cannot serve."""
+    from conveyor.engine.executor import embedded_ray_environment
+
+    wanted = storage_environment()
+    inherited = embedded_ray_environment()
+    if inherited is not None and all(inherited.get(k) == v for k, v in wanted.items()):
+        return {}
+    return wanted
 
 
 def storage_environment() -> dict[str, str]:
