@@ -20,7 +20,7 @@ from conveyor.pipelines.calls.clustering import centred
 SPLIT_FISHER_RATIO = 100.0
 MIN_STEPS = 10  # a speaker with less speech (2 s) is not split
 MIN_HALF_STEPS = 4  # nor into a half shorter than 0.8 s
-MAX_SPLIT_STEPS = 1500  # k-means on an evenly spread subset; every step joins the nearer half
+MAX_SPLIT_STEPS = 1000  # k-means on an evenly spread subset; every step joins the nearer half
 
 
 def split_merged_voices(
@@ -49,7 +49,7 @@ def two_groups(embeddings: np.ndarray) -> np.ndarray | None:
     points = centred(embeddings)
     chosen = np.linspace(0, len(points) - 1, min(len(points), MAX_SPLIT_STEPS)).round()
     sample = points[chosen.astype(int)]
-    halves = KMeans(n_clusters=2, n_init=10, random_state=0).fit_predict(sample)
+    halves = KMeans(n_clusters=2, n_init=4, random_state=0).fit_predict(sample)
     if min(np.bincount(halves, minlength=2)) < MIN_HALF_STEPS:
         return None
     if fisher_ratio(sample, halves) <= SPLIT_FISHER_RATIO:
