@@ -93,3 +93,17 @@ def test_the_same_record_twice_in_one_file_is_one_item(
     assert [s["duplicate"] for s in printed] == [False, True, False]
     assert printed[0]["item_id"] == printed[1]["item_id"]
     assert len(_items(home, database_url)) == 2
+
+
+def test_batches_before_a_bad_line_in_a_later_batch_are_kept(
+    home: Path, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bad line ends the file where it is, with the earlier batches and the records of
+    its own batch before it committed and reported, and none after."""
+    monkeypatch.setattr("conveyor.cli.records.FILE_BATCH_RECORDS", 1_000)
+    records = _write(tmp_path / "r.jsonl", RECORDS, bad_line=3_210)
+    ids_file = tmp_path / "ids.txt"
+    result = _submit(home, "--records", str(records), "-o", str(ids_file))
+    assert result.exit_code == 2
+    assert "r.jsonl:3210 is not valid JSON" in result.stderr
+    assert len(ids_file.read_text().split()) == len(_items(home, database_url)) == 3_209
