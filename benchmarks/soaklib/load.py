@@ -79,8 +79,8 @@ class Predictors:
     def _predict(self, client: httpx.Client) -> None:
         try:
             answer = client.post("/api/v1/endpoints/heart/predict", json=HEART)
-        except httpx.TransportError:
-            self.traffic.answers.append(Answer(time.monotonic(), 0, "predict"))
+        except httpx.TransportError as error:
+            self.traffic.answers.append(Answer(time.monotonic(), 0, "predict", repr(error)[:200]))
             return
         now = time.monotonic()
         detail = "" if answer.status_code == 200 else _refusal(answer)
@@ -134,8 +134,8 @@ class Submitter:
     def _send(self, kind: str, request: Callable[[], httpx.Response]) -> None:
         started = time.monotonic()
         for attempt in range(1, 1000):
-            answer, status = _attempt(request)
-            self.traffic.answers.append(Answer(time.monotonic(), status, kind))
+            answer, status, detail = _attempt(request)
+            self.traffic.answers.append(Answer(time.monotonic(), status, kind, detail))
             if answer is not None and status not in RETRYABLE:
                 self._record(kind, answer, attempt)
                 return
@@ -154,12 +154,13 @@ class Submitter:
         self.client.close()
 
 
-def _attempt(request: Callable[[], httpx.Response]) -> tuple[httpx.Response | None, int]:
+def _attempt(request: Callable[[], httpx.Response]) -> tuple[httpx.Response | None, int, str]:
+    """The answer, its status (0: none came) and, when refused or cut off, what happened."""
     try:
         answer = request()
-        return answer, answer.status_code
-    except httpx.TransportError:
-        return None, 0
+    except httpx.TransportError as error:
+        return None, 0, f"client: {error!r}"[:200]
+    return answer, answer.status_code, "" if answer.status_code < 400 else _refusal(answer)
 
 
 def _retry_after(answer: httpx.Response | None) -> float:

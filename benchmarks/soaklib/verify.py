@@ -79,7 +79,7 @@ def predictions_logged(sessions: Any, traffic: Traffic) -> dict[str, Any]:
 
 def errors_outside_faults(traffic: Traffic, faults: list[Fault], started: float) -> dict:
     outside = [
-        {"at_s": round(a.at - started, 1), "status": a.status, "what": a.what}
+        {"at_s": round(a.at - started, 1), "status": a.status, "what": a.what, "detail": a.detail}
         for a in traffic.answers
         if _is_error(a.status) and not any(f.covers(a.at) for f in faults)
     ]
