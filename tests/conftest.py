@@ -100,6 +100,17 @@ def module_database_url(
         yield url
 
 
+@pytest.fixture
+def sessions(database_url: str):  # type: ignore[no-untyped-def]
+    """A migrated store on each database, without Ray: a session factory."""
+    from conveyor.store.database import connect, migrate, session_factory
+
+    engine = connect(database_url)
+    migrate(engine)
+    yield session_factory(engine)
+    engine.dispose()
+
+
 def _installation(home: Path, database_url: str):  # type: ignore[no-untyped-def]
     from conveyor.installation import Installation
     from conveyor.settings import load_settings

@@ -5,54 +5,16 @@ journal the disk refuses never fails a request."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.serving.journal import PredictionJournal, Segment, encode
 from conveyor.serving.predlog import PredictionLog
 from conveyor.serving.tables import CapturedRow, Prediction
-from conveyor.store.database import connect, migrate, session_factory
-
-
-@pytest.fixture
-def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = connect(database_url)
-    migrate(engine)
-    yield session_factory(engine)
-    engine.dispose()
-
-
-def _row(n: int) -> dict[str, Any]:
-    return {
-        "id": f"{n:032x}",
-        "ts": datetime(2026, 11, 29, 9, 0, n % 60, 1234),
-        "endpoint": "heart",
-        "model": "heart",
-        "version": 1,
-        "dataset_sha256": None,
-        "features": {"age": 61 + n},
-        "output": {"label": 1},
-        "latency_ms": 0.3,
-        "request_key": None,
-        "arm": "champion",
-        "error": None,
-    }
-
-
-def _capture(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "endpoint": "heart",
-        "model": "heart",
-        "prediction_id": row["id"],
-        "features": row["features"],
-        "captured_at": row["ts"],
-    }
+from support.prediction_rows import captured_row, prediction_row
 
 
 def _count(sessions: sessionmaker[Session], table: Any) -> int:
@@ -64,7 +26,7 @@ def _dead_segment(folder: Path, rows: list[dict[str, Any]]) -> Path:
     """A segment as a process killed before shipping it leaves one: written, lock released."""
     folder.mkdir(parents=True, exist_ok=True)
     segment = Segment.create(folder)
-    segment.write(encode([(row, _capture(row)) for row in rows]))
+    segment.write(encode([(row, captured_row(row)) for row in rows]))
     segment.release()
     return segment.path
 
@@ -73,12 +35,12 @@ def test_a_dead_process_segment_is_replayed_each_row_once(
     sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
     folder = tmp_path / "journal"
-    rows = [_row(n) for n in range(6)]
+    rows = [prediction_row(n) for n in range(6)]
     path = _dead_segment(folder, rows)
     shutil.copy(path, folder / "0-copy.jsonl")  # as if two segments held the same rows
     with sessions.begin() as session:  # the dead process committed two before the kill
         session.execute(insert(Prediction), rows[:2])
-        session.execute(insert(CapturedRow), [_capture(row) for row in rows[:2]])
+        session.execute(insert(CapturedRow), [captured_row(row) for row in rows[:2]])
     log = PredictionLog(sessions, journal=PredictionJournal(folder))
     assert log.replay_journal() == 4
     assert log.replay_journal() == 0
@@ -99,7 +61,7 @@ def test_a_live_process_segment_is_left_alone(
     live = PredictionLog(sessions, journal=PredictionJournal(folder))
     live.start()
     try:
-        live.add(_row(1))
+        live.add(prediction_row(1))
         other = PredictionLog(sessions, journal=PredictionJournal(folder))
         assert other.replay_journal() == 0  # the live log's segment is locked
         live.flush()
@@ -116,7 +78,7 @@ def test_rows_are_on_disk_before_the_flush_and_the_segment_goes_after(
     journal = PredictionJournal(folder)
     log = PredictionLog(sessions, journal=journal)
     journal.open()
-    log.add_all([(_row(n), None) for n in range(3)])
+    log.add_all([(prediction_row(n), None) for n in range(3)])
     [segment] = folder.glob("*.jsonl")
     assert len(segment.read_bytes().splitlines()) == 3
     assert log.flush() == 3
@@ -128,7 +90,7 @@ def test_rows_are_on_disk_before_the_flush_and_the_segment_goes_after(
 
 def test_a_damaged_line_is_skipped(sessions: sessionmaker[Session], tmp_path: Path) -> None:
     folder = tmp_path / "journal"
-    path = _dead_segment(folder, [_row(1)])
+    path = _dead_segment(folder, [prediction_row(1)])
     with path.open("ab") as file:
         file.write(b'[{"id": "cut sho')  # the disk filled up part-way through a write
     log = PredictionLog(sessions, journal=PredictionJournal(folder))
@@ -147,7 +109,7 @@ def test_a_refusing_journal_still_logs_and_counts(
         on_unjournaled=lambda endpoint, rows: unjournaled.append(rows),
     )
     log.start()
-    log.add_all([(_row(n), None) for n in range(2)])  # answered all the same
+    log.add_all([(prediction_row(n), None) for n in range(2)])  # answered all the same
     log.close()
     assert unjournaled == [2]
     assert _count(sessions, Prediction) == 2

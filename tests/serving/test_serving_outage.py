@@ -25,6 +25,7 @@ from conveyor.serving.tokens import TokenCache
 from conveyor.settings import load_settings
 from conveyor.store.database import connect, migrate, session_factory
 from support.polling import wait_for
+from support.prediction_rows import captured_row, prediction_row
 from support.throwaway_postgres import ThrowawayPostgres, new_database, throwaway_postgres
 
 URL = "/api/v1/endpoints/heart/predict"
@@ -87,8 +88,8 @@ def test_a_spooled_batch_replayed_twice_is_written_once(database_url: str, tmp_p
     migrate(engine)
     sessions = session_factory(engine)
     spool = PredictionSpool(tmp_path / "spool")
-    rows = [_row(n) for n in range(3)]
-    captured = [_capture(row) for row in rows]
+    rows = [prediction_row(n) for n in range(3)]
+    captured = [captured_row(row) for row in rows]
     assert spool.keep(rows, captured)
     [path] = spool.files()
     shutil.copy(path, path.with_name("0-copy-3.json"))  # as if two processes spooled it
@@ -99,32 +100,3 @@ def test_a_spooled_batch_replayed_twice_is_written_once(database_url: str, tmp_p
         assert session.scalar(select(func.count()).select_from(Prediction)) == 3
         assert session.scalar(select(func.count()).select_from(CapturedRow)) == 3
     engine.dispose()
-
-
-def _row(n: int) -> dict[str, Any]:
-    from datetime import datetime
-
-    return {
-        "id": f"{n:032x}",
-        "ts": datetime(2026, 11, 29, 9, 0, n),
-        "endpoint": "heart",
-        "model": "heart",
-        "version": 1,
-        "dataset_sha256": None,
-        "features": {"age": 61 + n},
-        "output": {"label": 1},
-        "latency_ms": 0.3,
-        "request_key": None,
-        "arm": "champion",
-        "error": None,
-    }
-
-
-def _capture(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "endpoint": "heart",
-        "model": "heart",
-        "prediction_id": row["id"],
-        "features": row["features"],
-        "captured_at": row["ts"],
-    }
