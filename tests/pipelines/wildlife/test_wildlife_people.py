@@ -11,20 +11,7 @@ from matplotlib import cbook
 from skimage import data
 
 from conveyor.pipelines.wildlife import people
-
-NOBODY = (
-    "coffee",
-    "rocket",
-    "chelsea",
-    "coins",
-    "page",
-    "text",
-    "moon",
-    "brick",
-    "gravel",
-    "hubble_deep_field",
-    "immunohistochemistry",
-)
+from support.empty_pictures import EMPTY_PICTURES
 
 
 def _bgr(picture: np.ndarray) -> np.ndarray:
@@ -46,6 +33,6 @@ def test_an_astronaut_is_found() -> None:
     assert len(people.find_people(_bgr(data.astronaut()))) == 1
 
 
-@pytest.mark.parametrize("name", NOBODY)
+@pytest.mark.parametrize("name", EMPTY_PICTURES)
 def test_pictures_without_people_have_none(name: str) -> None:
     assert people.find_people(_bgr(getattr(data, name)())) == []

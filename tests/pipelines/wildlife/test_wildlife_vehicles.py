@@ -21,20 +21,8 @@ from conveyor.pipelines.wildlife import bystanders, coco, tracking
 from conveyor.pipelines.wildlife.settings import WildlifeSettings
 from conveyor.pipelines.wildlife.steps import build_detector
 from support import street_film
+from support.empty_pictures import EMPTY_PICTURES
 
-NOBODY = (
-    "coffee",
-    "rocket",
-    "chelsea",
-    "coins",
-    "page",
-    "text",
-    "moon",
-    "brick",
-    "gravel",
-    "hubble_deep_field",
-    "immunohistochemistry",
-)
 STREET_SECONDS = [1.0, 2.8, 7.6, 22.2, 52.8]  # people and a motor car or a streetcar in each
 
 
@@ -87,7 +75,7 @@ def test_people_in_photos_are_found(finder: bystanders.Finder) -> None:
         assert {s.group for s in seen} == {"person"}
 
 
-@pytest.mark.parametrize("name", NOBODY)
+@pytest.mark.parametrize("name", EMPTY_PICTURES)
 def test_pictures_without_people_or_vehicles_have_none(
     finder: bystanders.Finder, name: str
 ) -> None:
