@@ -33,7 +33,8 @@ class StoreCollector(Collector):
         try:
             with self.sessions() as session:
                 counts = counts_by_status(session)
-                oldest = oldest_queued_at(session)
+                queued = [pipeline for pipeline, by in counts.items() if by.get("queued")]
+                oldest = oldest_queued_at(session, queued)
         except Exception as error:  # the store is down: /readyz says so, the scrape goes on
             logger.warning("store metrics skipped: %s", error)
             return

@@ -67,7 +67,9 @@ class Item(Base):
 
     __table_args__ = (
         Index("ix_items_status_created", "status", "created_at"),
-        Index("ix_items_pipeline_status", "pipeline", "status"),
+        # Counts by pipeline and status read it alone; with queued_at last, the oldest queued
+        # item of a pipeline is one probe (the /metrics queue-age gauge), not a queue scan.
+        Index("ix_items_pipeline_status_queued", "pipeline", "status", "queued_at"),
         Index("ix_items_content", "pipeline", "pipeline_version", "content_hash"),
         Index("ix_items_created", "created_at"),
         # The claim's queue, oldest first: finished items leave it, so a claim never walks

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -114,11 +114,21 @@ def iter_results(
         last = (rows[-1][0].created_at, rows[-1][0].id)
 
 
-def oldest_queued_at(session: Session) -> dict[str, datetime]:
-    """Per pipeline, when its longest-waiting queued item was queued."""
-    rows = session.execute(
-        select(Item.pipeline, func.min(Item.queued_at))
-        .where(Item.status == ItemStatus.QUEUED.value)
-        .group_by(Item.pipeline)
-    ).all()
-    return {pipeline: queued_at for pipeline, queued_at in rows}
+def oldest_queued_at(session: Session, pipelines: Iterable[str]) -> dict[str, datetime]:
+    """Per pipeline, when its longest-waiting queued item was queued: one probe of
+    ``ix_items_pipeline_status_queued`` each, whatever the length of the queue."""
+    oldest = {}
+    for pipeline in pipelines:
+        queued_at = session.scalar(
+            select(Item.queued_at)
+            .where(
+                Item.pipeline == pipeline,
+                Item.status == ItemStatus.QUEUED.value,
+                Item.queued_at.is_not(None),  # NULLs sort first on SQLite, last on PostgreSQL
+            )
+            .order_by(Item.queued_at)
+            .limit(1)
+        )
+        if queued_at is not None:
+            oldest[pipeline] = queued_at
+    return oldest
