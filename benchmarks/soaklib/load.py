@@ -179,5 +179,5 @@ def work_plan(minutes: float) -> dict[str, list[float]]:
         "csv_profile": [s for s in range(20, int(seconds * 0.9), 30)],
         "wildlife": [s for s in range(60, int(seconds * 0.9), 300)],
         "calls": [s for s in range(90, int(seconds * 0.9), 600)],
-        "training": [60.0],  # early: its registration loads MLflow in a controller (warm-up)
+        "training": [60.0],  # early: registered (in a child process) before warm-up
     }
