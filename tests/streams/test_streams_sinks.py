@@ -30,8 +30,9 @@ from support.sinks import finish_items, outbox, read_everything
 from support.streams import StreamsRun, wait_for
 
 ITEMS = int(os.environ.get("CONVEYOR_STREAMS_TEST_SINK_ITEMS", "600"))
-RELAY_BATCH = 100  # --sink-batch: the most a kill can make the relay publish again
-# Batches smaller than the default (500), so a kill lands between batches of 600 items.
+RELAY_BATCH = 10  # --sink-batch: the most a kill can make the relay publish again
+# Batches far smaller than the default (500): 60 transactions for 600 items, so that on an idle
+# machine the relay is still publishing when the test, polling every 20 ms, kills it.
 RELAY_OPTIONS = ("--sink-lease", "2", "--sink-batch", str(RELAY_BATCH))
 
 
