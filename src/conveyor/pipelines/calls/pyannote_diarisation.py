@@ -23,6 +23,14 @@ SETTING = "CONVEYOR_CALLS_DIARISATION_MODEL"
 METHOD = "pyannote.audio pipeline ({})"
 
 
+def pyannote_installed() -> bool:
+    """Whether pyannote.audio can be imported on this worker (looked up, not imported)."""
+    return (
+        importlib.util.find_spec("pyannote") is not None
+        and importlib.util.find_spec("pyannote.audio") is not None
+    )
+
+
 def pipeline_config(folder: Path) -> Path:
     """The pipeline's ``config.yaml`` in ``folder``, or a ConfigurationError saying what is
     wrong and how to fix it."""
@@ -33,9 +41,7 @@ def pipeline_config(folder: Path) -> Path:
             "config.yaml whose checkpoints are local files); fix the path or unset "
             f"{SETTING} to use the built-in resemblyzer diarisation."
         )
-    if importlib.util.find_spec("pyannote") is None or (
-        importlib.util.find_spec("pyannote.audio") is None
-    ):
+    if not pyannote_installed():
         raise ConfigurationError(
             f"{SETTING}={folder} points at a pyannote pipeline, but pyannote.audio is not "
             "installed on this worker; install it (pip install 'pyannote.audio>=3.1') or "

@@ -18,7 +18,6 @@ Either way the embeddings go into the same clustering and re-segmentation as res
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import numpy as np
 
 from conveyor.errors import ConfigurationError
 from conveyor.pipelines.calls import fbank
+from conveyor.pipelines.calls.pyannote_diarisation import pyannote_installed
 
 SETTING = "CONVEYOR_CALLS_SPEAKER_EMBEDDING_MODEL"
 RATE = 16000
@@ -134,9 +134,7 @@ def _embedding_output(outputs: Sequence[Any]) -> str:
 
 
 def pyannote_runner(path: Path) -> Runner:
-    if importlib.util.find_spec("pyannote") is None or (
-        importlib.util.find_spec("pyannote.audio") is None
-    ):
+    if not pyannote_installed():
         raise ConfigurationError(
             f"{SETTING}={path} points at a pyannote.audio checkpoint, but pyannote.audio is not "
             "installed on this worker; install it (pip install 'pyannote.audio>=3.1'), export "
