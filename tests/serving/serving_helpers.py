@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,3 +156,15 @@ def register_misbehaving(tracking: ModelRegistry, mode: str, seconds: float = 0.
     model = Misbehaving(mode, seconds)
     uri = tracking.log_python_model(run_id, model, {}, example, [0] * len(example), [])
     return tracking.register(HEART, uri, run_id, item_id)
+
+
+def interrupt(process: subprocess.Popen, timeout: float = 30) -> None:  # type: ignore[type-arg]
+    """Ctrl-C, as a user stops ``conveyor serve``; SIGKILL if it has not ended by ``timeout``."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

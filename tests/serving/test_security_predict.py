@@ -6,7 +6,6 @@ whose answers also carry the security headers and whose body limit holds for 100
 from __future__ import annotations
 
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import httpx
 import orjson
 import psutil
 import pytest
-from serving_helpers import register_heart
+from serving_helpers import interrupt, register_heart
 
 from conveyor.models.registry import ModelRegistry
 from conveyor.serving.inputs import MAX_BODY_BYTES, BodyTooLargeError, parse_records
@@ -106,12 +105,7 @@ class Serve:
         raise AssertionError(f"conveyor serve did not answer:\n{self.log.read_text()}")
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        interrupt(self.process)
 
 
 @pytest.fixture(scope="module")

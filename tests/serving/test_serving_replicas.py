@@ -4,7 +4,6 @@ own, and all of them serve a moved champion within 5 s."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serving_helpers import register_heart
+from serving_helpers import interrupt, register_heart
 
 from conveyor.models.registry import ModelRegistry
 from support.up import free_port
@@ -65,10 +64,5 @@ def test_replicas_answer_and_all_switch_within_5_seconds(tmp_path: Path, heart_r
                 assert time.monotonic() - moved < 5.0, log.read_text()
                 time.sleep(0.1)
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        interrupt(process)
     assert log.read_text().count("serving heart: champion=v2") >= 2, log.read_text()

@@ -5,7 +5,6 @@ process replays the journal the killed one left, serving/journal.py)."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -16,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from serving_helpers import interrupt
 from sqlalchemy import func, select
 
 from conveyor.serving.tables import Prediction
@@ -40,13 +40,7 @@ def _serve(home: Path, database_url: str, log: Path) -> Iterator[tuple[Any, str]
     try:
         yield process, url
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        interrupt(process)
 
 
 def _wait_answering(process: Any, url: str, record: dict[str, Any], log: Path) -> None:
